@@ -1,0 +1,21 @@
+//! channelstream-rs: a drop-in replacement for the channelstream realtime messaging server.
+//!
+//! The map (see `../shared/STYLE.md`):
+//! - [`http`], [`ws`]: sans-IO codecs. Bytes in, values out; no sockets, no clock.
+//! - [`server`]: the engine, the only code that imports mio. Owns sockets, buffers, timers.
+//! - [`hub`]: channelstream's domain (channels, users, connections, history). Pure; `now`
+//!   is an argument.
+//! - [`api`]: the REST layer: request -> validated command -> JSON response.
+//! - [`app`]: the glue that implements [`server::App`] and runs the hub thread.
+//! - [`config`]: ini file, environment and command line, with documented precedence.
+#![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod decoded;
+pub mod http;
+pub mod hub;
+pub mod server;
+pub mod ws;

@@ -1,0 +1,6 @@
+//! The `channelstream` binary.
+
+fn main() {
+    eprintln!("channelstream: not yet wired");
+    std::process::exit(1);
+}
