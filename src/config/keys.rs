@@ -131,7 +131,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "debug",
-        help: "Debug mode (accepted for compatibility; more detail in logs).",
+        help: "Debug mode (accepted for compatibility; no effect yet).",
         default: || "false".into(),
         set: |c, v| flag(&mut c.debug, v),
         is_bool: true,
