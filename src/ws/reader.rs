@@ -156,9 +156,11 @@ impl MessageReader {
                 utf8: Utf8Validator::new(),
             });
         }
-        let control = match header.kind.is_control() {
-            true => Vec::with_capacity(header.len),
-            false => Vec::new(),
+        // A control payload is at most 125 bytes, so its buffer is reserved at once.
+        let control = if header.kind.is_control() {
+            Vec::with_capacity(header.len)
+        } else {
+            Vec::new()
         };
         self.state = State::Payload {
             header,
