@@ -82,4 +82,25 @@ mod tests {
         assert_eq!(frame_head(OpCode::Ping, 125).0[..2], [0x89, 125]);
         assert_eq!(frame_head(OpCode::Close, 126).0[..4], [0x88, 126, 0, 126]);
     }
+
+    #[test]
+    fn tungstenite_parses_our_frames_with_the_same_length_and_payload() {
+        use std::io::Cursor;
+        use tungstenite::protocol::frame::FrameHeader;
+        for len in [0usize, 1, 125, 126, 65535, 65536, 70000] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let mut out = Vec::new();
+            encode_frame(OpCode::Binary, &payload, &mut out);
+            let mut cursor = Cursor::new(&out);
+            let parsed = FrameHeader::parse(&mut cursor).expect("valid header");
+            let (header, parsed_len) = parsed.expect("whole header");
+            assert!(header.is_final && header.mask.is_none(), "len {len}");
+            assert_eq!(parsed_len, len as u64, "len {len}");
+            assert_eq!(
+                &out[cursor.position() as usize..],
+                &payload[..],
+                "len {len}"
+            );
+        }
+    }
 }

@@ -719,4 +719,42 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn frames_masked_by_tungstenite_decode_at_any_piece_size() {
+        use tungstenite::protocol::frame::coding::{Data, OpCode as TOp};
+        use tungstenite::protocol::frame::{CloseFrame, Frame};
+        let text = "héllo wörld €𝄞 ".repeat(20);
+        let (first, second) = text.as_bytes().split_at(107); // inside the 𝄞
+        let frames = [
+            Frame::message(first.to_vec(), TOp::Data(Data::Text), false),
+            Frame::ping(b"are you there".to_vec()),
+            Frame::message(second.to_vec(), TOp::Data(Data::Continue), true),
+            Frame::message(vec![9; 300], TOp::Data(Data::Binary), true),
+            Frame::pong(vec![]),
+            Frame::close(Some(CloseFrame {
+                code: 4000u16.into(),
+                reason: "done".into(),
+            })),
+        ];
+        let mut bytes = Vec::new();
+        for (i, mut frame) in frames.into_iter().enumerate() {
+            frame.header_mut().mask = Some([i as u8, 0xA5, 0x0F, 0xF0 ^ i as u8]);
+            frame.format(&mut bytes).expect("format into a Vec");
+        }
+        let want = vec![
+            WsEvent::Ping(b"are you there".to_vec()),
+            WsEvent::Text(text.clone()),
+            WsEvent::Binary(vec![9; 300]),
+            WsEvent::Pong(vec![]),
+            WsEvent::Close(Some((4000, "done".into()))),
+        ];
+        for piece in [1, 2, 3, 5, 7, 64, 1000, bytes.len()] {
+            assert_eq!(
+                run(1024, &bytes, &[piece]),
+                (want.clone(), None),
+                "pieces of {piece}"
+            );
+        }
+    }
 }
