@@ -45,6 +45,7 @@ fn keep_alive_and_pipelined_requests_are_answered_in_order() {
         closed_by_server(&mut s),
         "Connection: close must close after the response"
     );
+    drop(s); // our EOF ends the server's linger, so `stop` is quick
     server.stop().unwrap();
 }
 
@@ -94,6 +95,7 @@ fn oversized_head_gets_431_and_close_and_a_bystander_still_works() {
     assert!(closed_by_server(&mut s));
     write!(bystander, "GET /json HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
     assert_eq!(read_response(&mut bystander, &mut Vec::new()).status, 200);
+    drop((s, bystander));
     server.stop().unwrap();
 }
 
@@ -110,6 +112,7 @@ fn content_length_over_max_body_gets_413_before_the_body() {
     let r = read_response(&mut s, &mut Vec::new());
     assert_eq!(r.status, 413);
     assert!(closed_by_server(&mut s));
+    drop(s);
     server.stop().unwrap();
 }
 
@@ -127,6 +130,7 @@ fn malformed_request_gets_400_json_and_close() {
     );
     assert!(closed_by_server(&mut s));
     assert_eq!(get(server.addr, "/json").status, 200, "bystander");
+    drop(s);
     server.stop().unwrap();
 }
 
@@ -152,7 +156,9 @@ fn max_connections_reached_gets_503_busy_json() {
     assert_eq!(r.body, br#"{"error":"server busy"}"#);
     assert!(closed_by_server(&mut third));
     drop(held);
-    wait_for("a free slot", || get(server.addr, "/json").status == 200);
+    wait_for("a free slot", || {
+        try_status(server.addr, "/json") == Some(200)
+    });
     server.stop().unwrap();
 }
 
@@ -175,5 +181,6 @@ fn header_timeout_closes_a_silent_socket() {
     let mut slow = connect(server.addr);
     slow.write_all(b"GET /json HTTP/1.1\r\n").unwrap();
     assert_eq!(read_response(&mut slow, &mut Vec::new()).status, 408);
+    drop((s, slow));
     server.stop().unwrap();
 }

@@ -38,6 +38,7 @@ fn websocket_echoes_text_and_binary_with_their_opcodes() {
     let big: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
     ws.send(Message::Binary(big.clone())).unwrap();
     assert_eq!(ws.read().unwrap(), Message::Binary(big));
+    drop(ws);
     server.stop().unwrap();
 }
 
@@ -47,6 +48,7 @@ fn ping_gets_pong_with_the_same_payload() {
     let mut ws = client(server.addr);
     ws.send(Message::Ping(b"are you there".to_vec())).unwrap();
     assert_eq!(ws.read().unwrap(), Message::Pong(b"are you there".to_vec()));
+    drop(ws);
     server.stop().unwrap();
 }
 
@@ -60,6 +62,7 @@ fn close_handshake_echoes_the_code_and_the_app_hears_on_close() {
     };
     ws.close(Some(frame)).unwrap();
     assert_eq!(read_close(&mut ws), Some(4001));
+    drop(ws); // EOF ends the server's linger at once
     let id = server.app.upgraded.lock().unwrap()[0];
     wait_for("on_close", || {
         server.app.closed.lock().unwrap().contains(&id)
@@ -81,6 +84,7 @@ fn unmasked_frame_gets_close_1002_and_a_bystander_still_works() {
         bystander.read().unwrap(),
         Message::Text("still here".into())
     );
+    drop((s, bystander));
     server.stop().unwrap();
 }
 
@@ -98,6 +102,7 @@ fn oversized_message_gets_close_1009() {
     let (op, payload) = read_frame(&mut s);
     assert_eq!((op, close_code(&payload)), (0x8, Some(1009)));
     assert!(closed_by_server(&mut s));
+    drop(s);
     server.stop().unwrap();
 }
 
@@ -117,6 +122,7 @@ fn raw_masked_text_is_echoed_and_client_close_is_answered_then_closed() {
     let (op, payload) = read_frame(&mut s);
     assert_eq!((op, close_code(&payload)), (0x8, Some(1000)));
     assert!(closed_by_server(&mut s));
+    drop(s);
     server.stop().unwrap();
 }
 
@@ -133,6 +139,7 @@ fn handshake_with_wrong_version_gets_426() {
     assert_eq!(r.status, 426);
     assert_eq!(r.header("sec-websocket-version").as_deref(), Some("13"));
     assert!(closed_by_server(&mut s));
+    drop(s);
     server.stop().unwrap();
 }
 
@@ -162,6 +169,7 @@ fn send_many_reaches_clients_on_both_workers() {
     );
     clients[0].send(Message::Text("after".into())).unwrap();
     assert_eq!(clients[0].read().unwrap(), Message::Text("after".into()));
+    drop(clients);
     server.stop().unwrap();
 }
 
@@ -187,4 +195,40 @@ fn shutdown_sends_close_1001_to_websockets_and_run_returns() {
         2,
         "on_close once per websocket"
     );
+}
+
+#[test]
+fn idle_websocket_gets_close_1001_after_idle_timeout() {
+    let server = start(
+        Limits {
+            idle_timeout: Duration::from_millis(300),
+            ..limits()
+        },
+        1,
+    );
+    let mut s = raw_ws(server.addr);
+    let t0 = std::time::Instant::now();
+    let (op, payload) = read_frame(&mut s);
+    assert_eq!((op, close_code(&payload)), (0x8, Some(1001)));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(250),
+        "not before the timeout"
+    );
+    assert!(closed_by_server(&mut s));
+    drop(s);
+    server.stop().unwrap();
+}
+
+#[test]
+fn handle_close_sends_the_given_code() {
+    let server = start(limits(), 2);
+    let mut s = raw_ws(server.addr);
+    wait_for("upgrade", || server.app.upgraded.lock().unwrap().len() == 1);
+    let id = server.app.upgraded.lock().unwrap()[0];
+    server.handle.close(id, 4000);
+    let (op, payload) = read_frame(&mut s);
+    assert_eq!((op, close_code(&payload)), (0x8, Some(4000)));
+    assert!(closed_by_server(&mut s));
+    drop(s);
+    server.stop().unwrap();
 }

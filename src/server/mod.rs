@@ -39,7 +39,8 @@ use std::time::Duration;
 /// Hard limits, safe on a public port. Each says what happens past it. CONTRACT.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Open client connections. Past it: 503 with a JSON body, then close.
+    /// Open client connections. Past it: the acceptor answers 503 `{"error":"server busy"}`
+    /// at once and closes, so clients do not wait in the backlog.
     pub max_connections: usize,
     /// Request line plus headers. Past it: 431 and close.
     pub max_head: usize,
@@ -47,11 +48,17 @@ pub struct Limits {
     pub max_body: usize,
     /// Websocket message (all fragments). Past it: close 1009.
     pub max_message: usize,
-    /// Bytes queued to one socket. Past it: close 1008 (websocket) or drop (HTTP).
+    /// Bytes queued to one socket. Past it: close 1008 (websocket) or drop (HTTP). An empty
+    /// queue always takes one chunk, so one large answer is not refused. A websocket whose
+    /// queue is over half full is not read from until it drains (back-pressure).
     pub max_outbound: usize,
-    /// Time to receive a whole request head. Past it: the socket is closed (408 if idle).
+    /// Time to receive a whole request (head and body), counted from the connection's
+    /// accept or from the request's first byte. Past it: 408 and close if part of a request
+    /// came, a silent close if nothing did.
     pub header_timeout: Duration,
-    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close.
+    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close;
+    /// websockets get close 1001 first. (Browsers do not ping on their own: apps that keep
+    /// silent listeners need a client heartbeat shorter than this.)
     pub idle_timeout: Duration,
 }
 

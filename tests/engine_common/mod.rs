@@ -207,6 +207,24 @@ pub fn get(addr: SocketAddr, target: &str) -> Resp {
     read_response(&mut s, &mut Vec::new())
 }
 
+/// Like [`get`], but `None` on any I/O error (a refused or reset probe).
+pub fn try_status(addr: SocketAddr, target: &str) -> Option<u16> {
+    let mut s = connect(addr);
+    write!(s, "GET {target} HTTP/1.1\r\nHost: t\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    loop {
+        let mut chunk = [0u8; 1024];
+        let n = s.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() >= 12 {
+            return std::str::from_utf8(&buf[9..12]).ok()?.parse().ok();
+        }
+    }
+}
+
 /// Whether the server closed `s` (EOF or reset) within the read timeout, discarding bytes.
 pub fn closed_by_server(s: &mut TcpStream) -> bool {
     let mut sink = [0u8; 4096];
