@@ -45,14 +45,24 @@ fn feed(bytes: &[u8], pieces: impl Iterator<Item = usize>, limits: HttpLimits) -
                     buf.drain(..consumed);
                     break;
                 }
-                Err(error) => return Outcome { events, error: Some(error), left: 0 },
+                Err(error) => {
+                    return Outcome {
+                        events,
+                        error: Some(error),
+                        left: 0,
+                    }
+                }
             }
         }
         if rest.is_empty() {
             break;
         }
     }
-    Outcome { events, error: None, left: buf.len() }
+    Outcome {
+        events,
+        error: None,
+        left: buf.len(),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -60,7 +70,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let limits = if mode & 1 == 1 {
-        HttpLimits { max_head: 96, max_body: 24, max_headers: 3 }
+        HttpLimits {
+            max_head: 96,
+            max_body: 24,
+            max_headers: 3,
+        }
     } else {
         HttpLimits::default()
     };
@@ -80,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let split = feed(bytes, pieces, limits);
 
-    assert_eq!(split, whole, "piecewise decoding differs from one-shot decoding");
+    assert_eq!(
+        split, whole,
+        "piecewise decoding differs from one-shot decoding"
+    );
     for event in &whole.events {
         if let HttpEvent::Request(request) = event {
             assert!(request.body.len() <= limits.max_body, "body past max_body");
