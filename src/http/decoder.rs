@@ -452,6 +452,26 @@ mod tests {
     }
 
     #[test]
+    fn pipeline_decodes_the_same_for_seeded_piece_sizes_including_empty_calls() {
+        let whole = feed(PIPELINE, &[], HttpLimits::default());
+        for seed in 0..=u8::MAX {
+            // Piece sizes 0..=16 from a full-period LCG, as the fuzz target draws them.
+            let mut state = seed;
+            let mut cuts = vec![0];
+            while cuts.last() < Some(&PIPELINE.len()) {
+                state = state.wrapping_mul(37).wrapping_add(11);
+                let last = cuts.last().copied().unwrap_or(0);
+                cuts.push((last + usize::from(state % 17)).min(PIPELINE.len()));
+            }
+            assert_eq!(
+                feed(PIPELINE, &cuts, HttpLimits::default()),
+                whole,
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
     fn error_after_good_requests_is_reported_at_the_same_request_at_every_split() {
         let mut bytes = PIPELINE.to_vec();
         bytes.extend_from_slice(b"GET / HTTP/2.0\r\n\r\nGET /never HTTP/1.1\r\n\r\n");

@@ -46,10 +46,13 @@ pub use error::HttpError;
 pub use query::{percent_decode, query_param};
 pub use response::Response;
 
-/// Limits the request decoder enforces as soon as a length is known.
+/// Limits the request decoder enforces as soon as a length is known, so a hostile peer
+/// costs at most `max_head + max_body` bytes of memory per connection.
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
-    /// Request line plus headers, in bytes. Past it: [`HttpError::HeadTooLarge`] (431).
+    /// Request line plus headers, in bytes. Past it: [`HttpError::HeadTooLarge`] (431), as
+    /// soon as that many bytes are buffered without the end of the head. A chunked body's
+    /// trailer section is held to the same limit.
     pub max_head: usize,
     /// Decoded body bytes. Past it: [`HttpError::BodyTooLarge`] (413), before buffering it.
     pub max_body: usize,
