@@ -1,13 +1,18 @@
 //! One client connection: its socket, input buffer, out queue and protocol state. Drives
 //! the codecs and calls the app; knows nothing of polls, slabs or other connections (sends
 //! to other connections are handed back to the worker through [`Env::deferred`]).
+//!
+//! This file holds the state machine and the socket I/O; `request.rs` and `websocket.rs` add
+//! what each protocol does with decoded input.
+
+mod request;
+mod websocket;
 
 use super::out_queue::OutQueue;
-use super::refusal::refusal;
-use super::{App, ConnId, Ctx, Handle, Limits, Reply, WsMessage};
+use super::{App, ConnId, Handle, Limits};
 use crate::decoded::Decoded;
-use crate::http::{self, HttpEvent, HttpLimits, Request, RequestDecoder, Response};
-use crate::ws::{self, HandshakeError, MessageReader, OpCode, WsEvent};
+use crate::http::{HttpEvent, HttpLimits, RequestDecoder, CONTINUE_100};
+use crate::ws::{HandshakeError, MessageReader};
 use mio::net::TcpStream;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
@@ -168,20 +173,6 @@ impl Conn {
         }
     }
 
-    /// Queues a close frame (past the queue limit if need be) and starts closing.
-    fn close_ws(&mut self, code: u16, now: Instant) {
-        self.out.push_over_limit(ws::close_frame(code, ""));
-        self.close_after_flush(now);
-    }
-
-    /// Queues an engine refusal and closes after it has left.
-    fn refuse(&mut self, status: u16, now: Instant) {
-        let mut bytes = Vec::new();
-        refusal(status).encode(false, &mut bytes);
-        self.out.push_over_limit(bytes);
-        self.close_after_flush(now);
-    }
-
     /// When this connection next needs a look, given its state.
     pub(crate) fn deadline(&self, limits: &Limits) -> Option<Instant> {
         let idle = self.last_read + limits.idle_timeout;
@@ -227,78 +218,6 @@ impl Conn {
             ConnState::Responding { keep_alive } => *keep_alive = false,
             ConnState::WebSocket(_) => self.close_ws(1001, now),
             ConnState::Closing { .. } | ConnState::Done => {}
-        }
-    }
-
-    /// Queues a frame to a websocket; a full queue closes it with 1008. Frames for a
-    /// connection that is not (or no longer) a websocket are dropped.
-    pub(crate) fn send_frame(&mut self, frame: Arc<[u8]>, now: Instant) {
-        if matches!(self.state, ConnState::WebSocket(_)) && self.out.push_shared(frame).is_err() {
-            self.close_ws(1008, now);
-        }
-    }
-
-    /// `Handle::close`: a websocket gets a close frame, anything else closes after flushing.
-    pub(crate) fn close(&mut self, code: u16, now: Instant) {
-        match self.state {
-            ConnState::WebSocket(_) => self.close_ws(code, now),
-            _ => self.close_after_flush(now),
-        }
-    }
-
-    /// `Handle::respond` for a `Reply::Later` request.
-    pub(crate) fn respond_later(&mut self, response: Response, now: Instant) {
-        if let ConnState::AwaitingApp { keep_alive, .. } = self.state {
-            self.respond(&response, keep_alive && !self.eof, now);
-        }
-    }
-
-    /// `Handle::upgrade` for a `Reply::Later` request.
-    pub(crate) fn upgrade_later<A: App>(
-        &mut self,
-        frames: Vec<Arc<[u8]>>,
-        env: &Env<A>,
-        now: Instant,
-    ) {
-        if let ConnState::AwaitingApp { handshake, .. } = &mut self.state {
-            let handshake = handshake.take();
-            self.upgrade(handshake, frames, env, now);
-        }
-    }
-
-    fn respond(&mut self, response: &Response, keep_alive: bool, now: Instant) {
-        let mut bytes = Vec::with_capacity(response.body.len() + 256);
-        response.encode(keep_alive, &mut bytes);
-        if self.out.push_owned(bytes).is_err() {
-            self.enter(ConnState::Done, now);
-            return;
-        }
-        self.enter(ConnState::Responding { keep_alive }, now);
-    }
-
-    fn upgrade<A: App>(
-        &mut self,
-        handshake: Handshake,
-        frames: Vec<Arc<[u8]>>,
-        env: &Env<A>,
-        now: Instant,
-    ) {
-        let accept = match handshake.unwrap_or(Err(HandshakeError::NotUpgrade)) {
-            Ok(accept) => accept,
-            Err(e) => return self.refuse(e.status(), now),
-        };
-        if env.shutting_down {
-            return self.refuse(503, now);
-        }
-        let mut head = Vec::with_capacity(160);
-        ws::handshake_response(&accept, &mut head);
-        self.out.push_over_limit(head);
-        self.enter(
-            ConnState::WebSocket(MessageReader::new(env.limits.max_message)),
-            now,
-        );
-        for frame in frames {
-            self.send_frame(frame, now);
         }
     }
 
@@ -420,7 +339,7 @@ impl Conn {
                         consumed,
                     }) => {
                         pos += consumed;
-                        self.out.push_over_limit(http::CONTINUE_100.to_vec());
+                        self.out.push_over_limit(CONTINUE_100.to_vec());
                     }
                     Ok(Decoded::Done {
                         value: HttpEvent::Request(req),
@@ -459,79 +378,5 @@ impl Conn {
             self.inbuf = Vec::new();
         }
         moved
-    }
-
-    fn on_request<A: App>(&mut self, req: Request, env: &mut Env<A>, now: Instant) {
-        let handshake = ws::is_upgrade_request(&req).then(|| ws::validate_handshake(&req));
-        let keep_alive = req.keep_alive && !env.shutting_down && !self.eof;
-        let reply = {
-            let mut ctx = Ctx {
-                conn: self.id,
-                peer: self.peer,
-                handle: &env.handle,
-                local: &mut env.local,
-            };
-            env.app.on_request(req, &mut ctx)
-        };
-        match reply {
-            Reply::Respond(response) => self.respond(&response, keep_alive, now),
-            Reply::Upgrade { frames } => self.upgrade(handshake, frames, env, now),
-            Reply::Later => self.enter(
-                ConnState::AwaitingApp {
-                    keep_alive,
-                    handshake,
-                    grace: None,
-                },
-                now,
-            ),
-        }
-        self.take_local_sends(env, now);
-    }
-
-    /// Returns whether the state moved (a close).
-    fn on_ws_event<A: App>(&mut self, event: WsEvent, env: &mut Env<A>, now: Instant) -> bool {
-        let msg = match event {
-            WsEvent::Text(text) => WsMessage::Text(text),
-            WsEvent::Binary(bytes) => WsMessage::Binary(bytes),
-            WsEvent::Ping(payload) => {
-                // RFC 6455 §5.5.3: a pong carries the ping's payload.
-                self.send_frame(ws::shared_frame(OpCode::Pong, &payload), now);
-                return false;
-            }
-            WsEvent::Pong(_) => return false,
-            WsEvent::Close(code) => {
-                // RFC 6455 §5.5.1: echo the status code; no code gets an empty close.
-                let frame = match code {
-                    Some((code, _)) => ws::close_frame(code, ""),
-                    None => ws::shared_frame(OpCode::Close, &[]).to_vec(),
-                };
-                self.out.push_over_limit(frame);
-                self.close_after_flush(now);
-                return true;
-            }
-        };
-        {
-            let mut ctx = Ctx {
-                conn: self.id,
-                peer: self.peer,
-                handle: &env.handle,
-                local: &mut env.local,
-            };
-            env.app.on_ws_message(msg, &mut ctx);
-        }
-        self.take_local_sends(env, now);
-        !matches!(self.state, ConnState::WebSocket(_))
-    }
-
-    /// Delivers `Ctx::send`s to this connection now (so they keep their order with what
-    /// follows) and leaves the others to the worker.
-    fn take_local_sends<A: App>(&mut self, env: &mut Env<A>, now: Instant) {
-        for (id, frame) in env.local.drain(..) {
-            if id == self.id {
-                self.send_frame(frame, now);
-            } else {
-                env.deferred.push((id, frame));
-            }
-        }
     }
 }
