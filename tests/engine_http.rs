@@ -184,3 +184,16 @@ fn header_timeout_closes_a_silent_socket() {
     drop((s, slow));
     server.stop().unwrap();
 }
+
+#[test]
+fn a_panicking_app_costs_the_request_a_500_not_the_worker() {
+    let server = start(limits(), 1);
+    let r = get(server.addr, "/panic");
+    assert_eq!(r.status, 500);
+    assert_eq!(
+        get(server.addr, "/json").status,
+        200,
+        "the worker still serves"
+    );
+    server.stop().unwrap();
+}

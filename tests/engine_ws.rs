@@ -232,3 +232,18 @@ fn handle_close_sends_the_given_code() {
     drop(s);
     server.stop().unwrap();
 }
+
+#[test]
+fn a_panicking_message_handler_closes_with_1011_and_the_worker_lives() {
+    let server = start(limits(), 1);
+    let mut s = raw_ws(server.addr);
+    s.write_all(&client_frame(0x1, b"panic", true)).unwrap();
+    let (op, payload) = read_frame(&mut s);
+    assert_eq!((op, close_code(&payload)), (0x8, Some(1011)));
+    drop(s);
+    let mut other = client(server.addr);
+    other.send(Message::Text("ok".into())).unwrap();
+    assert_eq!(other.read().unwrap(), Message::Text("ok".into()));
+    drop(other);
+    server.stop().unwrap();
+}

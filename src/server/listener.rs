@@ -12,6 +12,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::RawFd;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +93,10 @@ impl<A: App> Acceptor<A> {
         }
         let _ = self.poll.registry().deregister(&mut self.listener);
         drop(self.listener);
-        self.app.on_shutdown();
+        let app = &self.app;
+        if panic::catch_unwind(AssertUnwindSafe(|| app.on_shutdown())).is_err() {
+            eprintln!("channelstream: App::on_shutdown panicked");
+        }
         for worker in 0..self.workers {
             self.handle.post(worker as u16, Mail::Shutdown);
         }

@@ -13,6 +13,7 @@ fn reason(status: u16) -> &'static str {
         413 => "request body too large",
         426 => "upgrade required",
         431 => "request header fields too large",
+        500 => "internal server error",
         501 => "not implemented",
         503 => "server busy",
         505 => "http version not supported",

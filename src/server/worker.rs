@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 use mio::{Events, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -206,7 +207,11 @@ impl<A: App> Worker<A> {
         }
         self.open.fetch_sub(1, Ordering::SeqCst);
         if conn.notify_close {
-            self.env.app.on_close(conn.id());
+            let (app, id) = (&self.env.app, conn.id());
+            // A panicking app must not take the worker's other connections down with it.
+            if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
+                eprintln!("channelstream: App::on_close panicked");
+            }
         }
     }
 }

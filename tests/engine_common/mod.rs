@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Routes: `GET /ws` upgrades (websocket echo), `/json` answers JSON at once, `/later`
 /// answers 50 ms later from another thread through `Handle::respond`, `POST /body` echoes
-/// the body; anything else is 404.
+/// the body, `/panic` panics; anything else is 404. A websocket text `panic` panics.
 #[derive(Default)]
 pub struct TestApp {
     pub upgraded: Mutex<Vec<ConnId>>,
@@ -47,11 +47,15 @@ impl App for TestApp {
                 });
                 Reply::Later
             }
+            ("GET", "/panic") => panic!("the test app panics on /panic"),
             _ => Reply::Respond(Response::json(404, br#"{"error":"not found"}"#.to_vec())),
         }
     }
 
     fn on_ws_message(&self, msg: WsMessage, ctx: &mut Ctx<'_>) {
+        if msg == WsMessage::Text("panic".into()) {
+            panic!("the test app panics on a \"panic\" message");
+        }
         let frame = match &msg {
             WsMessage::Text(t) => ws::shared_frame(OpCode::Text, t.as_bytes()),
             WsMessage::Binary(b) => ws::shared_frame(OpCode::Binary, b),

@@ -6,6 +6,7 @@ use crate::http::{Request, Response};
 use crate::server::refusal::refusal;
 use crate::server::{App, Ctx, Reply};
 use crate::ws::{self, HandshakeError, MessageReader};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -84,7 +85,12 @@ impl Conn {
                 handle: &env.handle,
                 local: &mut env.local,
             };
-            env.app.on_request(req, &mut ctx)
+            // A panicking app costs this request a 500, not the worker and its sockets.
+            panic::catch_unwind(AssertUnwindSafe(|| env.app.on_request(req, &mut ctx)))
+        };
+        let Ok(reply) = reply else {
+            env.local.clear();
+            return self.refuse(500, now);
         };
         match reply {
             Reply::Respond(response) => self.respond(&response, keep_alive, now),

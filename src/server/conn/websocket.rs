@@ -4,6 +4,7 @@
 use super::{Conn, ConnState, Env};
 use crate::server::{App, Ctx, WsMessage};
 use crate::ws::{self, OpCode, WsEvent};
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -64,7 +65,13 @@ impl Conn {
                 handle: &env.handle,
                 local: &mut env.local,
             };
-            env.app.on_ws_message(msg, &mut ctx);
+            let call = AssertUnwindSafe(|| env.app.on_ws_message(msg, &mut ctx));
+            if panic::catch_unwind(call).is_err() {
+                // RFC 6455 §7.4.1: 1011, the server hit an unexpected condition.
+                env.local.clear();
+                self.close_ws(1011, now);
+                return true;
+            }
         }
         self.take_local_sends(env, now);
         !matches!(self.state, ConnState::WebSocket(_))
