@@ -98,3 +98,14 @@ impl Handle {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_is_clone_send_sync_for_any_thread() {
+        fn usable_anywhere<T: Clone + Send + Sync + 'static>() {}
+        usable_anywhere::<Handle>();
+    }
+}

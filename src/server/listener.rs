@@ -143,6 +143,11 @@ fn refuse_busy(mut stream: TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     // Read what already arrived so closing does not reset the connection (an RST can
     // make the client lose the 503 before reading it).
+    // Bounded: a client streaming bytes must not hold the acceptor.
     let mut sink = [0u8; 4096];
-    while matches!(stream.read(&mut sink), Ok(n) if n > 0) {}
+    for _ in 0..16 {
+        if !matches!(stream.read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
 }
