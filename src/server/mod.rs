@@ -191,6 +191,9 @@ impl Server {
             eprintln!("channelstream: could not raise the open-file limit: {e}");
         }
         let listener = TcpListener::bind(config.addr)?;
+        if let Err(e) = sys::deepen_backlog(&listener) {
+            eprintln!("channelstream: could not deepen the listen backlog: {e}");
+        }
         let local_addr = listener.local_addr()?;
         let acceptor_poll = Poll::new()?;
         let acceptor = Arc::new(Waker::new(acceptor_poll.registry(), listener::WAKE)?);

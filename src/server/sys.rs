@@ -1,5 +1,5 @@
-//! The engine's only `unsafe` code: POSIX signal handlers for SIGTERM/SIGINT and the
-//! `RLIMIT_NOFILE` bump. Owns one process-wide self-pipe; touches nothing else.
+//! The engine's only `unsafe` code: POSIX signal handlers for SIGTERM/SIGINT, the
+//! `RLIMIT_NOFILE` bump and the listen backlog. Owns one process-wide self-pipe; touches nothing else.
 //!
 //! A signal handler may only do async-signal-safe things, so ours stores a flag and
 //! writes one byte to a non-blocking pipe. The acceptor thread polls the read end (any
@@ -7,7 +7,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -89,6 +89,21 @@ pub(crate) fn drain_pipe(fd: RawFd) {
             return;
         }
     }
+}
+
+/// Listen backlog we ask for; the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: libc::c_int = 4096;
+
+/// Re-issues `listen` with a deeper backlog than the 128 `mio` uses: clients reconnecting
+/// all at once after a restart would otherwise overflow it, and each dropped SYN costs
+/// its client a 1 s retransmit. Linux applies a new backlog to a listening socket.
+pub(crate) fn deepen_backlog(listener: &impl AsRawFd) -> io::Result<()> {
+    // SAFETY: `listen` takes a descriptor and an int and touches no caller memory; the
+    // descriptor is valid for the duration of the call because `listener` borrows it.
+    if unsafe { libc::listen(listener.as_raw_fd(), BACKLOG) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a server is not capped at the
