@@ -247,3 +247,63 @@ fn a_panicking_message_handler_closes_with_1011_and_the_worker_lives() {
     drop(other);
     server.stop().unwrap();
 }
+
+#[test]
+fn broadcasts_to_300_clients_arrive_complete_and_in_order() {
+    let server = start(
+        Limits {
+            max_connections: 1000,
+            ..limits()
+        },
+        2,
+    );
+    let mut socks: Vec<TcpStream> = (0..300).map(|_| raw_ws(server.addr)).collect();
+    wait_for("300 upgrades", || {
+        server.app.upgraded.lock().unwrap().len() == 300
+    });
+    let ids = server.app.upgraded.lock().unwrap().clone();
+    for n in 0..20 {
+        let text = format!("broadcast {n}");
+        let frame =
+            channelstream::ws::shared_frame(channelstream::ws::OpCode::Text, text.as_bytes());
+        server.handle.send_many(&ids, frame);
+    }
+    for s in &mut socks {
+        for n in 0..20 {
+            assert_eq!(read_frame(s), (0x1, format!("broadcast {n}").into_bytes()));
+        }
+    }
+    drop(socks);
+    server.stop().unwrap();
+}
+
+#[test]
+fn a_client_that_does_not_read_gets_close_1008_when_its_queue_is_full() {
+    let limits = Limits {
+        max_outbound: 256 * 1024,
+        ..limits()
+    };
+    let server = start(limits, 1);
+    let mut s = raw_ws(server.addr);
+    wait_for("upgrade", || server.app.upgraded.lock().unwrap().len() == 1);
+    let id = server.app.upgraded.lock().unwrap()[0];
+    let frame =
+        channelstream::ws::shared_frame(channelstream::ws::OpCode::Binary, &[9u8; 64 * 1024]);
+    // Far more than socket buffers plus the queue hold while the client is not reading.
+    for _ in 0..400 {
+        server.handle.send(id, frame.clone());
+    }
+    wait_for("on_close", || {
+        server.app.closed.lock().unwrap().contains(&id)
+    });
+    let mut last = (0, Vec::new());
+    let mut frames = 0;
+    while last.0 != 0x8 {
+        last = read_frame(&mut s);
+        frames += 1;
+    }
+    assert_eq!(close_code(&last.1), Some(1008));
+    assert!(frames < 400, "some frames were dropped for the slow reader");
+    drop(s);
+    server.stop().unwrap();
+}

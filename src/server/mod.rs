@@ -132,7 +132,8 @@ pub trait App: Send + Sync + 'static {
     /// A whole text or binary websocket message arrived on `ctx.conn()`.
     fn on_ws_message(&self, msg: WsMessage, ctx: &mut Ctx<'_>);
     /// The connection is gone (peer closed, error, limit, timeout, shutdown). Called once
-    /// for every connection that was upgraded or was awaiting a `Later` reply.
+    /// for every connection that was upgraded or was awaiting a `Later` reply, as soon as
+    /// it starts closing (a close frame may still be leaving); sends to it are then dropped.
     fn on_close(&self, conn: ConnId);
     /// Shutdown began (SIGTERM/SIGINT or [`Handle::shutdown`]): called once, before
     /// websockets get close 1001, so the app can answer waiting requests and save state.

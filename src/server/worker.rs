@@ -162,6 +162,9 @@ impl<A: App> Worker<A> {
             return;
         };
         conn.drive(&mut self.env, now);
+        if conn.take_close_notice() {
+            notify_close(&*self.env.app, conn.id());
+        }
         if conn.is_done() {
             self.release(key);
         } else {
@@ -207,11 +210,15 @@ impl<A: App> Worker<A> {
         }
         self.open.fetch_sub(1, Ordering::SeqCst);
         if conn.notify_close {
-            let (app, id) = (&self.env.app, conn.id());
-            // A panicking app must not take the worker's other connections down with it.
-            if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
-                eprintln!("channelstream: App::on_close panicked");
-            }
+            notify_close(&*self.env.app, conn.id());
         }
+    }
+}
+
+/// Calls `App::on_close`; a panicking app must not take the worker's other connections
+/// down with it.
+fn notify_close<A: App>(app: &A, id: ConnId) {
+    if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
+        eprintln!("channelstream: App::on_close panicked");
     }
 }

@@ -82,7 +82,7 @@ pub(crate) struct Conn {
     last_write: Instant,
     /// When the current request's first byte arrived (or the connection was accepted).
     request_started: Option<Instant>,
-    /// Upgraded or awaited a `Later` reply: the app gets `on_close`.
+    /// Upgraded or awaited a `Later` reply, and the app has not had `on_close` yet.
     pub(crate) notify_close: bool,
     /// The live timer entry's deadline (see `timers.rs`).
     pub(crate) armed: Option<Instant>,
@@ -133,6 +133,18 @@ impl Conn {
 
     pub(crate) fn is_done(&self) -> bool {
         matches!(self.state, ConnState::Done)
+    }
+
+    /// Whether the app should hear `on_close` now: the connection was upgraded or awaited
+    /// a `Later` reply, and it is closing. Reported once, as early as possible, so the app
+    /// stops addressing it while its last bytes (a close frame) are still leaving.
+    pub(crate) fn take_close_notice(&mut self) -> bool {
+        let closing = matches!(self.state, ConnState::Closing { .. } | ConnState::Done);
+        let notice = closing && self.notify_close;
+        if notice {
+            self.notify_close = false;
+        }
+        notice
     }
 
     pub(crate) fn mark_readable(&mut self) {
