@@ -188,7 +188,11 @@ impl<'a> Replay<'a> {
                 Ok(Message::Text(text)) => {
                     let frame = serde_json::from_str::<Value>(&text)
                         .unwrap_or_else(|_| json!({"text": text}));
-                    if frame != json!([]) {
+                    let keep = step
+                        .get("keep_heartbeats")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                    if keep || frame != json!([]) {
                         frames.push(frame);
                     }
                 }

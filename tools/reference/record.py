@@ -277,7 +277,7 @@ class Runner:
                 frame = json.loads(data.decode())
             except ValueError:
                 frame = {"text": data.decode("utf-8", "replace")}
-            if frame == []:
+            if frame == [] and not step.get("keep_heartbeats"):
                 continue  # heartbeat
             frames.append(frame)
             if step.get("record_raw"):

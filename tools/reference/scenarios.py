@@ -14,7 +14,8 @@ steps. A step is a dict with an "op":
   ws_open      conn (ids name; opens /ws?conn_id=<uuid>) or query (raw query string)
   ws_recv      conn, count, timeout_ms (default 1500), quiet_ms (default 200), record_raw: reads
                frames until `count` non-heartbeat frames arrived (or timeout), then
-               keeps reading for quiet_ms to catch unexpected extra frames
+               keeps reading for quiet_ms to catch unexpected extra frames;
+               keep_heartbeats: true keeps (and counts) `[]` frames
   ws_send      conn, text
   ws_close     conn
   listen_start tag, conn | query, callback: starts GET /listen in the background
@@ -220,6 +221,8 @@ scenario(
         post("/connect", {"username": "u", "info": {"include_history": "no", "channels": [""]}}),
         post("/connect", {"username": "", "conn_id": "bad", "channels": 1}),
         post("/connect", {"username": "u", "conn_id": B, "unknown_key": 1, "channels": [LONG_256]}),
+        post("/connect", {"username": "\u00e9" * 512, "conn_id": C, "channels": ["\U0001F600" * 256]}),
+        post("/connect", {"username": "\u00e9" * 513, "channels": ["\U0001F600" * 257]}),
         info(),
     ],
 )
@@ -315,6 +318,12 @@ scenario(
         post("/channel_config", {"bad": {"notify_presence": "sometimes", "history_size": 1.5}}),
         post("/channel_config", {"bad": "notadict"}),
         post("/channel_config", {}),
+        post("/channel_config", {"coerced": {"notify_presence": "true", "history_size": "5", "store_history": 1,
+                                             "notify_state": "F", "store_frames": 0}}),
+        post("/channel_config", {"coerced": {"history_size": 2.9, "broadcast_presence_with_user_lists": "1"}}),
+        post("/channel_config", {"coerced": {"history_size": True}}),
+        post("/channel_config", {"coerced": {"notify_presence": "yes"}}),
+        post("/channel_config", {"coerced": {"history_size": None}}),
         info(),
     ],
 )
@@ -888,6 +897,31 @@ scenario(
         post("/connect", {}, record_raw=True),
         http("GET", "/disconnect?conn_id=" + A, sign="none", record_raw=True),
         post("/connect", {}, sign="bad", record_raw=True),
+    ],
+)
+
+scenario(
+    "validate_requests_off",
+    "validate_requests false: expired signatures are accepted, bad ones still 401",
+    IDS,
+    [
+        info(sign="expired"),
+        info(sign="bad"),
+        info(sign="none"),
+    ],
+    validate_requests=False,
+)
+
+scenario(
+    "heartbeat",
+    "websocket heartbeat: `[]` frames every 5 s, counted from the connection's creation",
+    IDS,
+    [
+        connect("alice", A, ["room"]),
+        ws_open("a"),
+        ws_recv("a", 1, 6000, keep_heartbeats=True, quiet_ms=100),
+        message({"channel": "room", "user": "u", "message": {"i": 1}, "uuid": M1}),
+        ws_recv("a", 1, 1500, keep_heartbeats=True),
     ],
 )
 
