@@ -285,9 +285,11 @@ scenario(
                 channel_configs={"watched": {"notify_state": True}}),
         connect("bob", B, ["watched", "quiet"]),
         ws_open("b"),
+        ws_open("a"),
         ws_recv("b", 0, 300),
         post("/user_state", {"user": "alice", "user_state": {"mood": "happy", "secret": 2, "name": "A"}}),
         ws_recv("b", 1),
+        ws_recv("a", 1),
         post("/user_state", {"user": "alice", "user_state": {"secret": 3}}),
         ws_recv("b", 1),
         post("/user_state", {"user": "alice", "user_state": {"mood": "happy"}}),
@@ -922,6 +924,20 @@ scenario(
         ws_recv("a", 1, 6000, keep_heartbeats=True, quiet_ms=100),
         message({"channel": "room", "user": "u", "message": {"i": 1}, "uuid": M1}),
         ws_recv("a", 1, 1500, keep_heartbeats=True),
+    ],
+)
+
+scenario(
+    "catchup_limits",
+    "catch-up replays at most the last 100 frames of a channel, then the last 50 frames of the user",
+    IDS,
+    [
+        connect("alice", A, ["room"]),
+        message(*[{"channel": "room", "user": "u", "message": {"i": i}} for i in range(105)]),
+        message(*[{"pm_users": ["alice"], "user": "u", "message": {"p": i}} for i in range(55)]),
+        sleep(300),
+        ws_open("a"),
+        ws_recv("a", 150, 3000),
     ],
 )
 
