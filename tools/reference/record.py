@@ -44,8 +44,10 @@ def ensure_venv():
         import websocket  # noqa: F401
         import channelstream  # noqa: F401
     except ImportError:
-        venv_python = os.path.join(HERE, ".venv", "bin", "python")
-        if os.path.exists(venv_python) and os.path.realpath(sys.executable) != os.path.realpath(venv_python):
+        venv = os.environ.get("CHANNELSTREAM_REF_VENV", os.path.join(HERE, ".venv"))
+        venv_python = os.path.join(venv, "bin", "python")
+        # sys.prefix tells venvs apart; the interpreter binary may be the same file.
+        if os.path.exists(venv_python) and os.path.realpath(sys.prefix) != os.path.realpath(venv):
             os.execv(venv_python, [venv_python] + sys.argv)
         sys.exit("record.py: run tools/reference/setup.sh first")
 
