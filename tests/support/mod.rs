@@ -51,7 +51,12 @@ pub fn config_for(golden: &Value) -> Config {
         admin_user: text("admin_user", "admin"),
         admin_secret: text("admin_secret", "admin_secret"),
         cookie_secret: "cookie_secret".into(),
-        gc_conns_after: 30,
+        // The reference's effective value: gc.py hard-codes 15 s and never reads its
+        // `gc_conns_after` setting; [gc_idle_connection] depends on it.
+        gc_conns_after: c
+            .get("gc_conns_after")
+            .and_then(Value::as_u64)
+            .unwrap_or(15),
         gc_channels_after: 3600 * 72,
         wake_connections_after: c
             .get("wake_connections_after")
@@ -127,5 +132,9 @@ mod tests {
         assert_eq!(c.allow_posting_from, vec!["10.1.2.3".to_string()]);
         assert!(!c.validate_requests);
         assert!(c.host.is_loopback());
+        assert_eq!(
+            c.gc_conns_after, 15,
+            "the reference collects idle connections after 15 s"
+        );
     }
 }

@@ -947,6 +947,23 @@ scenario(
     ],
 )
 
+scenario(
+    "gc_idle_connection",
+    "a connection with no websocket or poll is collected ~15 s after /connect (slow: 17 s)",
+    IDS,
+    [
+        connect("alice", A, ["room"], channel_configs={"room": {"notify_presence": True}}),
+        connect("bob", B, ["room"]),
+        ws_open("b"),
+        ws_recv("b", 0, 300),
+        sleep(13000),
+        info({"info": {"channels": ["room"]}}),
+        ws_recv("b", 1, 4500, quiet_ms=100),
+        info({"info": {"channels": ["room"]}}),
+        post("/subscribe", {"conn_id": A, "channels": ["room"]}),
+    ],
+)
+
 
 def all_scenarios():
     return SCENARIOS
