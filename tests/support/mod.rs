@@ -87,6 +87,7 @@ pub fn config_for(golden: &Value) -> Config {
         signature_checker: "channelstream.utils.DefaultSigner".into(),
         workers: 2,
         limits: Limits::default(),
+        ..Config::default()
     }
 }
 
