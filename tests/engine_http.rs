@@ -197,3 +197,30 @@ fn a_panicking_app_costs_the_request_a_500_not_the_worker() {
     );
     server.stop().unwrap();
 }
+
+#[test]
+fn shutdown_gives_unanswered_later_requests_a_503_after_a_short_grace() {
+    let server = start(limits(), 1);
+    let mut s = connect(server.addr);
+    write!(s, "GET /never HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    wait_for("the request to reach the app", || {
+        server
+            .app
+            .never_answered
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == 1
+    });
+    let t0 = Instant::now();
+    server.handle.shutdown();
+    let r = read_response(&mut s, &mut Vec::new());
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert!(closed_by_server(&mut s));
+    drop(s);
+    server.stop().unwrap();
+}

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 
 /// Routes: `GET /ws` upgrades (websocket echo), `/json` answers JSON at once, `/later`
 /// answers 50 ms later from another thread through `Handle::respond`, `POST /body` echoes
-/// the body, `/panic` panics; anything else is 404. A websocket text `panic` panics.
+/// the body, `/never` waits forever (`Later`, never answered), `/panic` panics; anything else is 404. A websocket text `panic` panics.
 #[derive(Default)]
 pub struct TestApp {
     pub upgraded: Mutex<Vec<ConnId>>,
     pub closed: Mutex<Vec<ConnId>>,
     pub shutdowns: AtomicUsize,
+    pub never_answered: AtomicUsize,
 }
 
 impl App for TestApp {
@@ -45,6 +46,10 @@ impl App for TestApp {
                     thread::sleep(Duration::from_millis(50));
                     handle.respond(conn, Response::json(200, br#"{"later":true}"#.to_vec()));
                 });
+                Reply::Later
+            }
+            ("GET", "/never") => {
+                self.never_answered.fetch_add(1, Ordering::SeqCst);
                 Reply::Later
             }
             ("GET", "/panic") => panic!("the test app panics on /panic"),
