@@ -1,64 +1,35 @@
 //! RFC 6455 websocket codec, server side. Sans-IO: handshake validation, client frame
-//! decoding into whole messages, server frame encoding. No sockets, no clock.
+//! decoding into whole messages, server frame encoding. No sockets, no clock, no hub.
 //!
-//! STUB: the public interface below is the contract the engine codes against. The owner of
-//! this module fills in the bodies (and may split it into files) without changing the
-//! signatures marked CONTRACT.
+//! The files, each owning one concept:
+//! - `handshake`: the HTTP upgrade (RFC 6455 §4.2): checks, accept key, 101 and refusals.
+//! - `frame`: client frame headers (§5.2), checked byte by byte as they arrive.
+//! - `mask`: payload unmasking (§5.3).
+//! - `utf8`: incremental, fail-fast UTF-8 validation of text messages (§8.1).
+//! - `reader`: [`MessageReader`], which turns client frames into [`WsEvent`]s.
+//! - `close`: close frame payloads (§5.5.1, §7.4): validate the client's, build ours.
+//! - `encode`: unmasked server frames.
+//!
+//! The engine drives a [`MessageReader`] by calling [`MessageReader::decode`] on its unread
+//! bytes until it answers `NeedMore`, dropping `consumed` bytes after every answer.
 
-use crate::decoded::Decoded;
-use crate::http::Request;
-use std::sync::Arc;
+mod close;
+mod encode;
+mod frame;
+mod handshake;
+mod mask;
+mod reader;
+mod utf8;
 
-/// The GUID of RFC 6455 §1.3, appended to the client key before hashing.
-pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+pub use close::{close_frame, is_valid_close_code};
+pub use encode::{encode_frame, frame_head, shared_frame};
+pub use handshake::{
+    accept_key, handshake_response, is_upgrade_request, refusal_response, validate_handshake,
+    HandshakeError, GUID,
+};
+pub use reader::MessageReader;
 
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2). CONTRACT.
-pub fn accept_key(client_key: &[u8]) -> String {
-    let _ = client_key;
-    todo!("ws::accept_key")
-}
-
-/// Why an upgrade request was refused. CONTRACT (variants may be added).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HandshakeError {
-    /// Not a GET request: 405... sent as 400 with an explanation.
-    NotGet,
-    /// `Upgrade: websocket` or the `upgrade` token in `Connection` is missing: 400.
-    NotUpgrade,
-    /// `Sec-WebSocket-Version` is not 13: 426 with `Sec-WebSocket-Version: 13`.
-    UnsupportedVersion,
-    /// `Sec-WebSocket-Key` is missing or not 16 bytes of base64: 400.
-    BadKey,
-}
-
-impl HandshakeError {
-    /// The status code of the refusal. CONTRACT.
-    pub fn status(self) -> u16 {
-        match self {
-            HandshakeError::UnsupportedVersion => 426,
-            _ => 400,
-        }
-    }
-}
-
-/// Checks an upgrade request (RFC 6455 §4.2.1) and returns the accept key. CONTRACT.
-pub fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
-    let _ = req;
-    todo!("ws::validate_handshake")
-}
-
-/// Whether a request asks for a websocket upgrade at all (has `Upgrade: websocket`), so the
-/// engine knows to call [`validate_handshake`]. CONTRACT.
-pub fn is_upgrade_request(req: &Request) -> bool {
-    let _ = req;
-    todo!("ws::is_upgrade_request")
-}
-
-/// The complete `101 Switching Protocols` response for an accept key. CONTRACT.
-pub fn handshake_response(accept: &str, out: &mut Vec<u8>) {
-    let _ = (accept, out);
-    todo!("ws::handshake_response")
-}
+use std::fmt;
 
 /// A whole message or control frame from the client. CONTRACT.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +65,8 @@ pub enum ProtocolError {
     InvalidUtf8,
     /// A close code that may not be sent, or a 1-byte close payload.
     BadCloseCode,
+    /// A 64-bit payload length with the most significant bit set (RFC 6455 §5.2).
+    BadLength,
 }
 
 impl ProtocolError {
@@ -105,28 +78,30 @@ impl ProtocolError {
             _ => 1002,
         }
     }
-}
 
-/// Incremental decoder of client frames into [`WsEvent`]s. CONTRACT.
-#[derive(Debug)]
-pub struct MessageReader {
-    max_message: usize,
-}
-
-impl MessageReader {
-    /// A reader that refuses messages longer than `max_message` bytes. CONTRACT.
-    pub fn new(max_message: usize) -> Self {
-        MessageReader { max_message }
-    }
-
-    /// Decodes from `buf`; any split of the same bytes yields the same events, and invalid
-    /// UTF-8 fails as soon as the bad byte is seen. After an error the reader is spent:
-    /// the caller sends a close frame with `err.close_code()` and closes. CONTRACT.
-    pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded<WsEvent>, ProtocolError> {
-        let _ = (buf, self.max_message);
-        todo!("ws::MessageReader::decode")
+    /// A short reason, fit for the close frame we send.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtocolError::UnmaskedClientFrame => "client frame not masked",
+            ProtocolError::ReservedBitsSet => "reserved bits set",
+            ProtocolError::UnknownOpcode => "unknown opcode",
+            ProtocolError::BadControlFrame => "control frame too long or fragmented",
+            ProtocolError::BadFragmentation => "bad fragmentation",
+            ProtocolError::MessageTooBig => "message too big",
+            ProtocolError::InvalidUtf8 => "invalid utf-8",
+            ProtocolError::BadCloseCode => "bad close code",
+            ProtocolError::BadLength => "bad payload length",
+        }
     }
 }
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::error::Error for ProtocolError {}
 
 /// Server frame opcodes we send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,22 +118,15 @@ pub enum OpCode {
     Pong,
 }
 
-/// Appends one unmasked, unfragmented server frame with the shortest length encoding.
-/// CONTRACT.
-pub fn encode_frame(op: OpCode, payload: &[u8], out: &mut Vec<u8>) {
-    let _ = (op, payload, out);
-    todo!("ws::encode_frame")
-}
-
-/// A whole server frame as shared bytes, encoded once for every recipient. CONTRACT.
-pub fn shared_frame(op: OpCode, payload: &[u8]) -> Arc<[u8]> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    encode_frame(op, payload, &mut out);
-    out.into()
-}
-
-/// A close frame with `code` and a UTF-8 `reason` (truncated to fit 125 bytes). CONTRACT.
-pub fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let _ = (code, reason);
-    todo!("ws::close_frame")
+impl OpCode {
+    /// The 4-bit opcode on the wire (RFC 6455 §5.2).
+    pub fn code(self) -> u8 {
+        match self {
+            OpCode::Text => 0x1,
+            OpCode::Binary => 0x2,
+            OpCode::Close => 0x8,
+            OpCode::Ping => 0x9,
+            OpCode::Pong => 0xA,
+        }
+    }
 }
