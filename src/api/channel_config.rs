@@ -14,7 +14,9 @@ pub struct ChannelConfigs(pub BTreeMap<String, ChannelConfig>);
 /// Parses one settings object; missing keys take the defaults (so reconfiguring resets
 /// what is not given, as in the reference).
 pub fn parse_config(v: &Value) -> Result<ChannelConfig, Value> {
-    let Value::Object(obj) = v else { return Err(json!({"_schema": [INVALID_INPUT]})) };
+    let Value::Object(obj) = v else {
+        return Err(json!({"_schema": [INVALID_INPUT]}));
+    };
     let mut f = Form::new(obj);
     let d = ChannelConfig::default();
     let notify_presence = f.optional("notify_presence", boolean);
@@ -33,7 +35,9 @@ pub fn parse_config(v: &Value) -> Result<ChannelConfig, Value> {
         notify_presence: notify_presence.flatten().unwrap_or(d.notify_presence),
         store_history: store_history.flatten().unwrap_or(d.store_history),
         history_size: history_size.flatten().unwrap_or(d.history_size),
-        broadcast_presence_with_user_lists: lists.flatten().unwrap_or(d.broadcast_presence_with_user_lists),
+        broadcast_presence_with_user_lists: lists
+            .flatten()
+            .unwrap_or(d.broadcast_presence_with_user_lists),
         notify_state: notify_state.flatten().unwrap_or(d.notify_state),
         store_frames: store_frames.flatten().unwrap_or(d.store_frames),
     })

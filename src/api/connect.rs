@@ -30,10 +30,19 @@ pub fn parse(body: &Value) -> Result<Connect, Rejection> {
     let state = f.optional("user_state", user_state);
     let configs = parse_configs(&mut f);
     let info = optional_info(&mut f, obj);
-    match (username, conn_id, channels, keys, fresh, state, configs, info) {
-        (Some(username), Some(conn_id), Some(ch), Some(keys), Some(fresh), Some(state), Some(configs), Some(info))
-            if f.errors.is_empty() =>
-        {
+    match (
+        username, conn_id, channels, keys, fresh, state, configs, info,
+    ) {
+        (
+            Some(username),
+            Some(conn_id),
+            Some(ch),
+            Some(keys),
+            Some(fresh),
+            Some(state),
+            Some(configs),
+            Some(info),
+        ) if f.errors.is_empty() => {
             let mut channels = ch.unwrap_or_default();
             channels.sort();
             let params = ConnectParams {
@@ -54,7 +63,10 @@ pub fn parse(body: &Value) -> Result<Connect, Rejection> {
 /// Connects and answers with the connection, the user and the channels' info.
 pub fn run(c: Connect, hub: &mut Hub, now: Time) -> Value {
     let id = hub.connect(&c.params, now);
-    let info = InfoConfig { channels: Some(c.params.channels.clone()), ..c.info };
+    let info = InfoConfig {
+        channels: Some(c.params.channels.clone()),
+        ..c.info
+    };
     let channels_info = hub.channels_info(&info);
     let user = hub.users.get(&c.params.username);
     json!({

@@ -22,7 +22,9 @@ pub const INVALID_INPUT: &str = "Invalid input type.";
 
 /// A string of `min..=max` characters (`fields.String` + `validate.Length`).
 pub fn string(v: &Value, min: usize, max: usize) -> Result<String, Value> {
-    let Value::String(s) = v else { return Err(msg("Not a valid string.")) };
+    let Value::String(s) = v else {
+        return Err(msg("Not a valid string."));
+    };
     let n = s.chars().count();
     if n < min || n > max {
         return Err(msg(&format!("Length must be between {min} and {max}.")));
@@ -54,7 +56,11 @@ pub fn integer(v: &Value) -> Result<i64, Value> {
         Value::Bool(b) => Ok(*b as i64),
         Value::Number(n) => match n.as_i64() {
             Some(i) => Ok(i),
-            None => n.as_f64().filter(|f| f.is_finite() && f.abs() < 9.2e18).map(|f| f.trunc() as i64).ok_or_else(bad),
+            None => n
+                .as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 9.2e18)
+                .map(|f| f.trunc() as i64)
+                .ok_or_else(bad),
         },
         Value::String(s) => {
             let t = s.trim().replace('_', "");
@@ -66,21 +72,31 @@ pub fn integer(v: &Value) -> Result<i64, Value> {
 
 /// A UUID string (`fields.UUID`).
 pub fn uuid(v: &Value) -> Result<Uuid, Value> {
-    v.as_str().and_then(Uuid::parse).ok_or_else(|| msg("Not a valid UUID."))
+    v.as_str()
+        .and_then(Uuid::parse)
+        .ok_or_else(|| msg("Not a valid UUID."))
 }
 
 /// Any JSON object (`fields.Dict`).
 pub fn mapping(v: &Value) -> Result<Map<String, Value>, Value> {
-    v.as_object().cloned().ok_or_else(|| msg("Not a valid mapping type."))
+    v.as_object()
+        .cloned()
+        .ok_or_else(|| msg("Not a valid mapping type."))
 }
 
 /// A list whose items pass `item`; errors keyed by index (`fields.List`).
 pub fn list<T>(v: &Value, item: impl Fn(&Value) -> Result<T, Value>) -> Result<Vec<T>, Value> {
-    let Value::Array(items) = v else { return Err(msg("Not a valid list.")) };
+    let Value::Array(items) = v else {
+        return Err(msg("Not a valid list."));
+    };
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Map::new();
     for (i, it) in items.iter().enumerate() {
-        let r = if it.is_null() { Err(msg(NULL)) } else { item(it) };
+        let r = if it.is_null() {
+            Err(msg(NULL))
+        } else {
+            item(it)
+        };
         match r {
             Ok(x) => out.push(x),
             Err(e) => {
@@ -107,11 +123,17 @@ pub fn dict_of<T>(
     value: impl Fn(&Value) -> Result<T, Value>,
     allow_null_values: bool,
 ) -> Result<Vec<(String, T)>, Value> {
-    let Value::Object(m) = v else { return Err(msg("Not a valid mapping type.")) };
+    let Value::Object(m) = v else {
+        return Err(msg("Not a valid mapping type."));
+    };
     let mut out = Vec::with_capacity(m.len());
     let mut errors = Map::new();
     for (k, it) in m {
-        let r = if it.is_null() && !allow_null_values { Err(msg(NULL)) } else { value(it) };
+        let r = if it.is_null() && !allow_null_values {
+            Err(msg(NULL))
+        } else {
+            value(it)
+        };
         match r {
             Ok(x) => out.push((k.clone(), x)),
             Err(e) => {
@@ -129,9 +151,9 @@ pub fn dict_of<T>(
 /// User state: values must be strings, numbers, booleans or null (`UserStateField`).
 pub fn user_state(v: &Value) -> Result<Map<String, Value>, Value> {
     let scalar = |it: &Value| match it {
-        Value::Array(_) | Value::Object(_) => {
-            Err(msg("Value is not type of string, integer, boolean or float."))
-        }
+        Value::Array(_) | Value::Object(_) => Err(msg(
+            "Value is not type of string, integer, boolean or float.",
+        )),
         _ => Ok(it.clone()),
     };
     dict_of(v, scalar, true).map(|pairs| pairs.into_iter().collect())
@@ -150,7 +172,11 @@ fn parse_iso(s: &str) -> Option<String> {
     let (date, rest) = s.split_at(s.find(['T', ' '])?);
     let rest = &rest[1..];
     let mut d = date.split('-');
-    let (y, mo, da) = (num(d.next()?, 4, 4)?, num(d.next()?, 1, 2)?, num(d.next()?, 1, 2)?);
+    let (y, mo, da) = (
+        num(d.next()?, 4, 4)?,
+        num(d.next()?, 1, 2)?,
+        num(d.next()?, 1, 2)?,
+    );
     if d.next().is_some() {
         return None;
     }
@@ -179,7 +205,20 @@ fn parse_iso(s: &str) -> Option<String> {
         Some(_) => return None,
     };
     let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
     if y < 1 || !(1..=12).contains(&mo) || da < 1 || da > days[(mo - 1) as usize] {
         return None;
     }
@@ -192,10 +231,19 @@ fn parse_iso(s: &str) -> Option<String> {
         _ => {
             let (sign, digits) = tz.split_at(1);
             let digits = digits.replacen(':', "", 1);
-            if !(digits.len() == 2 || digits.len() == 4) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            if !(digits.len() == 2 || digits.len() == 4)
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 return None;
             }
-            let (oh, om) = (&digits[..2], if digits.len() == 4 { &digits[2..] } else { "00" });
+            let (oh, om) = (
+                &digits[..2],
+                if digits.len() == 4 {
+                    &digits[2..]
+                } else {
+                    "00"
+                },
+            );
             if oh.parse::<u32>().ok()? > 23 || om.parse::<u32>().ok()? > 59 {
                 return None;
             }
@@ -231,7 +279,10 @@ pub struct Form<'a> {
 impl<'a> Form<'a> {
     /// A form over `obj`.
     pub fn new(obj: &'a Map<String, Value>) -> Form<'a> {
-        Form { obj, errors: Map::new() }
+        Form {
+            obj,
+            errors: Map::new(),
+        }
     }
 
     fn check<T>(&mut self, key: &str, r: Result<T, Value>) -> Option<T> {
@@ -251,7 +302,11 @@ impl<'a> Form<'a> {
     }
 
     /// An optional, non-null field: `Some(None)` when absent, `None` when invalid.
-    pub fn optional<T>(&mut self, key: &str, f: impl Fn(&Value) -> Result<T, Value>) -> Option<Option<T>> {
+    pub fn optional<T>(
+        &mut self,
+        key: &str,
+        f: impl Fn(&Value) -> Result<T, Value>,
+    ) -> Option<Option<T>> {
         match self.obj.get(key) {
             None => Some(None),
             Some(Value::Null) => self.check(key, Err(msg(NULL))).map(Some),
@@ -263,7 +318,11 @@ impl<'a> Form<'a> {
     }
 
     /// An optional field whose default is `None`, which marshmallow 2 lets be null.
-    pub fn nullable<T>(&mut self, key: &str, f: impl Fn(&Value) -> Result<T, Value>) -> Option<Option<T>> {
+    pub fn nullable<T>(
+        &mut self,
+        key: &str,
+        f: impl Fn(&Value) -> Result<T, Value>,
+    ) -> Option<Option<T>> {
         match self.obj.get(key) {
             None | Some(Value::Null) => Some(None),
             Some(v) => {

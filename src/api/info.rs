@@ -14,7 +14,9 @@ pub fn everything() -> InfoConfig {
 
 /// Parses an `info` object (`InfoResolutionSchema`); errors as a nested error object.
 pub fn parse_resolution(v: &Value) -> Result<InfoConfig, Value> {
-    let Value::Object(obj) = v else { return Err(json!({"_schema": [INVALID_INPUT]})) };
+    let Value::Object(obj) = v else {
+        return Err(json!({"_schema": [INVALID_INPUT]}));
+    };
     let mut f = Form::new(obj);
     let include_history = f.optional("include_history", boolean);
     let include_users = f.optional("include_users", boolean);
@@ -42,7 +44,9 @@ pub fn optional_info(f: &mut Form<'_>, obj: &serde_json::Map<String, Value>) -> 
             f.errors.insert("info".into(), msg(NULL));
             None
         }
-        Some(v) => parse_resolution(v).map_err(|e| f.errors.insert("info".into(), e)).ok(),
+        Some(v) => parse_resolution(v)
+            .map_err(|e| f.errors.insert("info".into(), e))
+            .ok(),
     }
 }
 

@@ -44,9 +44,16 @@ pub fn answer(callback: Option<&str>, body: &str, cors: &Cors) -> Response {
         Some(cb) => format!("{cb}({body})"),
         None => body.to_string(),
     };
-    let mut headers = vec![("Content-Type".to_string(), "text/html; charset=UTF-8".to_string())];
+    let mut headers = vec![(
+        "Content-Type".to_string(),
+        "text/html; charset=UTF-8".to_string(),
+    )];
     headers.extend(cors.iter().cloned());
-    Response { status: 200, headers, body: text.into_bytes() }
+    Response {
+        status: 200,
+        headers,
+        body: text.into_bytes(),
+    }
 }
 
 /// `/disconnect`: `conn_id` from the JSON body for POST, from the query otherwise.
@@ -55,10 +62,14 @@ pub fn parse_disconnect(body: Option<&Value>, req: &Request) -> Result<Kind, Rej
         Some(Value::Object(o)) => o.get("conn_id").cloned().unwrap_or(Value::Null),
         // The reference fails with 500 on a body that is not an object.
         Some(_) => return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]}))),
-        None => query_param(req.query(), "conn_id").map(Value::String).unwrap_or(Value::Null),
+        None => query_param(req.query(), "conn_id")
+            .map(Value::String)
+            .unwrap_or(Value::Null),
     };
     if raw.is_null() {
         return Err(Rejection::Invalid(json!({ "conn_id": msg(NULL) })));
     }
-    uuid(&raw).map(Kind::Disconnect).map_err(|e| Rejection::Invalid(json!({ "conn_id": e })))
+    uuid(&raw)
+        .map(Kind::Disconnect)
+        .map_err(|e| Rejection::Invalid(json!({ "conn_id": e })))
 }

@@ -65,13 +65,18 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
     let mut out = Map::new();
     let users = |v: &Value| string_list(v, 1, 512);
     let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
-    let exclude = f.optional("exclude_users", users).map(Option::unwrap_or_default);
+    let exclude = f
+        .optional("exclude_users", users)
+        .map(Option::unwrap_or_default);
     let channel = f.nullable("channel", |v| string(v, 1, 256));
     let no_history = f.optional("no_history", boolean);
     out.insert("pm_users".into(), json!(pm));
     out.insert("exclude_users".into(), json!(exclude));
     out.insert("channel".into(), json!(channel.flatten()));
-    out.insert("no_history".into(), json!(no_history.flatten().unwrap_or(false)));
+    out.insert(
+        "no_history".into(),
+        json!(no_history.flatten().unwrap_or(false)),
+    );
     let id = match verb {
         Verb::Post => f.optional("uuid", uuid).flatten(),
         Verb::Patch | Verb::Delete => f.required("uuid", uuid),
@@ -139,7 +144,9 @@ pub fn run(m: Messages, hub: &mut Hub, now: Time) -> Value {
         // Messages with neither a channel nor pm_users go nowhere and are not echoed.
         items.retain(|i| {
             i.get("channel").is_some_and(|c| !c.is_null())
-                || i.get("pm_users").and_then(Value::as_array).is_some_and(|a| !a.is_empty())
+                || i.get("pm_users")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
         });
     }
     let answer = Value::Array(items.iter().cloned().map(Value::Object).collect());

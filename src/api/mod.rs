@@ -39,8 +39,8 @@ pub const MAX_SIGNATURE_AGE: u64 = 60;
 pub enum Routed {
     /// Answer now.
     Respond(Response),
-    /// Run on the hub thread.
-    Hub(Command),
+    /// Run on the hub thread (boxed: it travels through a channel).
+    Hub(Box<Command>),
 }
 
 /// A request that needs the hub, with what its response needs from the request.
@@ -136,7 +136,10 @@ impl Api {
             "/connect" | "/subscribe" | "/unsubscribe" | "/user_state" | "/channel_config" => {
                 (Access::Secret, method == "POST")
             }
-            "/message" => (Access::Secret, matches!(method, "POST" | "PATCH" | "DELETE")),
+            "/message" => (
+                Access::Secret,
+                matches!(method, "POST" | "PATCH" | "DELETE"),
+            ),
             "/info" => (Access::Secret, true),
             "/admin/admin.json" => (Access::Admin, matches!(method, "GET" | "POST")),
             "/listen" => (Access::Public, method == "GET"),
@@ -144,8 +147,13 @@ impl Api {
             _ => (Access::Public, false),
         };
         if method == "OPTIONS" {
-            let mut r = Response { status: 200, headers: Vec::new(), body: Vec::new() };
-            r.headers.push(("Content-Type".into(), "text/plain; charset=UTF-8".into()));
+            let mut r = Response {
+                status: 200,
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            r.headers
+                .push(("Content-Type".into(), "text/plain; charset=UTF-8".into()));
             r.headers.extend(cors);
             return Routed::Respond(r);
         }
@@ -166,9 +174,11 @@ impl Api {
         let kind = match self.parse(req, path, method) {
             Ok(kind) => kind,
             Err(Rejection::Json) => return Routed::Respond(reply::malformed_json(&cors)),
-            Err(Rejection::Invalid(errors)) => return Routed::Respond(reply::invalid(errors, &cors)),
+            Err(Rejection::Invalid(errors)) => {
+                return Routed::Respond(reply::invalid(errors, &cors))
+            }
         };
-        Routed::Hub(Command { kind, cors, page })
+        Routed::Hub(Box::new(Command { kind, cors, page }))
     }
 
     /// `Ok(true)` with a valid secret from an allowed address, `Ok(false)` without one,
@@ -176,19 +186,28 @@ impl Api {
     /// root factory runs for all of them).
     fn authorize(&self, req: &Request, peer: IpAddr, now: u64) -> Result<bool, ()> {
         let ip = peer.to_string();
-        if !self.allow_posting_from.iter().any(|a| a == "0.0.0.0" || *a == ip) {
+        if !self
+            .allow_posting_from
+            .iter()
+            .any(|a| a == "0.0.0.0" || *a == ip)
+        {
             return Ok(false);
         }
         // The header wins even when empty (`headers.get(name, url_secret)`).
         let secret = match req.header("x-channelstream-secret") {
             Some(h) => h.to_vec(),
-            None => query_param(req.query(), "secret").unwrap_or_default().into_bytes(),
+            None => query_param(req.query(), "secret")
+                .unwrap_or_default()
+                .into_bytes(),
         };
         if secret.is_empty() {
             return Ok(false);
         }
         let max_age = self.validate_requests.then_some(MAX_SIGNATURE_AGE);
-        self.signer.verify(&secret, now, max_age).map(|_| true).map_err(|_| ())
+        self.signer
+            .verify(&secret, now, max_age)
+            .map(|_| true)
+            .map_err(|_| ())
     }
 
     fn parse(&self, req: &Request, path: &str, method: &str) -> Result<Kind, Rejection> {
@@ -200,10 +219,16 @@ impl Api {
             ("/info", _) => info::parse(&json_body(req)?).map(Kind::Info),
             ("/admin/admin.json", _) => Ok(Kind::Admin),
             ("/connect", _) => connect::parse(&json_body(req)?).map(Kind::Connect),
-            ("/subscribe", _) => subscribe::parse(&json_body(req)?, req, false).map(Kind::Subscribe),
-            ("/unsubscribe", _) => subscribe::parse(&json_body(req)?, req, true).map(Kind::Subscribe),
+            ("/subscribe", _) => {
+                subscribe::parse(&json_body(req)?, req, false).map(Kind::Subscribe)
+            }
+            ("/unsubscribe", _) => {
+                subscribe::parse(&json_body(req)?, req, true).map(Kind::Subscribe)
+            }
             ("/user_state", _) => user_state::parse(&json_body(req)?).map(Kind::UserState),
-            ("/channel_config", _) => channel_config::parse(&json_body(req)?).map(Kind::ChannelConfig),
+            ("/channel_config", _) => {
+                channel_config::parse(&json_body(req)?).map(Kind::ChannelConfig)
+            }
             ("/message", m) => message::parse(&json_body(req)?, m).map(Kind::Message),
             _ => Err(Rejection::Invalid(Value::Null)),
         }
@@ -216,7 +241,11 @@ impl Api {
             return None;
         }
         let id = query_param(req.query(), "conn_id").and_then(|s| crate::hub::Uuid::parse(&s));
-        Some(Command { kind: Kind::Ws(id), cors: Vec::new(), page: PageKind::Plain })
+        Some(Command {
+            kind: Kind::Ws(id),
+            cors: Vec::new(),
+            page: PageKind::Plain,
+        })
     }
 }
 

@@ -12,7 +12,11 @@ pub type Cors = Vec<(String, String)>;
 /// `allow_cors` is empty or one of its entries is a substring of the origin.
 pub fn cors_headers(allow_cors: &[String], origin: Option<&[u8]>) -> Cors {
     let origin = String::from_utf8_lossy(origin.unwrap_or(b"<>"));
-    let origin = if origin.is_empty() { "<>".into() } else { origin };
+    let origin = if origin.is_empty() {
+        "<>".into()
+    } else {
+        origin
+    };
     let mut h = Vec::new();
     if allow_cors.is_empty() || allow_cors.iter().any(|d| origin.contains(d.as_str())) {
         h.push(("Access-Control-Allow-Origin".into(), "*".into()));
@@ -92,7 +96,10 @@ pub fn negotiate(accept: Option<&[u8]>) -> PageKind {
         for (i, offer) in ["text/html", "application/json"].iter().enumerate() {
             let spec = if media == *offer {
                 3
-            } else if media.strip_suffix("/*").is_some_and(|t| offer.starts_with(&format!("{t}/"))) {
+            } else if media
+                .strip_suffix("/*")
+                .is_some_and(|t| offer.starts_with(&format!("{t}/")))
+            {
                 2
             } else if media == "*/*" {
                 1
@@ -139,21 +146,40 @@ fn page(kind: PageKind, code: u16, status: &str, explanation: &str, detail: &str
             ),
         ),
     };
-    Response { status: code, headers: vec![("Content-Type".into(), ctype.into())], body: body.into_bytes() }
+    Response {
+        status: code,
+        headers: vec![("Content-Type".into(), ctype.into())],
+        body: body.into_bytes(),
+    }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// 403 (`HTTPForbidden`): no or unacceptable credentials.
 pub fn forbidden(kind: PageKind) -> Response {
-    page(kind, 403, "403 Forbidden", "Access was denied to this resource.", "")
+    page(
+        kind,
+        403,
+        "403 Forbidden",
+        "Access was denied to this resource.",
+        "",
+    )
 }
 
 /// 404 (`HTTPNotFound`) naming the path.
 pub fn not_found(kind: PageKind, path: &str) -> Response {
-    page(kind, 404, "404 Not Found", "The resource could not be found.", path)
+    page(
+        kind,
+        404,
+        "404 Not Found",
+        "The resource could not be found.",
+        path,
+    )
 }
 
 /// 401 (`HTTPUnauthorized`): `/listen` for an unknown connection.
@@ -167,7 +193,8 @@ pub fn unauthorized(kind: PageKind) -> Response {
 /// 302 to the admin sign-in page (`unauthorized_handler` for `/admin` routes).
 pub fn to_sign_in(kind: PageKind, host: &str) -> Response {
     let location = format!("http://{host}/admin/sign_in");
-    let text = format!("The resource was found at {location}; you should be redirected automatically.");
+    let text =
+        format!("The resource was found at {location}; you should be redirected automatically.");
     let (ctype, body) = match kind {
         PageKind::Plain => ("text/plain; charset=UTF-8", format!("302 Found\n\n{text}\n\n")),
         PageKind::Json => (
@@ -187,7 +214,10 @@ pub fn to_sign_in(kind: PageKind, host: &str) -> Response {
     };
     Response {
         status: 302,
-        headers: vec![("Content-Type".into(), ctype.into()), ("Location".into(), location)],
+        headers: vec![
+            ("Content-Type".into(), ctype.into()),
+            ("Location".into(), location),
+        ],
         body: body.into_bytes(),
     }
 }
@@ -204,7 +234,10 @@ mod tests {
             (Some("text/html"), PageKind::Html),
             (Some("application/json, text/plain"), PageKind::Json),
             (Some("text/plain"), PageKind::Plain),
-            (Some("application/json;q=0.5, text/html;q=0.4"), PageKind::Json),
+            (
+                Some("application/json;q=0.5, text/html;q=0.4"),
+                PageKind::Json,
+            ),
             (Some("text/*;q=0, application/*"), PageKind::Json),
         ];
         for (accept, want) in cases {
@@ -229,15 +262,25 @@ mod tests {
         ];
         for (kind, want) in cases {
             let r = forbidden(kind);
-            assert_eq!((r.status, String::from_utf8_lossy(&r.body)), (403, want.into()), "{kind:?}");
+            assert_eq!(
+                (r.status, String::from_utf8_lossy(&r.body)),
+                (403, want.into()),
+                "{kind:?}"
+            );
         }
         let r = not_found(PageKind::Plain, "/nope");
-        assert_eq!(r.body, b"404 Not Found\n\nThe resource could not be found.\n\n\n/nope\n\n");
+        assert_eq!(
+            r.body,
+            b"404 Not Found\n\nThe resource could not be found.\n\n\n/nope\n\n"
+        );
     }
 
     #[test]
     fn pretty_json_uses_four_spaces_like_python() {
-        assert_eq!(pretty(&json!({"request": "Bad Signature"})), b"{\n    \"request\": \"Bad Signature\"\n}");
+        assert_eq!(
+            pretty(&json!({"request": "Bad Signature"})),
+            b"{\n    \"request\": \"Bad Signature\"\n}"
+        );
     }
 
     #[test]
@@ -245,7 +288,10 @@ mod tests {
         let star = |h: &Cors| h.iter().any(|(k, _)| k == "Access-Control-Allow-Origin");
         assert!(star(&cors_headers(&[], None)));
         let allow = vec!["example.com".to_string()];
-        assert!(star(&cors_headers(&allow, Some(b"https://app.example.com"))));
+        assert!(star(&cors_headers(
+            &allow,
+            Some(b"https://app.example.com")
+        )));
         assert!(!star(&cors_headers(&allow, Some(b"https://evil.test"))));
         assert_eq!(cors_headers(&allow, None).len(), 4);
     }

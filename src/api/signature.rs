@@ -52,7 +52,9 @@ impl Signer {
         h.update(b"itsdangerous.Signer");
         h.update(b"signer");
         h.update(secret.as_bytes());
-        Signer { key: h.finalize().into() }
+        Signer {
+            key: h.finalize().into(),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha1> {
@@ -64,7 +66,10 @@ impl Signer {
     pub fn sign(&self, value: &str, now: u64) -> String {
         let ts = now.to_be_bytes();
         let first = ts.iter().position(|b| *b != 0).unwrap_or(ts.len());
-        let signed = format!("{value}.{}", LENIENT.encode(&ts[first..]).trim_end_matches('='));
+        let signed = format!(
+            "{value}.{}",
+            LENIENT.encode(&ts[first..]).trim_end_matches('=')
+        );
         let mut mac = self.mac();
         mac.update(signed.as_bytes());
         let sig = LENIENT.encode(mac.finalize().into_bytes());
@@ -75,13 +80,19 @@ impl Signer {
     /// compared in constant time; a timestamp in the future is accepted, as in
     /// itsdangerous.
     pub fn verify(&self, token: &[u8], now: u64, max_age: Option<u64>) -> Result<(), BadSignature> {
-        let dot = token.iter().rposition(|b| *b == b'.').ok_or(BadSignature::Mismatch)?;
+        let dot = token
+            .iter()
+            .rposition(|b| *b == b'.')
+            .ok_or(BadSignature::Mismatch)?;
         let (signed, sig) = (&token[..dot], &token[dot + 1..]);
         let sig = decode(sig).ok_or(BadSignature::Mismatch)?;
         let mut mac = self.mac();
         mac.update(signed);
         mac.verify_slice(&sig).map_err(|_| BadSignature::Mismatch)?;
-        let dot = signed.iter().rposition(|b| *b == b'.').ok_or(BadSignature::MalformedTimestamp)?;
+        let dot = signed
+            .iter()
+            .rposition(|b| *b == b'.')
+            .ok_or(BadSignature::MalformedTimestamp)?;
         let ts = decode(&signed[dot + 1..]).filter(|b| b.len() <= 8);
         let ts = ts.ok_or(BadSignature::MalformedTimestamp)?;
         let ts = ts.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64);
@@ -121,28 +132,56 @@ mod tests {
     fn signs_exactly_as_python_itsdangerous() {
         assert_eq!(Signer::new("secret").sign("/connect", PY_TIME), PY_TOKEN);
         // TimestampSigner('other secret') at time 1, value ''
-        assert_eq!(Signer::new("other secret").sign("", 1), ".AQ.Emiqdtar_jwwOXJJbDiQ9rDkkRE");
+        assert_eq!(
+            Signer::new("other secret").sign("", 1),
+            ".AQ.Emiqdtar_jwwOXJJbDiQ9rDkkRE"
+        );
     }
 
     #[test]
     fn python_token_verifies_within_max_age_and_expires_after() {
         let s = Signer::new("secret");
-        assert_eq!(s.verify(PY_TOKEN.as_bytes(), PY_TIME + 60, Some(60)), Ok(()));
-        assert_eq!(s.verify(PY_TOKEN.as_bytes(), PY_TIME + 61, Some(60)), Err(BadSignature::Expired));
-        assert_eq!(s.verify(PY_TOKEN.as_bytes(), PY_TIME + 10_000, None), Ok(()));
-        assert_eq!(s.verify(PY_TOKEN.as_bytes(), PY_TIME - 500, Some(60)), Ok(()), "future ok");
+        assert_eq!(
+            s.verify(PY_TOKEN.as_bytes(), PY_TIME + 60, Some(60)),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify(PY_TOKEN.as_bytes(), PY_TIME + 61, Some(60)),
+            Err(BadSignature::Expired)
+        );
+        assert_eq!(
+            s.verify(PY_TOKEN.as_bytes(), PY_TIME + 10_000, None),
+            Ok(())
+        );
+        assert_eq!(
+            s.verify(PY_TOKEN.as_bytes(), PY_TIME - 500, Some(60)),
+            Ok(()),
+            "future ok"
+        );
     }
 
     #[test]
     fn wrong_secret_tampering_and_garbage_are_refused() {
         let s = Signer::new("secret");
         let cases: &[(&str, &[u8], BadSignature)] = &[
-            ("other secret", b".AQ.Emiqdtar_jwwOXJJbDiQ9rDkkRE", BadSignature::Mismatch),
-            ("tampered value", b"/connecT.ZVPxAA.LGgz2XYmQrtshS37benqptPevTY", BadSignature::Mismatch),
+            (
+                "other secret",
+                b".AQ.Emiqdtar_jwwOXJJbDiQ9rDkkRE",
+                BadSignature::Mismatch,
+            ),
+            (
+                "tampered value",
+                b"/connecT.ZVPxAA.LGgz2XYmQrtshS37benqptPevTY",
+                BadSignature::Mismatch,
+            ),
             ("no dot", b"abc", BadSignature::Mismatch),
             ("empty", b"", BadSignature::Mismatch),
             ("bad base64", b"/connect.ZVPxAA.L", BadSignature::Mismatch),
-            ("non-ascii", "x.\u{e9}.\u{e9}".as_bytes(), BadSignature::Mismatch),
+            (
+                "non-ascii",
+                "x.\u{e9}.\u{e9}".as_bytes(),
+                BadSignature::Mismatch,
+            ),
         ];
         for (name, token, want) in cases {
             assert_eq!(s.verify(token, PY_TIME, Some(60)), Err(*want), "{name}");
@@ -156,6 +195,9 @@ mod tests {
         mac.update(b"nodot");
         let sig = LENIENT.encode(mac.finalize().into_bytes());
         let token = format!("nodot.{}", sig.trim_end_matches('='));
-        assert_eq!(s.verify(token.as_bytes(), 0, None), Err(BadSignature::MalformedTimestamp));
+        assert_eq!(
+            s.verify(token.as_bytes(), 0, None),
+            Err(BadSignature::MalformedTimestamp)
+        );
     }
 }

@@ -93,12 +93,18 @@ pub fn run(s: Subscribe, hub: &mut Hub, now: Time) -> Result<Value, Value> {
     let (key, changed) = if s.unsubscribe {
         ("unsubscribed_from", hub.unsubscribe(id, &s.channels, now))
     } else {
-        ("subscribed_to", hub.subscribe(id, &s.channels, &s.configs, now))
+        (
+            "subscribed_to",
+            hub.subscribe(id, &s.channels, &s.configs, now),
+        )
     };
     let mut changed = changed;
     changed.sort();
     let current = hub.conn_channels(id);
-    let info = InfoConfig { channels: Some(current.clone()), ..s.info };
+    let info = InfoConfig {
+        channels: Some(current.clone()),
+        ..s.info
+    };
     Ok(json!({
         "channels": current,
         "channels_info": hub.channels_info(&info),
