@@ -1,0 +1,125 @@
+//! The hub thread: owns the [`Hub`], runs API commands, and is the hub's clock driver
+//! (`recv_timeout` until the next deadline, then `tick`). Turns hub effects into engine
+//! calls, wrapping each shared payload into one websocket frame.
+
+use crate::api::reply::Cors;
+use crate::api::{Command, Outcome};
+use crate::hub::{Effect, Hub, Time};
+use crate::server::{ConnId, Handle};
+use crate::ws::{shared_frame, OpCode};
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// What workers and the app send to the hub thread.
+#[derive(Debug)]
+pub enum HubMsg {
+    /// Run a command for the request on `conn`.
+    Command {
+        /// The engine connection that asked.
+        conn: ConnId,
+        /// What it asked.
+        cmd: Box<Command>,
+    },
+    /// A websocket sent something (client heartbeat).
+    WsActivity(ConnId),
+    /// An engine connection is gone.
+    Closed(ConnId),
+    /// Shutdown began: answer waiting polls, then acknowledge.
+    Shutdown(Sender<()>),
+    /// Exit the thread.
+    Stop,
+}
+
+/// The wall clock as the hub's [`Time`].
+fn now() -> Time {
+    Time(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0),
+    )
+}
+
+/// Never sleep longer than this, so a wall-clock jump cannot stall timers for long.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// Runs until [`HubMsg::Stop`] or until every sender is gone.
+pub fn run(handle: Handle, rx: Receiver<HubMsg>, wake_after: Duration) {
+    let mut seed = RandomState::new().build_hasher();
+    seed.write_u64(now().0);
+    let mut hub = Hub::new(now(), wake_after, seed.finish());
+    // CORS headers of waiting long-polls, for their eventual answer.
+    let mut polls: HashMap<ConnId, Cors> = HashMap::new();
+    loop {
+        let t = now();
+        let wait = hub.next_deadline().since(t).min(MAX_WAIT);
+        match rx.recv_timeout(wait) {
+            Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(msg) => handle_msg(&mut hub, &handle, &mut polls, msg),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        hub.tick(now());
+        flush(&mut hub, &handle, &mut polls);
+    }
+    hub.answer_all_polls();
+    flush(&mut hub, &handle, &mut polls);
+}
+
+fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {
+    match msg {
+        HubMsg::Command { conn, cmd } => {
+            let cors = cmd.cors.clone();
+            match cmd.run(hub, conn, now()) {
+                Outcome::Respond(r) => handle.respond(conn, r),
+                Outcome::Upgrade(frames) => {
+                    let frames = frames
+                        .iter()
+                        .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
+                        .collect();
+                    handle.upgrade(conn, frames);
+                }
+                Outcome::UpgradeAndClose => {
+                    handle.upgrade(conn, Vec::new());
+                    handle.close(conn, 1000);
+                }
+                Outcome::Waiting => {
+                    polls.insert(conn, cors);
+                }
+            }
+        }
+        HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
+        HubMsg::Closed(conn) => {
+            polls.remove(&conn);
+            hub.on_engine_close(conn);
+        }
+        HubMsg::Shutdown(ack) => {
+            hub.answer_all_polls();
+            flush(hub, handle, polls);
+            let _ = ack.send(());
+        }
+        HubMsg::Stop => {}
+    }
+}
+
+/// Hands the hub's effects to the engine: one frame per delivery group.
+fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
+    for effect in hub.take_effects() {
+        match effect {
+            Effect::Send { conns, payload } => {
+                handle.send_many(&conns, shared_frame(OpCode::Text, payload.as_bytes()));
+            }
+            Effect::Answer {
+                http,
+                callback,
+                body,
+            } => {
+                let cors = polls.remove(&http).unwrap_or_default();
+                handle.respond(http, super::poll_answer(callback.as_deref(), &body, &cors));
+            }
+            Effect::Close { conn, code } => handle.close(conn, code),
+        }
+    }
+}
