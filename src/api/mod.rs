@@ -130,7 +130,7 @@ impl Api {
         let method = req.method.as_str();
         let authorized = match self.authorize(req, peer, now) {
             Ok(a) => a,
-            Err(()) => return Routed::Respond(reply::bad_signature(&cors)),
+            Err(()) => return Routed::Respond(reply::bad_signature()),
         };
         let (access, allowed) = match path {
             "/connect" | "/subscribe" | "/unsubscribe" | "/user_state" | "/channel_config" => {
@@ -173,10 +173,8 @@ impl Api {
         }
         let kind = match self.parse(req, path, method) {
             Ok(kind) => kind,
-            Err(Rejection::Json) => return Routed::Respond(reply::malformed_json(&cors)),
-            Err(Rejection::Invalid(errors)) => {
-                return Routed::Respond(reply::invalid(errors, &cors))
-            }
+            Err(Rejection::Json) => return Routed::Respond(reply::malformed_json()),
+            Err(Rejection::Invalid(errors)) => return Routed::Respond(reply::invalid(errors)),
         };
         Routed::Hub(Box::new(Command { kind, cors, page }))
     }
@@ -272,11 +270,11 @@ impl Command {
             Kind::Connect(c) => json(connect::run(c, hub, now)),
             Kind::Subscribe(s) => match subscribe::run(s, hub, now) {
                 Ok(v) => json(v),
-                Err(e) => Outcome::Respond(reply::invalid(e, cors)),
+                Err(e) => Outcome::Respond(reply::invalid(e)),
             },
             Kind::UserState(u) => match user_state::run(u, hub, now) {
                 Ok(v) => json(v),
-                Err(e) => Outcome::Respond(reply::invalid(e, cors)),
+                Err(e) => Outcome::Respond(reply::invalid(e)),
             },
             Kind::Message(m) => json(message::run(m, hub, now)),
             Kind::ChannelConfig(c) => json(channel_config::run(c, hub, now)),

@@ -53,20 +53,21 @@ pub fn rendered(status: u16, body: &Value, cors: &Cors) -> Response {
     r
 }
 
-/// 422 with marshmallow's error object (`error_handlers.py`).
-pub fn invalid(errors: Value, cors: &Cors) -> Response {
-    rendered(422, &errors, cors)
+/// 422 with marshmallow's error object (`error_handlers.py`). Exception views get a
+/// fresh response, so no CORS headers (recorded from the reference).
+pub fn invalid(errors: Value) -> Response {
+    Response::json(422, pretty(&errors))
 }
 
-/// 401 `{"request": "Bad Signature"}` (`error_handlers.py` `signer_error`).
-pub fn bad_signature(cors: &Cors) -> Response {
-    rendered(401, &json!({"request": "Bad Signature"}), cors)
+/// 401 `{"request": "Bad Signature"}` (`error_handlers.py` `signer_error`), no CORS.
+pub fn bad_signature() -> Response {
+    Response::json(401, pretty(&json!({"request": "Bad Signature"})))
 }
 
 /// A body that is not JSON. The reference answers 500 (an unhandled exception); we
 /// answer 400 in the shape of a validation error.
-pub fn malformed_json(cors: &Cors) -> Response {
-    rendered(400, &json!({"_schema": ["Invalid JSON."]}), cors)
+pub fn malformed_json() -> Response {
+    Response::json(400, pretty(&json!({"_schema": ["Invalid JSON."]})))
 }
 
 /// The three forms pyramid renders its exception pages in.

@@ -20,7 +20,11 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { max_head: 8 * 1024, max_body: 1024 * 1024, max_headers: 64 }
+        HttpLimits {
+            max_head: 8 * 1024,
+            max_body: 1024 * 1024,
+            max_headers: 64,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub struct Request {
 impl Request {
     /// First value of header `name` (give it lower-case). CONTRACT.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
     }
     /// The path part of the target, before `?`. CONTRACT.
     pub fn path(&self) -> &str {
