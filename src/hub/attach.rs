@@ -35,16 +35,21 @@ impl Hub {
     ///
     /// A websocket or poll already attached is let go (closed / answered): the reference
     /// keeps the old socket open but silent, and its later close collects the connection.
-    pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, _now: Time) -> Option<Vec<Arc<str>>> {
+    pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, now: Time) -> Option<Vec<Arc<str>>> {
         if !self.connections.contains_key(&id) {
             return None;
         }
-        let frames = self
+        let frames: Vec<Arc<str>> = self
             .catchup(id)
             .iter()
             .map(|m| Arc::from(list_of(&[encode(m)])))
             .collect();
         self.set_target(id, Target::Ws(ws));
+        if !frames.is_empty() {
+            // Sending marks activity (`connection.py` `add_message`), so a later attach
+            // does not replay the same frames.
+            self.mark_active(id, now);
+        }
         Some(frames)
     }
 
@@ -71,6 +76,7 @@ impl Hub {
             messages,
         };
         self.set_target(id, Target::Poll(poll));
+        self.polling.insert(id);
         true
     }
 
@@ -111,10 +117,14 @@ impl Hub {
     /// A message from websocket `conn` (any content: client heartbeats) marks its
     /// connection and user active (`ws_app.py` `received_message`).
     pub fn on_ws_activity(&mut self, conn: ConnId, now: Time) {
-        let Some(id) = self.attached.get(&conn) else {
-            return;
-        };
-        let Some(c) = self.connections.get_mut(id) else {
+        if let Some(id) = self.attached.get(&conn).copied() {
+            self.mark_active(id, now);
+        }
+    }
+
+    /// Marks a connection and its user active.
+    fn mark_active(&mut self, id: Uuid, now: Time) {
+        let Some(c) = self.connections.get_mut(&id) else {
             return;
         };
         c.last_active = now;

@@ -46,8 +46,8 @@ impl Hub {
     pub fn next_deadline(&self) -> Time {
         let t = &self.timers;
         let mut next = t.heartbeat.min(t.gc_conns).min(t.gc_users);
-        for c in self.connections.values() {
-            if let Target::Poll(p) = &c.target {
+        for id in &self.polling {
+            if let Some(Target::Poll(p)) = self.connections.get(id).map(|c| &c.target) {
                 next = next.min(p.due());
             }
         }
@@ -106,7 +106,14 @@ impl Hub {
     /// deadline still waits one more window, as `await_data` does.
     fn answer_polls(&mut self, now: Time) {
         let mut done = Vec::new();
-        for c in self.connections.values_mut() {
+        let connections = &mut self.connections;
+        self.polling.retain(
+            |id| matches!(connections.get(id), Some(c) if matches!(c.target, Target::Poll(_))),
+        );
+        for id in &self.polling {
+            let Some(c) = self.connections.get_mut(id) else {
+                continue;
+            };
             let Target::Poll(p) = &mut c.target else {
                 continue;
             };
@@ -151,12 +158,7 @@ impl Hub {
 
     /// Answers every waiting poll now (shutdown).
     pub fn answer_all_polls(&mut self) {
-        let ids: Vec<Uuid> = self
-            .connections
-            .values()
-            .filter(|c| matches!(c.target, Target::Poll(_)))
-            .map(|c| c.id)
-            .collect();
+        let ids: Vec<Uuid> = self.polling.drain().collect();
         for id in ids {
             if let Some(c) = self.connections.get_mut(&id) {
                 let target = std::mem::replace(&mut c.target, Target::Detached);

@@ -33,7 +33,7 @@ pub use user::{User, MAX_USER_FRAMES};
 use crate::server::ConnId;
 use message::{delivery_copy, encode};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,6 +90,9 @@ pub struct Hub {
     pub started: Time,
     /// Engine connection -> the channelstream connection it delivers for.
     attached: HashMap<ConnId, Uuid>,
+    /// Connections that had a poll attached; entries whose poll is gone are dropped
+    /// lazily. Keeps poll timing O(polls), not O(connections), per tick.
+    polling: HashSet<Uuid>,
     ids: IdGen,
     wake_after: Duration,
     effects: Vec<Effect>,
@@ -107,6 +110,7 @@ impl Hub {
             stats: Stats::default(),
             started: now,
             attached: HashMap::new(),
+            polling: HashSet::new(),
             ids: IdGen::new(seed),
             wake_after,
             effects: Vec::new(),

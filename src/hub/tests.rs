@@ -459,3 +459,55 @@ fn user_state_change_is_sent_to_notify_state_channels_with_public_changes() {
         json!({"state": {"color": "red"}, "changed": [{"key": "color", "value": "red"}]})
     );
 }
+
+#[test]
+fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
+    let mut h = hub();
+    let p = ConnectParams {
+        username: "a".into(),
+        channels: vec!["r".into()],
+        ..Default::default()
+    };
+    let id = h.connect(&p, at(0.0));
+    h.pass_message(msg(json!({"channel": "r"})), at(1.0));
+    assert_eq!(h.attach_ws(id, ws(1), at(2.0)).map(|f| f.len()), Some(1));
+    h.take_effects();
+    assert_eq!(h.attach_ws(id, ws(2), at(3.0)).map(|f| f.len()), Some(0));
+    assert_eq!(
+        h.take_effects(),
+        vec![Effect::Close {
+            conn: ws(1),
+            code: 1000
+        }]
+    );
+    h.on_engine_close(ws(1)); // the old socket's close must not mark the connection
+    h.tick(at(4.0));
+    assert!(h.connections.contains_key(&id));
+    assert!(h.attach_ws(Uuid(1), ws(3), at(4.0)).is_none(), "unknown id");
+}
+
+#[test]
+fn poll_replaced_or_closed_is_answered_or_forgotten() {
+    let mut h = hub();
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_poll(id, ws(2), None, at(0.5)));
+    let e = h.take_effects();
+    assert!(
+        matches!(&e[..], [Effect::Answer { http, .. }] if *http == ws(1)),
+        "{e:?}"
+    );
+    h.on_engine_close(ws(2));
+    h.tick(at(6.0));
+    assert!(h
+        .take_effects()
+        .iter()
+        .all(|e| !matches!(e, Effect::Answer { .. })));
+    assert!(!h.attach_poll(Uuid(1), ws(3), None, at(6.0)), "unknown id");
+}
