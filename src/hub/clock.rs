@@ -160,7 +160,10 @@ impl Hub {
     pub fn answer_all_polls(&mut self) {
         let ids: Vec<Uuid> = self.polling.drain().collect();
         for id in ids {
-            if let Some(c) = self.connections.get_mut(&id) {
+            let Some(c) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            if matches!(c.target, Target::Poll(_)) {
                 let target = std::mem::replace(&mut c.target, Target::Detached);
                 self.release_target(target);
             }

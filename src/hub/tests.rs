@@ -511,3 +511,30 @@ fn poll_replaced_or_closed_is_answered_or_forgotten() {
         .all(|e| !matches!(e, Effect::Answer { .. })));
     assert!(!h.attach_poll(Uuid(1), ws(3), None, at(6.0)), "unknown id");
 }
+
+#[test]
+fn shutdown_answers_polls_but_leaves_websockets_alone() {
+    let mut h = hub();
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_ws(id, ws(2), at(0.1)).is_some()); // poll answered, ws attached
+    h.take_effects();
+    let other = h.connect(
+        &ConnectParams {
+            username: "b".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(other, ws(3), Some("f".into()), at(0.2)));
+    h.answer_all_polls();
+    let e = h.take_effects();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(matches!(&e[0], Effect::Answer { http, .. } if *http == ws(3)));
+}
