@@ -160,113 +160,11 @@ pub fn user_state(v: &Value) -> Result<Map<String, Value>, Value> {
 }
 
 /// A datetime string matching marshmallow's ISO 8601 pattern, returned as Python's
-/// `isoformat()` of the parsed value (`fields.DateTime`; `Z` becomes `+00:00`).
+/// `isoformat()` of the parsed value (`fields.DateTime`).
 pub fn datetime(v: &Value) -> Result<String, Value> {
     let bad = || msg("Not a valid datetime.");
     let s = v.as_str().ok_or_else(bad)?;
-    parse_iso(s).ok_or_else(bad)
-}
-
-/// Parses `YYYY-M-D[T ]H:M[:S[.f]][Z|±HH[[:]MM]]` and formats it as Python does.
-fn parse_iso(s: &str) -> Option<String> {
-    let (date, rest) = s.split_at(s.find(['T', ' '])?);
-    let rest = &rest[1..];
-    let mut d = date.split('-');
-    let (y, mo, da) = (
-        num(d.next()?, 4, 4)?,
-        num(d.next()?, 1, 2)?,
-        num(d.next()?, 1, 2)?,
-    );
-    if d.next().is_some() {
-        return None;
-    }
-    let tz_at = rest.find(['Z', '+', '-']).unwrap_or(rest.len());
-    let (time, tz) = rest.split_at(tz_at);
-    let (hms, frac) = match time.split_once('.') {
-        Some((a, f)) => (a, Some(f)),
-        None => (time, None),
-    };
-    let mut t = hms.split(':');
-    let (h, mi) = (num(t.next()?, 1, 2)?, num(t.next()?, 1, 2)?);
-    let sec = match t.next() {
-        Some(x) => num(x, 1, 2)?,
-        None if frac.is_none() => 0,
-        None => return None,
-    };
-    if t.next().is_some() {
-        return None;
-    }
-    let micros = match frac {
-        None => 0,
-        Some(f) if (1..=12).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
-            let six: String = f.chars().chain("000000".chars()).take(6).collect();
-            six.parse::<u32>().ok()?
-        }
-        Some(_) => return None,
-    };
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let days = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
-    if y < 1 || !(1..=12).contains(&mo) || da < 1 || da > days[(mo - 1) as usize] {
-        return None;
-    }
-    if h > 23 || mi > 59 || sec > 59 {
-        return None;
-    }
-    let offset = match tz {
-        "" => String::new(),
-        "Z" => "+00:00".into(),
-        _ => {
-            let (sign, digits) = tz.split_at(1);
-            let digits = digits.replacen(':', "", 1);
-            if !(digits.len() == 2 || digits.len() == 4)
-                || !digits.bytes().all(|b| b.is_ascii_digit())
-            {
-                return None;
-            }
-            let (oh, om) = (
-                &digits[..2],
-                if digits.len() == 4 {
-                    &digits[2..]
-                } else {
-                    "00"
-                },
-            );
-            if oh.parse::<u32>().ok()? > 23 || om.parse::<u32>().ok()? > 59 {
-                return None;
-            }
-            if sign == "-" && oh == "00" && om == "00" {
-                "+00:00".into()
-            } else {
-                format!("{sign}{oh}:{om}")
-            }
-        }
-    };
-    let mut out = format!("{y:04}-{mo:02}-{da:02}T{h:02}:{mi:02}:{sec:02}");
-    if micros != 0 {
-        out.push_str(&format!(".{micros:06}"));
-    }
-    out.push_str(&offset);
-    Some(out)
-}
-
-fn num(s: &str, min: usize, max: usize) -> Option<u32> {
-    if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
+    super::datetime::parse_iso(s).ok_or_else(bad)
 }
 
 /// Reads the fields of one schema, collecting errors under their names.
@@ -341,5 +239,65 @@ impl<'a> Form<'a> {
                 self.errors.insert(key.to_string(), msg(message));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coercions_match_marshmallow_2() {
+        for (v, want) in [
+            (json!(true), Some(true)),
+            (json!(1), Some(true)),
+            (json!(1.0), Some(true)),
+            (json!("t"), Some(true)),
+            (json!("TRUE"), Some(true)),
+            (json!(0), Some(false)),
+            (json!("False"), Some(false)),
+            (json!("yes"), None),
+            (json!(2), None),
+            (json!(null), None),
+        ] {
+            assert_eq!(boolean(&v).ok(), want, "boolean {v}");
+        }
+        for (v, want) in [
+            (json!(5), Some(5)),
+            (json!(2.9), Some(2)),
+            (json!("5"), Some(5)),
+            (json!(" 7 "), Some(7)),
+            (json!(true), Some(1)),
+            (json!("1.5"), None),
+            (json!([]), None),
+        ] {
+            assert_eq!(integer(&v).ok(), want, "integer {v}");
+        }
+    }
+
+    #[test]
+    fn string_length_counts_code_points() {
+        assert!(string(&json!("\u{e9}".repeat(512)), 1, 512).is_ok());
+        assert!(string(&json!("\u{1F600}".repeat(256)), 1, 256).is_ok());
+        assert_eq!(
+            string(&json!("x".repeat(257)), 1, 256),
+            Err(msg("Length must be between 1 and 256."))
+        );
+    }
+
+    #[test]
+    fn form_distinguishes_missing_null_and_invalid() {
+        let obj = json!({"n": null, "s": 5});
+        let obj = obj.as_object().cloned().unwrap_or_default();
+        let mut f = Form::new(&obj);
+        assert_eq!(f.required("absent", |v| string(v, 1, 2)), None);
+        assert_eq!(f.optional("absent2", |v| string(v, 1, 2)), Some(None));
+        assert_eq!(f.nullable("n", |v| string(v, 1, 2)), Some(None));
+        assert_eq!(f.optional("n", |v| string(v, 1, 2)), None);
+        assert_eq!(f.required("s", |v| string(v, 1, 2)), None);
+        assert_eq!(
+            Value::Object(f.errors),
+            json!({"absent": [MISSING], "n": [NULL], "s": ["Not a valid string."]})
+        );
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod channel_config;
 pub mod connect;
+pub mod datetime;
 pub mod fields;
 pub mod info;
 pub mod listen;

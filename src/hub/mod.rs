@@ -17,6 +17,7 @@ mod id;
 mod info;
 mod message;
 mod ops;
+mod presence;
 mod time;
 mod user;
 

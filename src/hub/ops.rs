@@ -1,5 +1,5 @@
-//! The API's operations on the hub (`operations.py`), plus presence and user-state
-//! notifications (`channel.py`). Callers validate input first (see `crate::api`).
+//! The API's operations on the hub (`operations.py`) and user-state notifications
+//! (`channel.py` `send_user_state`); presence is in `presence.rs`. Callers validate input first (see `crate::api`).
 
 use super::channel::{apply_edit, Channel, ChannelConfig};
 use super::connection::{Connection, Target};
@@ -290,89 +290,6 @@ impl Hub {
                 now,
             );
             self.channels.insert(name.to_string(), ch);
-        }
-    }
-
-    /// `Channel.add_connection`: adds `conn` and announces the user if they were absent.
-    /// False if the connection was already there.
-    fn join(&mut self, name: &str, username: &str, conn: Uuid, now: Time) -> bool {
-        let Some(ch) = self.channels.get_mut(name) else {
-            return false;
-        };
-        let conns = ch.connections.entry(username.to_string()).or_default();
-        let first = conns.is_empty();
-        if conns.contains(&conn) {
-            return false;
-        }
-        conns.push(conn);
-        if first && ch.config.notify_presence {
-            self.presence(name, username, "joined", now);
-        }
-        true
-    }
-
-    /// `Channel.after_parted`: forgets a user left with no connections, announcing it.
-    pub(super) fn after_parted(&mut self, name: &str, username: &str, now: Time) {
-        let Some(ch) = self.channels.get_mut(name) else {
-            return;
-        };
-        if ch.connections.get(username).is_some_and(Vec::is_empty) {
-            ch.connections.remove(username);
-            if ch.config.notify_presence {
-                self.presence(name, username, "parted", now);
-            }
-        }
-    }
-
-    /// `send_notify_presence_info`.
-    fn presence(&mut self, name: &str, username: &str, action: &str, now: Time) {
-        let Some(ch) = self.channels.get(name) else {
-            return;
-        };
-        let mut users = Vec::new();
-        if ch.config.broadcast_presence_with_user_lists {
-            for u in ch.connections.keys() {
-                let state = self
-                    .users
-                    .get(u)
-                    .map(User::public_state)
-                    .unwrap_or_default();
-                users.push(json!({"user": u, "state": state}));
-            }
-        }
-        let exclude = [username.to_string()];
-        let mut msg = self.base_payload("presence", username, name, &exclude, now);
-        let state = match action {
-            "joined" => self
-                .users
-                .get(username)
-                .map(|u| Value::Object(u.public_state())),
-            _ => None,
-        };
-        msg.insert("users".into(), Value::Array(users));
-        msg.insert("message".into(), json!({"action": action}));
-        msg.insert("state".into(), state.unwrap_or(Value::Null));
-        self.channel_message(name, &msg, now);
-    }
-
-    /// The keys every server-made channel message has.
-    fn base_payload(
-        &mut self,
-        kind: &str,
-        username: &str,
-        channel: &str,
-        exclude: &[String],
-        now: Time,
-    ) -> Map<String, Value> {
-        let uuid = self.new_uuid().to_string();
-        let v = json!({
-            "uuid": uuid, "type": kind, "no_history": false, "pm_users": [],
-            "exclude_users": exclude, "user": username, "timestamp": now.isoformat(),
-            "channel": channel, "catchup": false,
-        });
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
         }
     }
 
