@@ -41,7 +41,9 @@ pub fn parse(body: &Value, req: &Request, unsubscribe: bool) -> Result<Subscribe
         Some(_) => f.required("conn_id", uuid),
         // `pre_load`: setdefault from the query string, which may be absent (null)
         None => match query_param(req.query(), "conn_id") {
-            Some(q) => f.required("conn_id", |_| uuid(&Value::String(q.clone()))),
+            Some(q) => uuid(&Value::String(q))
+                .map_err(|e| f.errors.insert("conn_id".into(), e))
+                .ok(),
             None => {
                 f.errors.insert("conn_id".into(), msg(NULL));
                 None
