@@ -100,6 +100,7 @@ pub struct Api {
     allow_posting_from: Vec<String>,
     allow_cors: Vec<String>,
     validate_requests: bool,
+    enforce_https: bool,
 }
 
 /// Whether a route needs the API secret.
@@ -119,6 +120,7 @@ impl Api {
             allow_posting_from: config.allow_posting_from.clone(),
             allow_cors: config.allow_cors.clone(),
             validate_requests: config.validate_requests,
+            enforce_https: config.enforce_https,
         }
     }
 
@@ -127,7 +129,12 @@ impl Api {
     pub fn route(&self, req: &Request, peer: IpAddr, now: u64) -> Routed {
         let cors = reply::cors_headers(&self.allow_cors, req.header("origin"));
         let page = reply::negotiate(req.header("accept"));
-        let path = req.path();
+        if self.enforce_https {
+            // `subscribers.py`: the scheme seen by the app is never https here (no TLS),
+            // so every request is refused, as the reference does behind plain HTTP.
+            return Routed::Respond(reply::ssl_required(page));
+        }
+        let path = strip_script_name(req);
         let method = req.method.as_str();
         let authorized = match self.authorize(req, peer, now) {
             Ok(a) => a,
@@ -245,6 +252,21 @@ impl Api {
             cors: Vec::new(),
             page: PageKind::Plain,
         })
+    }
+}
+
+/// The path with an `X-Script-Name` prefix removed (`events.py` `use_prefix`).
+fn strip_script_name(req: &Request) -> &str {
+    let path = req.path();
+    let prefix = req
+        .header("x-script-name")
+        .or_else(|| req.header("x_script_name"));
+    match prefix
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .filter(|p| !p.is_empty())
+    {
+        Some(p) => path.strip_prefix(p).unwrap_or(path),
+        None => path,
     }
 }
 

@@ -172,6 +172,11 @@ pub fn forbidden(kind: PageKind) -> Response {
     )
 }
 
+/// 406 "SSL is required" (`subscribers.py` with `enforce_https`).
+pub fn ssl_required(kind: PageKind) -> Response {
+    page(kind, 406, "406 Not Acceptable", "", "SSL is required")
+}
+
 /// 404 (`HTTPNotFound`) naming the path.
 pub fn not_found(kind: PageKind, path: &str) -> Response {
     page(

@@ -528,3 +528,24 @@ fn malformed_and_deeply_nested_json_get_400_not_500() {
         }
     }
 }
+
+#[test]
+fn enforce_https_refuses_everything_and_script_name_prefixes_are_stripped() {
+    let config = Config {
+        secret: "secret".into(),
+        enforce_https: true,
+        ..Config::default()
+    };
+    let req = request("POST", "/info", b"", Some(&token()));
+    match Api::new(&config).route(&req, LOCAL, NOW) {
+        Routed::Respond(r) => {
+            assert_eq!(r.status, 406);
+            assert_eq!(r.body, b"406 Not Acceptable\n\n\n\n\nSSL is required\n\n");
+        }
+        Routed::Hub(_) => panic!("accepted without https"),
+    }
+    let mut req = request("POST", "/prefix/info", b"", Some(&token()));
+    req.headers
+        .push(("x-script-name".into(), b"/prefix".to_vec()));
+    assert!(matches!(api().route(&req, LOCAL, NOW), Routed::Hub(_)));
+}
