@@ -4,12 +4,14 @@
 
 use crate::api::reply::Cors;
 use crate::api::{Command, Outcome};
+use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
 use crate::server::{ConnId, Handle};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
+use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -72,7 +74,19 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
     match msg {
         HubMsg::Command { conn, cmd } => {
             let cors = cmd.cors.clone();
-            match cmd.run(hub, conn, now()) {
+            // A bug in one command must not take the hub thread (and every client) down:
+            // answer 500 and carry on.
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
+            let outcome = run.unwrap_or_else(|_| {
+                let body = b"Internal Server Error".to_vec();
+                let headers = vec![("Content-Type".into(), "text/plain".into())];
+                Outcome::Respond(Response {
+                    status: 500,
+                    headers,
+                    body,
+                })
+            });
+            match outcome {
                 Outcome::Respond(r) => handle.respond(conn, r),
                 Outcome::Upgrade(frames) => {
                     let frames = frames
