@@ -1,16 +1,58 @@
-//! HTTP/1.1 server-side codec on httparse. Sans-IO: bytes in, [`Request`]s out; responses
-//! are encoded into a buffer the caller owns. No sockets, no clock.
+//! HTTP/1.1 server-side codec on httparse (RFC 9112). Sans-IO: bytes in, [`Request`]s out;
+//! responses are encoded into a buffer the caller owns. Owns request framing, the smuggling
+//! rules (RFC 9112 §6.3) and the limits in [`HttpLimits`]. No sockets, no clock, no routing.
 //!
-//! STUB: the public interface below is the contract the engine codes against. The owner of
-//! this module fills in the bodies (and may split it into files) without changing the
-//! signatures marked CONTRACT.
+//! Driving the decoder, once per readable event:
+//!
+//! ```
+//! use channelstream::decoded::Decoded;
+//! use channelstream::http::{HttpEvent, HttpLimits, RequestDecoder, CONTINUE_100};
+//!
+//! let mut decoder = RequestDecoder::new(HttpLimits::default());
+//! let mut inbuf = b"GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n".to_vec();
+//! let mut out = Vec::new();
+//! let mut paths = Vec::new();
+//! loop {
+//!     match decoder.decode(&inbuf) {
+//!         Ok(Decoded::Done { value, consumed }) => {
+//!             inbuf.drain(..consumed);
+//!             match value {
+//!                 HttpEvent::ContinueExpected => out.extend_from_slice(CONTINUE_100),
+//!                 HttpEvent::Request(req) => paths.push(req.target),
+//!             }
+//!         }
+//!         Ok(Decoded::NeedMore { consumed }) => {
+//!             inbuf.drain(..consumed);
+//!             break; // read more bytes, then call again
+//!         }
+//!         Err(e) => {
+//!             e.response().encode(false, &mut out);
+//!             break; // write `out`, then close
+//!         }
+//!     }
+//! }
+//! assert_eq!(paths, ["/a", "/b"]);
+//! ```
 
-use crate::decoded::Decoded;
+mod chunked;
+mod decoder;
+mod error;
+mod head;
+mod query;
+mod response;
 
-/// Limits the request decoder enforces as soon as a length is known.
+pub use decoder::RequestDecoder;
+pub use error::HttpError;
+pub use query::{percent_decode, query_param};
+pub use response::Response;
+
+/// Limits the request decoder enforces as soon as a length is known, so a hostile peer
+/// costs at most `max_head + max_body` bytes of memory per connection.
 #[derive(Clone, Copy, Debug)]
 pub struct HttpLimits {
-    /// Request line plus headers, in bytes. Past it: [`HttpError::HeadTooLarge`] (431).
+    /// Request line plus headers, in bytes. Past it: [`HttpError::HeadTooLarge`] (431), as
+    /// soon as that many bytes are buffered without the end of the head. A chunked body's
+    /// trailer section is held to the same limit.
     pub max_head: usize,
     /// Decoded body bytes. Past it: [`HttpError::BodyTooLarge`] (413), before buffering it.
     pub max_body: usize,
@@ -84,98 +126,3 @@ pub enum HttpEvent {
 
 /// The interim response for `Expect: 100-continue`.
 pub const CONTINUE_100: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
-
-/// Why a request was refused. Every variant ends the connection after its response.
-/// CONTRACT (variants may be added).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpError {
-    /// Syntax error in the request line, headers or chunked framing: 400.
-    Malformed,
-    /// Head longer than `max_head` or too many headers: 431.
-    HeadTooLarge,
-    /// Body longer than `max_body`: 413.
-    BodyTooLarge,
-    /// Both `Content-Length` and `Transfer-Encoding`, or conflicting lengths: 400.
-    AmbiguousLength,
-    /// A transfer coding other than chunked: 501.
-    UnsupportedTransferEncoding,
-    /// An HTTP version other than 1.0/1.1: 505.
-    UnsupportedVersion,
-}
-
-impl HttpError {
-    /// The status code sent before closing. CONTRACT.
-    pub fn status(self) -> u16 {
-        match self {
-            HttpError::Malformed | HttpError::AmbiguousLength => 400,
-            HttpError::HeadTooLarge => 431,
-            HttpError::BodyTooLarge => 413,
-            HttpError::UnsupportedTransferEncoding => 501,
-            HttpError::UnsupportedVersion => 505,
-        }
-    }
-}
-
-/// Incremental request decoder for one connection. CONTRACT.
-#[derive(Debug)]
-pub struct RequestDecoder {
-    limits: HttpLimits,
-}
-
-impl RequestDecoder {
-    /// A decoder waiting for the first request head. CONTRACT.
-    pub fn new(limits: HttpLimits) -> Self {
-        RequestDecoder { limits }
-    }
-
-    /// Decodes from `buf` (the caller's unconsumed bytes). CONTRACT.
-    ///
-    /// Any split of the same bytes yields the same events. After an error the decoder is
-    /// spent; the caller answers `err.status()` and closes.
-    pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded<HttpEvent>, HttpError> {
-        let _ = (buf, self.limits);
-        todo!("http::RequestDecoder::decode")
-    }
-}
-
-/// A response to encode. CONTRACT.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Response {
-    /// Status code.
-    pub status: u16,
-    /// Extra header fields; `Content-Length` and `Connection` are added by [`Response::encode`].
-    pub headers: Vec<(String, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// A response with a JSON body (`Content-Type: application/json`). CONTRACT.
-    pub fn json(status: u16, body: Vec<u8>) -> Self {
-        Response {
-            status,
-            headers: vec![("Content-Type".into(), "application/json".into())],
-            body,
-        }
-    }
-
-    /// Appends head and body to `out`, so both leave in one write. Always sets a correct
-    /// `Content-Length`, and `Connection: close` when `keep_alive` is false. CONTRACT.
-    pub fn encode(&self, keep_alive: bool, out: &mut Vec<u8>) {
-        let _ = (keep_alive, out);
-        todo!("http::Response::encode")
-    }
-}
-
-/// Percent-decodes `s` (`+` as space, as HTML forms send it). `None` on a malformed escape
-/// or invalid UTF-8. CONTRACT.
-pub fn percent_decode(s: &str) -> Option<String> {
-    let _ = s;
-    todo!("http::percent_decode")
-}
-
-/// The first value of `name` in a query string, percent-decoded. CONTRACT.
-pub fn query_param(query: &str, name: &str) -> Option<String> {
-    let _ = (query, name);
-    todo!("http::query_param")
-}
