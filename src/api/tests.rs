@@ -549,3 +549,176 @@ fn enforce_https_refuses_everything_and_script_name_prefixes_are_stripped() {
         .push(("x-script-name".into(), b"/prefix".to_vec()));
     assert!(matches!(api().route(&req, LOCAL, NOW), Routed::Hub(_)));
 }
+
+/// Routes a request and runs it on `hub` if it needs the hub.
+fn outcome(api: &Api, hub: &mut Hub, req: &Request) -> Outcome {
+    match api.route(req, LOCAL, NOW) {
+        Routed::Respond(r) => Outcome::Respond(r),
+        Routed::Hub(cmd) => cmd.run(
+            hub,
+            ConnId {
+                worker: 0,
+                key: 7,
+                gen: 0,
+            },
+            Time(NOW * 1_000_000),
+        ),
+    }
+}
+
+fn status_and_body(o: Outcome) -> (u16, String) {
+    match o {
+        Outcome::Respond(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+#[test]
+fn query_string_carries_secret_conn_id_and_callback() {
+    let api = api();
+    let mut h = hub();
+    let id = "00000000-0000-4000-8000-000000000001";
+    let (_, _) = call(
+        &api,
+        &mut h,
+        "POST",
+        "/connect",
+        &json!({"username": "u", "conn_id": id}),
+    );
+    let secret = token();
+    let cases: &[(&str, &str, u16, &str)] = &[
+        (
+            "secret in query",
+            &format!("/info?secret={secret}"),
+            200,
+            "\"channels\"",
+        ),
+        (
+            "bad secret in query",
+            "/info?secret=x.y.z",
+            401,
+            "Bad Signature",
+        ),
+        (
+            "subscribe id from query",
+            &format!("/subscribe?conn_id={id}"),
+            200,
+            "\"subscribed_to\"",
+        ),
+        (
+            "disconnect by query",
+            &format!("/disconnect?conn_id={id}"),
+            200,
+            "true",
+        ),
+        (
+            "disconnect unknown",
+            "/disconnect?conn_id=00000000-0000-4000-8000-000000000002",
+            200,
+            "false",
+        ),
+        (
+            "disconnect without id",
+            "/disconnect",
+            422,
+            "Field may not be null.",
+        ),
+        (
+            "listen bad id",
+            "/listen?conn_id=garbage",
+            422,
+            "Wrong UUID format",
+        ),
+        (
+            "listen unknown id",
+            "/listen?conn_id=00000000-0000-4000-8000-000000000002",
+            401,
+            "401 Unauthorized",
+        ),
+    ];
+    for (name, target, want, needle) in cases {
+        let (method, body): (&str, &[u8]) = match *name {
+            "subscribe id from query" => ("POST", br#"{"channels": ["a"]}"#),
+            n if n.starts_with("disconnect") || n.starts_with("listen") => ("GET", b""),
+            _ => ("POST", b""),
+        };
+        let signed = if name.contains("secret") {
+            None
+        } else {
+            Some(secret.as_str())
+        };
+        let req = request(method, target, body, signed);
+        let (status, body) = status_and_body(outcome(&api, &mut h, &req));
+        assert_eq!(status, *want, "{name}: {body}");
+        assert!(body.contains(needle), "{name}: {body}");
+    }
+}
+
+#[test]
+fn listen_waits_in_the_hub_and_jsonp_wraps_the_answer() {
+    let api = api();
+    let mut h = hub();
+    let id = "00000000-0000-4000-8000-000000000001";
+    call(
+        &api,
+        &mut h,
+        "POST",
+        "/connect",
+        &json!({"username": "u", "conn_id": id}),
+    );
+    let req = request(
+        "GET",
+        &format!("/listen?conn_id={id}&callback=cb_1"),
+        b"",
+        None,
+    );
+    assert!(matches!(outcome(&api, &mut h, &req), Outcome::Waiting));
+    let r = listen::answer(Some("cb_1"), "[]", &Vec::new());
+    assert_eq!((r.status, r.body.as_slice()), (200, b"cb_1([])".as_slice()));
+    assert_eq!(
+        r.headers[0],
+        ("Content-Type".into(), "text/html; charset=UTF-8".into())
+    );
+}
+
+#[test]
+fn websocket_route_parses_the_id_and_unknown_ids_upgrade_then_close() {
+    let api = api();
+    let mut h = hub();
+    let id = "00000000-0000-4000-8000-000000000001";
+    call(
+        &api,
+        &mut h,
+        "POST",
+        "/connect",
+        &json!({"username": "u", "conn_id": id}),
+    );
+    let conn = ConnId {
+        worker: 0,
+        key: 9,
+        gen: 0,
+    };
+    let now = Time(NOW * 1_000_000);
+    let known = api.route_ws(&request("GET", &format!("/ws?conn_id={id}"), b"", None));
+    assert!(matches!(
+        known.map(|c| c.run(&mut h, conn, now)),
+        Some(Outcome::Upgrade(_))
+    ));
+    for target in [
+        "/ws?conn_id=00000000-0000-4000-8000-000000000002",
+        "/ws?conn_id=bad",
+        "/ws",
+    ] {
+        let cmd = api.route_ws(&request("GET", target, b"", None));
+        assert!(
+            matches!(
+                cmd.map(|c| c.run(&mut h, conn, now)),
+                Some(Outcome::UpgradeAndClose)
+            ),
+            "{target}"
+        );
+    }
+    assert!(api
+        .route_ws(&request("GET", "/listen", b"", None))
+        .is_none());
+}
