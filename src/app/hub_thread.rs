@@ -2,6 +2,7 @@
 //! (`recv_timeout` until the next deadline, then `tick`). Turns hub effects into engine
 //! calls, wrapping each shared payload into one websocket frame.
 
+use super::state_file::Saver;
 use crate::api::reply::Cors;
 use crate::api::{Command, Outcome};
 use crate::http::Response;
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What workers and the app send to the hub thread.
 #[derive(Debug)]
@@ -48,16 +49,22 @@ fn now() -> Time {
 /// Never sleep longer than this, so a wall-clock jump cannot stall timers for long.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// Runs until [`HubMsg::Stop`] or until every sender is gone.
-pub fn run(handle: Handle, rx: Receiver<HubMsg>, wake_after: Duration) {
+/// An empty hub on the wall clock, its ids seeded from std's random hasher keys.
+pub fn new_hub(wake_after: Duration) -> Hub {
     let mut seed = RandomState::new().build_hasher();
     seed.write_u64(now().0);
-    let mut hub = Hub::new(now(), wake_after, seed.finish());
+    Hub::new(now(), wake_after, seed.finish())
+}
+
+/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
+pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option<Saver>) {
     // CORS headers of waiting long-polls, for their eventual answer.
     let mut polls: HashMap<ConnId, Cors> = HashMap::new();
     loop {
-        let t = now();
-        let wait = hub.next_deadline().since(t).min(MAX_WAIT);
+        let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
+        if let Some(due) = saver.as_ref().and_then(Saver::due) {
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => handle_msg(&mut hub, &handle, &mut polls, msg),
@@ -65,9 +72,15 @@ pub fn run(handle: Handle, rx: Receiver<HubMsg>, wake_after: Duration) {
         }
         hub.tick(now());
         flush(&mut hub, &handle, &mut polls);
+        if let Some(s) = saver.as_mut() {
+            s.tick(&hub, Instant::now());
+        }
     }
     hub.answer_all_polls();
     flush(&mut hub, &handle, &mut polls);
+    if let Some(s) = &saver {
+        s.save(&hub);
+    }
 }
 
 fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {

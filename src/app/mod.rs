@@ -7,6 +7,7 @@
 //! engine handle. Only this module and the engine read the clock.
 
 mod hub_thread;
+mod state_file;
 
 use crate::api::{self, Api, Routed};
 use crate::config::Config;
@@ -17,7 +18,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A channelstream server running in background threads. CONTRACT.
 #[derive(Debug)]
@@ -62,12 +63,23 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     })?;
     let addr = server.local_addr();
     let handle = server.handle();
+    let mut state = hub_thread::new_hub(Duration::from_secs(config.wake_connections_after));
+    let saver = match &config.state_file {
+        Some(path) => {
+            state_file::restore(&mut state, path)?;
+            Some(state_file::Saver::new(
+                path.clone(),
+                config.snapshot_interval,
+                Instant::now(),
+            ))
+        }
+        None => None,
+    };
     let (to_hub, from_workers) = mpsc::channel();
-    let wake_after = Duration::from_secs(config.wake_connections_after);
     let hub_handle = handle.clone();
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())
-        .spawn(move || hub_thread::run(hub_handle, from_workers, wake_after))?;
+        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver))?;
     let app = std::sync::Arc::new(Channelstream {
         api: Api::new(&config),
         to_hub: to_hub.clone(),

@@ -18,6 +18,7 @@ mod info;
 mod message;
 mod ops;
 mod presence;
+mod snapshot;
 mod time;
 mod user;
 
@@ -28,6 +29,7 @@ pub use id::{IdGen, Uuid};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
+pub use snapshot::SnapshotError;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
