@@ -191,7 +191,12 @@ impl Api {
     /// `Err` for a secret that does not verify (401 on every route, as the reference's
     /// root factory runs for all of them).
     fn authorize(&self, req: &Request, peer: IpAddr, now: u64) -> Result<bool, ()> {
-        let ip = peer.to_string();
+        // A dual-stack listener reports IPv4 clients as `::ffff:a.b.c.d`.
+        let ip = match peer {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+            v4 => v4,
+        }
+        .to_string();
         if !self
             .allow_posting_from
             .iter()
