@@ -496,8 +496,14 @@ fn signature_and_address_checks_give_the_references_statuses() {
             200,
         ),
         (
+            "v4-mapped v6 peer",
+            request("POST", "/connect", body, Some(&token())),
+            IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()),
+            200,
+        ),
+        (
             "options anywhere",
-            request("OPTIONS", "/whatever", b"", Some("")),
+            request("OPTIONS", "/whatever", b"", None),
             LOCAL,
             200,
         ),
