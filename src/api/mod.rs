@@ -101,6 +101,8 @@ pub struct Api {
     allow_cors: Vec<String>,
     validate_requests: bool,
     enforce_https: bool,
+    /// Scheme of generated URLs (`http_scheme`, `subscribers.py`); default `http`.
+    scheme: String,
 }
 
 /// Whether a route needs the API secret.
@@ -121,6 +123,10 @@ impl Api {
             allow_cors: config.allow_cors.clone(),
             validate_requests: config.validate_requests,
             enforce_https: config.enforce_https,
+            scheme: match config.http_scheme.as_str() {
+                "https" => "https".into(),
+                _ => "http".into(),
+            },
         }
     }
 
@@ -174,7 +180,7 @@ impl Api {
                 Access::Admin => {
                     let host = req.header("host").map(String::from_utf8_lossy);
                     let host = host.as_deref().unwrap_or("localhost");
-                    return Routed::Respond(reply::to_sign_in(page, host));
+                    return Routed::Respond(reply::to_sign_in(page, &self.scheme, host));
                 }
                 Access::Public => {}
             }

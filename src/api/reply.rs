@@ -197,8 +197,8 @@ pub fn unauthorized(kind: PageKind) -> Response {
 }
 
 /// 302 to the admin sign-in page (`unauthorized_handler` for `/admin` routes).
-pub fn to_sign_in(kind: PageKind, host: &str) -> Response {
-    let location = format!("http://{host}/admin/sign_in");
+pub fn to_sign_in(kind: PageKind, scheme: &str, host: &str) -> Response {
+    let location = format!("{scheme}://{host}/admin/sign_in");
     let text =
         format!("The resource was found at {location}; you should be redirected automatically.");
     let (ctype, body) = match kind {

@@ -728,3 +728,28 @@ fn websocket_route_parses_the_id_and_unknown_ids_upgrade_then_close() {
         .route_ws(&request("GET", "/listen", b"", None))
         .is_none());
 }
+
+#[test]
+fn admin_redirect_points_at_sign_in_on_the_request_host_and_configured_scheme() {
+    let req = request("GET", "/admin/admin.json", b"", None);
+    let location = |api: &Api| match api.route(&req, LOCAL, NOW) {
+        Routed::Respond(r) => r
+            .headers
+            .iter()
+            .find(|(k, _)| k == "Location")
+            .map(|(_, v)| v.clone()),
+        Routed::Hub(_) => None,
+    };
+    assert_eq!(
+        location(&api()).as_deref(),
+        Some("http://example.test/admin/sign_in")
+    );
+    let https = Config {
+        http_scheme: "https".into(),
+        ..Config::default()
+    };
+    assert_eq!(
+        location(&Api::new(&https)).as_deref(),
+        Some("https://example.test/admin/sign_in")
+    );
+}
