@@ -4,7 +4,9 @@
 //! Workers do what needs no state (authorization, JSON, validation) and pass a command
 //! to the hub thread over an `mpsc` channel, answering `Reply::Later`; the hub thread owns
 //! the [`Hub`](crate::hub::Hub), runs commands, drives its clock and answers through the
-//! engine handle. Only this module and the engine read the clock.
+//! engine handle. Only this module and the engine read the clock. With `state_file` set,
+//! the hub is restored at start and saved every `snapshot_interval` and at shutdown
+//! (`state_file.rs`).
 
 mod hub_thread;
 mod state_file;
