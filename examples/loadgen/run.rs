@@ -296,6 +296,7 @@ fn sink_run(args: &Args) -> io::Result<Value> {
     let shared = Arc::new(Shared::new());
     let sink = Sink::start(args.payload, shared.start)?;
     let (workers, setup_s) = start_receivers(args, Kind::WebSocket, false, sink.addr, &shared)?;
+    sink.go();
     let d0 = shared.delivered.load(Relaxed);
     let began = Instant::now();
     std::thread::sleep(args.duration);

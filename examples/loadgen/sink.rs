@@ -72,6 +72,7 @@ fn template(payload: usize) -> Template {
 pub struct Sink {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
+    go: Arc<AtomicBool>,
     thread: Option<JoinHandle<io::Result<()>>>,
 }
 
@@ -81,20 +82,28 @@ impl Sink {
         let mut listener = TcpListener::bind("127.0.0.1:0".parse().map_err(io::Error::other)?)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let go = Arc::new(AtomicBool::new(false));
+        let (flag, go_flag) = (stop.clone(), go.clone());
         let thread = std::thread::Builder::new()
             .name("sink".into())
             .spawn(move || {
                 let poll = Poll::new()?;
                 poll.registry()
                     .register(&mut listener, LISTENER, Interest::READABLE)?;
-                serve(poll, listener, template(payload), start, &flag)
+                serve(poll, listener, template(payload), start, &flag, &go_flag)
             })?;
         Ok(Self {
             addr,
             stop,
+            go,
             thread: Some(thread),
         })
+    }
+
+    /// Starts streaming frames (until then upgrades are answered and nothing else),
+    /// so that setting up many connections does not compete with the measurement.
+    pub fn go(&self) {
+        self.go.store(true, Relaxed);
     }
 
     /// Stops the sink and waits for its thread.
@@ -112,11 +121,19 @@ fn serve(
     tpl: Template,
     start: Instant,
     stop: &AtomicBool,
+    go: &AtomicBool,
 ) -> io::Result<()> {
     let mut poll = poll;
     let mut events = Events::with_capacity(1024);
     let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut streaming = false;
     while !stop.load(Relaxed) {
+        if !streaming && go.load(Relaxed) {
+            streaming = true;
+            for c in conns.iter_mut().flatten() {
+                c.ready = true;
+            }
+        }
         let any_ready = conns.iter().flatten().any(|c| c.ready);
         let timeout = if any_ready {
             Duration::ZERO
@@ -136,7 +153,7 @@ fn serve(
         }
         for slot in conns.iter_mut() {
             let Some(c) = slot else { continue };
-            if c.ready && turn(c, &tpl, start).is_err() {
+            if c.ready && turn(c, &tpl, start, streaming).is_err() {
                 let _ = poll.registry().deregister(&mut c.stream);
                 *slot = None;
             }
@@ -178,7 +195,7 @@ fn accept_all(
 
 /// One connection's turn: finish the handshake, then write frames until the socket
 /// blocks (ready = false) or the turn's byte budget is spent (ready stays true).
-fn turn(c: &mut Conn, tpl: &Template, start: Instant) -> io::Result<()> {
+fn turn(c: &mut Conn, tpl: &Template, start: Instant, streaming: bool) -> io::Result<()> {
     let mut scratch = [0u8; 4096];
     // Drain input: the handshake, later the client's close frame (ignored).
     loop {
@@ -219,6 +236,10 @@ fn turn(c: &mut Conn, tpl: &Template, start: Instant) -> io::Result<()> {
     }
     let mut written = 0;
     while written < TURN_BYTES {
+        if c.pos == c.buf.len() && !streaming {
+            c.ready = false;
+            return Ok(());
+        }
         if c.pos == c.buf.len() {
             c.buf.clear();
             c.buf.extend_from_slice(&tpl.bytes);

@@ -83,21 +83,33 @@ impl Wire {
             if taken >= budget {
                 return ReadEnd::Budget;
             }
-            match self.stream.read(scratch) {
-                Ok(0) => return ReadEnd::Eof,
-                Ok(n) => {
+            let p = self.pending.len();
+            // A short pending tail (the usual partial frame) is copied in front of the
+            // read so `pending` never grows to the size of a read; only a message
+            // longer than half the scratch buffer accumulates in `pending` itself.
+            let result = if p <= scratch.len() / 2 {
+                scratch[..p].copy_from_slice(&self.pending);
+                self.stream.read(&mut scratch[p..]).map(|n| (n, true))
+            } else {
+                self.stream.read(scratch).map(|n| (n, false))
+            };
+            match result {
+                Ok((0, _)) => return ReadEnd::Eof,
+                Ok((n, true)) => {
                     taken += n;
-                    if self.pending.is_empty() {
-                        let used = on_bytes(&scratch[..n], &mut self.out).min(n);
-                        self.pending.extend_from_slice(&scratch[used..n]);
-                    } else {
-                        self.pending.extend_from_slice(&scratch[..n]);
-                        let used = on_bytes(&self.pending, &mut self.out).min(self.pending.len());
-                        self.pending.drain(..used);
-                        if self.pending.capacity() > 1 << 20 && self.pending.len() < 1 << 16 {
-                            self.pending.shrink_to_fit();
-                        }
+                    let total = p + n;
+                    let used = on_bytes(&scratch[..total], &mut self.out).min(total);
+                    self.pending.clear();
+                    self.pending.extend_from_slice(&scratch[used..total]);
+                    if self.pending.capacity() > 64 * 1024 && self.pending.len() < 16 * 1024 {
+                        self.pending.shrink_to(16 * 1024);
                     }
+                }
+                Ok((n, false)) => {
+                    taken += n;
+                    self.pending.extend_from_slice(&scratch[..n]);
+                    let used = on_bytes(&self.pending, &mut self.out).min(self.pending.len());
+                    self.pending.drain(..used);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
