@@ -7,7 +7,7 @@ use crate::args::Rate;
 use crate::histogram::Histogram;
 use crate::http;
 use crate::net;
-use crate::payload::Probe;
+use crate::payload::{self, Probe};
 use crate::procstat::Sample;
 use crate::signer::Signer;
 use crate::wire::{ReadEnd, Wire};
@@ -78,8 +78,10 @@ pub fn run(spec: Spec) -> io::Result<Stats> {
         per_channel_ok: vec![0; spec.channels],
         ..Stats::default()
     };
-    let mut seq = vec![0u64; spec.channels];
-    let mut next_message = 0u64;
+    let mut batcher = Batcher {
+        seq: vec![0; spec.channels],
+        next_message: 0,
+    };
     let mut scratch = vec![0u8; 64 * 1024];
     let began = Instant::now();
     let stop_at = began + spec.duration;
@@ -124,33 +126,9 @@ pub fn run(spec: Spec) -> io::Result<Stats> {
             let Some(wire) = conn.wire.as_mut() else {
                 continue;
             };
-            let mut body = Vec::with_capacity(spec.batch * (spec.payload + 80) + 2);
-            let mut chans = Vec::with_capacity(spec.batch);
             let sent_ns = spec.start.elapsed().as_nanos() as u64;
-            body.push(b'[');
-            for m in 0..spec.batch {
-                let ch = (next_message % spec.channels as u64) as usize;
-                next_message += 1;
-                if m > 0 {
-                    body.push(b',');
-                }
-                body.extend_from_slice(
-                    format!(
-                        "{{\"channel\":\"lg{ch}\",\"user\":\"loadgen\",\"message\":{{\"lg\":\""
-                    )
-                    .as_bytes(),
-                );
-                Probe {
-                    channel: ch as u32,
-                    seq: seq[ch],
-                    sent_ns,
-                }
-                .encode(spec.payload, &mut body);
-                body.extend_from_slice(b"\"}}");
-                seq[ch] += 1;
-                chans.push(ch as u32);
-            }
-            body.push(b']');
+            let mut body = Vec::with_capacity(spec.batch * (spec.payload + 80) + 2);
+            let chans = encode_batch(&mut batcher, spec.batch, spec.payload, sent_ns, &mut body);
             let secs = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -192,6 +170,56 @@ pub fn run(spec: Spec) -> io::Result<Stats> {
     let cpu1 = Sample::read("thread-self").unwrap_or_default();
     stats.cpu_s = cpu1.cpu_s() - cpu0.cpu_s();
     Ok(stats)
+}
+
+/// Channel assignment and per-channel sequence numbers of published messages.
+struct Batcher {
+    /// Next seq per channel.
+    seq: Vec<u64>,
+    /// Messages so far; message k goes to channel k mod channels (uniform spread).
+    next_message: u64,
+}
+
+/// Appends a `POST /message` body of `n` messages to `out`; returns each message's
+/// channel (for counting what the server accepted).
+fn encode_batch(
+    b: &mut Batcher,
+    n: usize,
+    payload: usize,
+    sent_ns: u64,
+    out: &mut Vec<u8>,
+) -> Vec<u32> {
+    let channels = b.seq.len().max(1) as u64;
+    let mut chans = Vec::with_capacity(n);
+    out.push(b'[');
+    for m in 0..n {
+        let ch = (b.next_message % channels) as usize;
+        b.next_message += 1;
+        if m > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            format!(
+                "{{\"channel\":\"lg{ch}\",\"user\":\"loadgen\",\"message\":{{\"{}\":\"",
+                payload::KEY
+            )
+            .as_bytes(),
+        );
+        let seq = b.seq.get_mut(ch).map(|s| {
+            *s += 1;
+            *s - 1
+        });
+        Probe {
+            channel: ch as u32,
+            seq: seq.unwrap_or(0),
+            sent_ns,
+        }
+        .encode(payload, out);
+        out.extend_from_slice(b"\"}}");
+        chans.push(ch as u32);
+    }
+    out.push(b']');
+    chans
 }
 
 fn error(stats: &mut Stats, reason: String) {
@@ -263,5 +291,46 @@ fn drop_conn(conn: &mut Conn, stats: &mut Stats, poll: &Poll, reason: String) {
     }
     if !reason.is_empty() {
         error(stats, reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_json_lists_spread_over_channels_with_per_channel_seqs() {
+        let mut b = Batcher {
+            seq: vec![0; 3],
+            next_message: 0,
+        };
+        let mut first = Vec::new();
+        let chans = encode_batch(&mut b, 4, 60, 7, &mut first);
+        assert_eq!(chans, vec![0, 1, 2, 0]);
+        let mut second = Vec::new();
+        encode_batch(&mut b, 2, 60, 8, &mut second);
+        let mut probes = Vec::new();
+        for body in [&first, &second] {
+            let items: serde_json::Value = serde_json::from_slice(body).expect("valid JSON");
+            for item in items.as_array().unwrap() {
+                assert_eq!(item["user"], "loadgen");
+                let lg = item["message"][payload::KEY].as_str().unwrap();
+                assert_eq!(lg.len(), 60);
+                let p = Probe::parse(lg.as_bytes()).unwrap();
+                assert_eq!(item["channel"], format!("lg{}", p.channel));
+                probes.push((p.channel, p.seq, p.sent_ns));
+            }
+        }
+        assert_eq!(
+            probes,
+            vec![
+                (0, 0, 7),
+                (1, 0, 7),
+                (2, 0, 7),
+                (0, 1, 7),
+                (1, 1, 8),
+                (2, 1, 8)
+            ]
+        );
     }
 }
