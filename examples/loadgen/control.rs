@@ -86,6 +86,7 @@ impl Worker {
                 Err(e) => return self.drop_control(j, format!("control connect: {}", e.kind())),
             }
         }
+        net::quickack(&wire.stream);
         let mut responses = Vec::new();
         let end = wire.read_all(&mut self.scratch, usize::MAX, |buf, _| {
             let mut at = 0;

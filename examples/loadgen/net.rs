@@ -39,3 +39,13 @@ pub fn connected(stream: &mio::net::TcpStream) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
+
+/// Asks Linux to acknowledge at once instead of delaying ACKs (TCP_QUICKACK; the kernel
+/// clears it again by itself, so it is re-armed after each read). Request/response
+/// connections need it: a server that writes a response's head and body in two sends
+/// (the reference's gevent does) would otherwise wait for our delayed ACK (~40 ms,
+/// Nagle's algorithm on its side) before the body leaves, and the tool would measure
+/// that interaction instead of the server.
+pub fn quickack(stream: &mio::net::TcpStream) {
+    let _ = socket2::SockRef::from(stream).set_quickack(true);
+}

@@ -391,6 +391,9 @@ impl Worker {
             host: &self.spec.host,
             closing,
         };
+        if sub.proto.kind == Kind::LongPoll {
+            net::quickack(&wire.stream);
+        }
         let before = sub.proto.phase;
         let proto = &mut sub.proto;
         let end = wire.read_all(&mut self.scratch, READ_BUDGET, |buf, out| {
