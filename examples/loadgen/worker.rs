@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// Tokens at and above this are control connections.
 const CONTROL: usize = usize::MAX / 2;
 /// Bytes read from one socket per turn, so a fast sender cannot starve the others.
-const READ_BUDGET: usize = 256 * 1024;
+const READ_BUDGET: usize = 128 * 1024;
 /// How long closing may take before the rest are dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -105,6 +105,8 @@ struct Sub {
     life: Life,
     /// Counted in `inflight` until open or failed.
     setting_up: bool,
+    /// Listed in `Worker::again` (listed once however many times it hits the budget).
+    again: bool,
 }
 
 struct Control {
@@ -155,6 +157,7 @@ pub fn run(mut spec: Spec, shared: Arc<Shared>) -> io::Result<RecvStats> {
                 source: s.source,
                 life: Life::Pending,
                 setting_up: false,
+                again: false,
             })
             .collect(),
         register_queue: VecDeque::new(),
@@ -207,14 +210,23 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => other?,
             }
-            for event in &events {
+            for (n, event) in events.iter().enumerate() {
                 match event.token() {
                     Token(t) if t >= CONTROL => self.on_control_event(t - CONTROL),
                     Token(i) => self.on_sub_event(i),
                 }
+                if n % 64 == 63 {
+                    self.report_progress();
+                }
             }
-            for i in std::mem::take(&mut self.again) {
+            for (n, i) in std::mem::take(&mut self.again).into_iter().enumerate() {
+                if let Some(sub) = self.subs.get_mut(i) {
+                    sub.again = false;
+                }
                 self.on_sub_event(i);
+                if n % 64 == 63 {
+                    self.report_progress();
+                }
             }
             self.start_more();
             self.report_progress();
@@ -420,7 +432,11 @@ impl Worker {
         } else {
             match end {
                 ReadEnd::Open => {}
-                ReadEnd::Budget => self.again.push(i),
+                ReadEnd::Budget if !self.subs[i].again => {
+                    self.subs[i].again = true;
+                    self.again.push(i);
+                }
+                ReadEnd::Budget => {}
                 ReadEnd::Eof if phase == Phase::Closing => self.end_sub(i, End::Clean),
                 ReadEnd::Eof => self.fail_sub(i, "closed by server (EOF)".into()),
                 ReadEnd::Error(k) => self.fail_sub(i, format!("read: {k}")),
