@@ -76,7 +76,7 @@ usage: cargo run --release --example loadgen -- <fanout|connect|longpoll|sink> [
   --channels 1   --payload 100 (probe bytes)   --rate max|MSGS_PER_S   --duration 10s
   --publishers 1 --batch 1      --threads 1 (receiver poll loops)
   --sources 127.0.0.1,127.0.0.2 (client source addresses, round-robin)
-  --hold 120s (connect)  --drain 3s  --setup-timeout 60s  --inflight 256 (per thread)
+  --hold 120s (connect)  --drain 10s (max wait for late deliveries)  --setup-timeout 60s  --inflight 256 (per thread)
   --control-conns 4 (per thread, for /connect)  --server-pid PID  --parse fast|json
 caps: durations <= 600s, connections <= 200000";
 
@@ -165,7 +165,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         threads: 1,
         sources: Vec::new(),
         hold: Duration::from_secs(120),
-        drain: Duration::from_secs(3),
+        drain: Duration::from_secs(10),
         setup_timeout: Duration::from_secs(60),
         inflight: 256,
         control_conns: 4,

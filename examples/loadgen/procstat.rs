@@ -43,6 +43,21 @@ impl Sample {
     }
 }
 
+/// The soft limit on open files of this process (`/proc/self/limits`), if readable.
+pub fn open_files_limit() -> Option<u64> {
+    let text = fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files(&text)
+}
+
+fn parse_open_files(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// utime, stime and num_threads (fields 14, 15, 20 of proc(5)). The command name in
 /// field 2 may contain spaces and parentheses, so fields are counted after the last `)`.
 fn parse_stat(text: &str) -> Option<(u64, u64, u64)> {
@@ -74,6 +89,14 @@ mod tests {
         assert_eq!(status_kib(text, "VmRSS:"), Some(1024));
         assert_eq!(status_kib(text, "VmHWM:"), Some(2048));
         assert_eq!(status_kib(text, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn open_files_soft_limit_is_the_first_number() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\n\
+                    Max open files            20000                40000                files\n";
+        assert_eq!(parse_open_files(text), Some(20000));
+        assert_eq!(parse_open_files("Max open files unlimited"), None);
     }
 
     #[test]

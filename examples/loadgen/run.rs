@@ -139,8 +139,24 @@ fn receivers_json(r: &RecvStats) -> Value {
            "setup_latency": latency_json(&r.setup), "cpu_s": r.cpu_s, "errors": r.errors})
 }
 
+/// Refuses a run that cannot get the sockets it needs (each subscriber takes one
+/// descriptor here, and in sink mode one more for the sink's end).
+fn check_fd_limit(args: &Args) -> io::Result<()> {
+    let per_sub = if args.mode == Mode::Sink { 2 } else { 1 };
+    let need =
+        (args.subscribers * per_sub + args.publishers + args.threads * args.control_conns + 64)
+            as u64;
+    match crate::procstat::open_files_limit() {
+        Some(limit) if need > limit => Err(io::Error::other(format!(
+            "needs about {need} file descriptors but the limit is {limit} (ulimit -n)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the subcommand; returns the result object.
 pub fn run(args: &Args) -> io::Result<Value> {
+    check_fd_limit(args)?;
     let client0 = Sample::read("self").unwrap_or_default();
     let server0 = server_sample(args);
     let wall = Instant::now();
@@ -202,8 +218,23 @@ fn publish_run(args: &Args, kind: Kind, server0: Option<Sample>) -> io::Result<V
         .zip(&assigned)
         .map(|(p, s)| p * s)
         .sum();
+    // The drain ends when everything arrived, when nothing arrived for a second
+    // (what is missing then is lost), or at --drain (then it may still be queued).
     let drain_began = Instant::now();
-    while shared.delivered.load(Relaxed) < expected_assigned && drain_began.elapsed() < args.drain {
+    let (mut last_count, mut last_change) = (shared.delivered.load(Relaxed), Instant::now());
+    let mut drain_capped = false;
+    loop {
+        let now_count = shared.delivered.load(Relaxed);
+        if now_count >= expected_assigned || last_change.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+        if drain_began.elapsed() >= args.drain {
+            drain_capped = true;
+            break;
+        }
+        if now_count != last_count {
+            (last_count, last_change) = (now_count, Instant::now());
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let drain_s = drain_began.elapsed().as_secs_f64();
@@ -237,7 +268,8 @@ fn publish_run(args: &Args, kind: Kind, server0: Option<Sample>) -> io::Result<V
             "unexpected": recv.unique.saturating_sub(expected), "duplicates": recv.duplicates,
             "during_publish": delivered1 - delivered0,
             "per_s": (delivered1 - delivered0) as f64 / window,
-            "per_s_including_drain": recv.unique as f64 / (window + drain_s), "drain_s": drain_s},
+            "per_s_including_drain": recv.unique as f64 / (window + drain_s), "drain_s": drain_s,
+            "drain_capped": drain_capped},
         "latency": latency_json(&recv.latency),
         "receivers": receivers_json(&recv),
         "server_phases": {"start": sample_json(server0), "after_setup": sample_json(server_setup),
