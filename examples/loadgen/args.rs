@@ -66,6 +66,8 @@ pub struct Args {
     pub control_conns: usize,
     pub server_pid: Option<u32>,
     pub parse_json: bool,
+    /// Sink mode: frames per write call.
+    pub sink_frames: usize,
 }
 
 /// Usage text (printed on `--help` and on errors).
@@ -78,6 +80,7 @@ usage: cargo run --release --example loadgen -- <fanout|connect|longpoll|sink> [
   --sources 127.0.0.1,127.0.0.2 (client source addresses, round-robin)
   --hold 120s (connect)  --drain 10s (max wait for late deliveries)  --setup-timeout 60s  --inflight 256 (per thread)
   --control-conns 4 (per thread, for /connect)  --server-pid PID  --parse fast|json
+  --frames-per-write 64 (sink)
 caps: durations <= 600s, connections <= 200000";
 
 fn duration(v: &str) -> Result<Duration, String> {
@@ -171,6 +174,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         control_conns: 4,
         server_pid: None,
         parse_json: false,
+        sink_frames: 64,
     };
     let mut it = argv[1..].iter();
     while let Some(flag) = it.next() {
@@ -203,6 +207,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "hold" => a.hold = duration(&v)?,
             "drain" => a.drain = duration(&v)?,
             "setup-timeout" => a.setup_timeout = duration(&v)?,
+            "frames-per-write" => a.sink_frames = number(name, &v, 1, 4096)?,
             "publishers" => a.publishers = number(name, &v, 1, 64)?,
             "batch" => a.batch = number(name, &v, 1, 10_000)?,
             "threads" => a.threads = number(name, &v, 1, 64)?,

@@ -128,7 +128,7 @@ fn params(args: &Args) -> Value {
            "sources": args.sources.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
            "hold_s": args.hold.as_secs_f64(), "drain_s": args.drain.as_secs_f64(),
            "inflight": args.inflight, "parse": if args.parse_json { "json" } else { "fast" },
-           "server_pid": args.server_pid})
+           "server_pid": args.server_pid, "sink_frames_per_write": args.sink_frames})
 }
 
 fn receivers_json(r: &RecvStats) -> Value {
@@ -326,7 +326,7 @@ fn connect_run(args: &Args, server0: Option<Sample>) -> io::Result<Value> {
 
 fn sink_run(args: &Args) -> io::Result<Value> {
     let shared = Arc::new(Shared::new());
-    let sink = Sink::start(args.payload, shared.start)?;
+    let sink = Sink::start(args.payload, args.sink_frames, shared.start)?;
     let (workers, setup_s) = start_receivers(args, Kind::WebSocket, false, sink.addr, &shared)?;
     sink.go();
     let d0 = shared.delivered.load(Relaxed);

@@ -16,8 +16,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
-/// Frames patched and written per refill of a connection's buffer.
-const FRAMES_PER_WRITE: usize = 64;
 /// Bytes one connection may write per loop turn, so one fast reader cannot starve
 /// the others (edge-triggered sockets that never block would otherwise hog the loop).
 const TURN_BYTES: usize = 256 * 1024;
@@ -33,14 +31,14 @@ struct Conn {
     ready: bool,
 }
 
-/// The sink's template: `FRAMES_PER_WRITE` copies of one server text frame shaped like
+/// The sink's template: `frames_per_write` copies of one server text frame shaped like
 /// a channelstream delivery, and where each copy's probe starts.
 struct Template {
     bytes: Vec<u8>,
     probes: Vec<usize>,
 }
 
-fn template(payload: usize) -> Template {
+fn template(payload: usize, frames_per_write: usize) -> Template {
     let mut probe = Vec::new();
     Probe {
         channel: 0,
@@ -61,7 +59,7 @@ fn template(payload: usize) -> Template {
         bytes: Vec::new(),
         probes: Vec::new(),
     };
-    for _ in 0..FRAMES_PER_WRITE {
+    for _ in 0..frames_per_write.max(1) {
         t.probes.push(t.bytes.len() + at);
         t.bytes.extend_from_slice(&one);
     }
@@ -78,7 +76,9 @@ pub struct Sink {
 
 impl Sink {
     /// Starts the sink on 127.0.0.1 (any port). `start` is the run's timestamp zero.
-    pub fn start(payload: usize, start: Instant) -> io::Result<Self> {
+    /// `frames_per_write` frames are patched and handed to one `write` call: 64 is a
+    /// busy server batching its output, 1 a server that writes each frame alone.
+    pub fn start(payload: usize, frames_per_write: usize, start: Instant) -> io::Result<Self> {
         let mut listener = TcpListener::bind("127.0.0.1:0".parse().map_err(io::Error::other)?)?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -90,7 +90,14 @@ impl Sink {
                 let poll = Poll::new()?;
                 poll.registry()
                     .register(&mut listener, LISTENER, Interest::READABLE)?;
-                serve(poll, listener, template(payload), start, &flag, &go_flag)
+                serve(
+                    poll,
+                    listener,
+                    template(payload, frames_per_write),
+                    start,
+                    &flag,
+                    &go_flag,
+                )
             })?;
         Ok(Self {
             addr,
@@ -274,7 +281,7 @@ mod tests {
 
     #[test]
     fn template_frames_decode_and_carry_patched_probes() {
-        let tpl = template(100);
+        let tpl = template(100, 64);
         let mut buf = tpl.bytes.clone();
         for (k, &at) in tpl.probes.iter().enumerate() {
             Probe::patch(&mut buf, at, k as u64 + 10, 5);
@@ -291,7 +298,7 @@ mod tests {
             payload::scan(body, |p| seqs.push(p.seq));
             at += consumed;
         }
-        let want: Vec<u64> = (10..10 + FRAMES_PER_WRITE as u64).collect();
+        let want: Vec<u64> = (10..10 + 64).collect();
         assert_eq!(seqs, want);
     }
 }
