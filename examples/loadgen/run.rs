@@ -351,3 +351,30 @@ fn sink_run(args: &Args) -> io::Result<Value> {
         "receivers": receivers_json(&recv),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_run_opens_every_subscriber_and_counts_unique_deliveries() {
+        let argv: Vec<String> = "sink --subscribers 3 --duration 200ms --frames-per-write 4"
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let args = crate::args::parse(&argv).unwrap();
+        let result = run(&args).unwrap();
+        let r = &result["receivers"];
+        assert_eq!(r["opened"], 3, "{result}");
+        assert_eq!(r["failed"], 0, "{result}");
+        assert_eq!(r["duplicates"], 0, "{result}");
+        assert_eq!(r["foreign"], 0, "{result}");
+        assert!(r["unique"].as_u64().unwrap() > 0, "{result}");
+        assert_eq!(r["unique"], r["probes"], "{result}");
+        assert!(
+            result["deliveries_per_s"].as_f64().unwrap() > 0.0,
+            "{result}"
+        );
+        assert_eq!(result["params"]["mode"], "sink");
+    }
+}
