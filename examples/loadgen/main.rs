@@ -14,6 +14,7 @@ mod publisher;
 mod rng;
 mod run;
 mod seqmap;
+mod shared;
 mod signer;
 mod sink;
 mod stats;

@@ -120,7 +120,8 @@ fn finish_receivers(shared: &Shared, workers: Workers) -> RecvStats {
 }
 
 fn params(args: &Args) -> Value {
-    json!({"mode": args.mode.name(), "url": format!("http://{}", args.host_header),
+    let url = (args.mode != Mode::Sink).then(|| format!("http://{}", args.host_header));
+    json!({"mode": args.mode.name(), "url": url,
            "subscribers": args.subscribers, "channels": args.channels, "payload": args.payload,
            "rate": match args.rate { Rate::Max => json!("max"), Rate::PerSecond(r) => json!(r) },
            "duration_s": args.duration.as_secs_f64(), "publishers": args.publishers,

@@ -6,6 +6,7 @@
 use crate::net;
 use crate::procstat::Sample;
 use crate::rng::Rng;
+pub use crate::shared::Shared;
 use crate::signer::Signer;
 use crate::stats::RecvStats;
 use crate::sub::{Cx, Kind, Phase, Proto};
@@ -17,7 +18,7 @@ use mio::{Events, Interest, Poll, Token};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,40 +28,6 @@ const CONTROL: usize = usize::MAX / 2;
 const READ_BUDGET: usize = 128 * 1024;
 /// How long closing may take before the rest are dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
-
-/// What the main thread and the workers share while a run goes on.
-pub struct Shared {
-    /// Zero of every probe timestamp.
-    pub start: Instant,
-    /// Close every subscriber now (end of the measurement).
-    pub closing: AtomicBool,
-    /// Leave at once.
-    pub stop: AtomicBool,
-    /// Subscribers open / failed so far.
-    pub opened: AtomicUsize,
-    pub failed: AtomicUsize,
-    /// First deliveries so far (for the drain phase).
-    pub delivered: AtomicU64,
-    /// Heartbeats and drops so far (for progress lines).
-    pub heartbeats: AtomicU64,
-    pub drops: AtomicU64,
-}
-
-impl Shared {
-    /// Fresh counters, timestamps counted from now.
-    pub fn new() -> Self {
-        Self {
-            start: Instant::now(),
-            closing: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            opened: AtomicUsize::new(0),
-            failed: AtomicUsize::new(0),
-            delivered: AtomicU64::new(0),
-            heartbeats: AtomicU64::new(0),
-            drops: AtomicU64::new(0),
-        }
-    }
-}
 
 /// One subscriber to run.
 pub struct SubSpec {
