@@ -3,20 +3,44 @@
 //! [`crate::ws`]. Applications plug in through [`App`]; other threads reach connections
 //! through a [`Handle`].
 //!
-//! STUB: the public interface below is the contract apps and the echo example code
-//! against. The owner of this module fills in the bodies (and splits it into files)
-//! without changing the signatures marked CONTRACT.
+//! Files: `listener.rs` (acceptor thread: accept, 503 when full, signals, shutdown
+//! coordination), `worker.rs` (one poll loop per thread), `conn.rs` (a connection's state
+//! machine), `out_queue.rs`, `timers.rs`, `slots.rs` (slab + generations), `mailbox.rs`
+//! and `handle.rs` (cross-thread messages), `refusal.rs` (engine-made error responses),
+//! `sys.rs` (the only `unsafe`: signals, fd limit).
+
+mod conn;
+mod handle;
+mod listener;
+mod mailbox;
+mod out_queue;
+mod refusal;
+mod slots;
+mod sys;
+mod timers;
+mod worker;
+
+pub use handle::Handle;
 
 use crate::http::{Request, Response};
+use conn::Env;
+use handle::{Post, Shared};
+use mailbox::Mail;
+use mio::net::TcpListener;
+use mio::{Poll, Waker};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
+use std::thread;
 use std::time::Duration;
 
 /// Hard limits, safe on a public port. Each says what happens past it. CONTRACT.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
-    /// Open client connections. Past it: 503 with a JSON body, then close.
+    /// Open client connections. Past it: the acceptor answers 503 `{"error":"server busy"}`
+    /// at once and closes, so clients do not wait in the backlog.
     pub max_connections: usize,
     /// Request line plus headers. Past it: 431 and close.
     pub max_head: usize,
@@ -24,11 +48,17 @@ pub struct Limits {
     pub max_body: usize,
     /// Websocket message (all fragments). Past it: close 1009.
     pub max_message: usize,
-    /// Bytes queued to one socket. Past it: close 1008 (websocket) or drop (HTTP).
+    /// Bytes queued to one socket. Past it: close 1008 (websocket) or drop (HTTP). An empty
+    /// queue always takes one chunk, so one large answer is not refused. A websocket whose
+    /// queue is over half full is not read from until it drains (back-pressure).
     pub max_outbound: usize,
-    /// Time to receive a whole request head. Past it: the socket is closed (408 if idle).
+    /// Time to receive a whole request (head and body), counted from the connection's
+    /// accept or from the request's first byte. Past it: 408 and close if part of a request
+    /// came, a silent close if nothing did.
     pub header_timeout: Duration,
-    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close.
+    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close;
+    /// websockets get close 1001 first. (Browsers do not ping on their own: apps that keep
+    /// silent listeners need a client heartbeat shorter than this.)
     pub idle_timeout: Duration,
 }
 
@@ -102,7 +132,8 @@ pub trait App: Send + Sync + 'static {
     /// A whole text or binary websocket message arrived on `ctx.conn()`.
     fn on_ws_message(&self, msg: WsMessage, ctx: &mut Ctx<'_>);
     /// The connection is gone (peer closed, error, limit, timeout, shutdown). Called once
-    /// for every connection that was upgraded or was awaiting a `Later` reply.
+    /// for every connection that was upgraded or was awaiting a `Later` reply, as soon as
+    /// it starts closing (a close frame may still be leaving); sends to it are then dropped.
     fn on_close(&self, conn: ConnId);
     /// Shutdown began (SIGTERM/SIGINT or [`Handle::shutdown`]): called once, before
     /// websockets get close 1001, so the app can answer waiting requests and save state.
@@ -115,6 +146,8 @@ pub struct Ctx<'a> {
     conn: ConnId,
     peer: SocketAddr,
     handle: &'a Handle,
+    /// Sends to connections of the calling worker, delivered right after the callback.
+    local: &'a mut Vec<(ConnId, Arc<[u8]>)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -132,71 +165,139 @@ impl<'a> Ctx<'a> {
     }
     /// Queues a whole server frame to `conn` (on this worker: directly, no mailbox hop).
     pub fn send(&mut self, conn: ConnId, frame: Arc<[u8]>) {
-        self.handle.send(conn, frame)
-    }
-}
-
-/// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
-/// mailbox message per worker involved, followed by a `mio::Waker` wake. CONTRACT.
-#[derive(Clone, Debug)]
-pub struct Handle {}
-
-impl Handle {
-    /// Answers a request that got [`Reply::Later`]. Ignored if the connection is gone.
-    pub fn respond(&self, conn: ConnId, response: Response) {
-        let _ = (conn, response);
-        todo!("server::Handle::respond")
-    }
-    /// Completes the websocket upgrade of a request that got [`Reply::Later`].
-    pub fn upgrade(&self, conn: ConnId, frames: Vec<Arc<[u8]>>) {
-        let _ = (conn, frames);
-        todo!("server::Handle::upgrade")
-    }
-    /// Queues a whole server frame to one websocket connection.
-    pub fn send(&self, conn: ConnId, frame: Arc<[u8]>) {
-        let _ = (conn, frame);
-        todo!("server::Handle::send")
-    }
-    /// Queues the same frame to many websocket connections: one mailbox message per
-    /// worker, the bytes shared, never copied.
-    pub fn send_many(&self, conns: &[ConnId], frame: Arc<[u8]>) {
-        let _ = (conns, frame);
-        todo!("server::Handle::send_many")
-    }
-    /// Sends a close frame with `code` and closes once it has left.
-    pub fn close(&self, conn: ConnId, code: u16) {
-        let _ = (conn, code);
-        todo!("server::Handle::close")
-    }
-    /// Starts a clean shutdown, as SIGTERM does.
-    pub fn shutdown(&self) {
-        todo!("server::Handle::shutdown")
+        if conn.worker == self.conn.worker {
+            self.local.push((conn, frame));
+        } else {
+            self.handle.send(conn, frame)
+        }
     }
 }
 
 /// A bound, not yet running server. CONTRACT.
 #[derive(Debug)]
-pub struct Server {}
+pub struct Server {
+    config: ServerConfig,
+    local_addr: SocketAddr,
+    listener: TcpListener,
+    acceptor_poll: Poll,
+    /// Each worker's poll and mailbox, created at bind so the handle works before `run`.
+    workers: Vec<(Poll, Receiver<Mail>)>,
+    handle: Handle,
+}
 
 impl Server {
-    /// Binds the listener and prepares the workers.
+    /// Binds the listener and prepares the workers (raising the open-file limit first).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
-        let _ = config;
-        todo!("server::Server::bind")
+        if let Err(e) = sys::raise_nofile_limit() {
+            eprintln!("channelstream: could not raise the open-file limit: {e}");
+        }
+        let listener = TcpListener::bind(config.addr)?;
+        if let Err(e) = sys::deepen_backlog(&listener) {
+            eprintln!("channelstream: could not deepen the listen backlog: {e}");
+        }
+        let local_addr = listener.local_addr()?;
+        let acceptor_poll = Poll::new()?;
+        let acceptor = Arc::new(Waker::new(acceptor_poll.registry(), listener::WAKE)?);
+        let mut workers = Vec::new();
+        let mut posts = Vec::new();
+        for _ in 0..config.workers.clamp(1, u16::MAX as usize) {
+            let poll = Poll::new()?;
+            let waker = Arc::new(Waker::new(poll.registry(), worker::MAILBOX)?);
+            let (tx, rx) = mpsc::channel();
+            posts.push(Post { tx, waker });
+            workers.push((poll, rx));
+        }
+        let shared = Shared {
+            posts,
+            acceptor,
+            shutdown: AtomicBool::new(false),
+        };
+        let handle = Handle::new(Arc::new(shared));
+        Ok(Server {
+            config,
+            local_addr,
+            listener,
+            acceptor_poll,
+            workers,
+            handle,
+        })
     }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        todo!("server::Server::local_addr")
+        self.local_addr
     }
+
     /// A handle usable before and while the server runs.
     pub fn handle(&self) -> Handle {
-        todo!("server::Server::handle")
+        self.handle.clone()
     }
+
     /// Runs the workers until shutdown completes (SIGTERM/SIGINT or [`Handle::shutdown`]):
     /// stop accepting, call [`App::on_shutdown`], send close 1001 to websockets, finish
     /// in-flight responses, return.
     pub fn run<A: App>(self, app: Arc<A>) -> io::Result<()> {
-        let _ = app;
-        todo!("server::Server::run")
+        let signal_fd = match sys::install_signal_handlers() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
+                None
+            }
+        };
+        let open = Arc::new(AtomicUsize::new(0));
+        let limits = self.config.limits;
+        let worker_count = self.workers.len();
+        let mut threads = Vec::new();
+        for (i, (poll, mailbox)) in self.workers.into_iter().enumerate() {
+            let worker = worker::Worker {
+                id: i as u16,
+                poll,
+                mailbox,
+                conns: slots::Slots::default(),
+                timers: timers::Timers::default(),
+                env: Env {
+                    app: app.clone(),
+                    handle: self.handle.clone(),
+                    limits,
+                    shutting_down: false,
+                    local: Vec::new(),
+                    deferred: Vec::new(),
+                    scratch: vec![0; 64 * 1024].into_boxed_slice(),
+                },
+                open: open.clone(),
+                dirty: Vec::new(),
+            };
+            let thread = thread::Builder::new()
+                .name(format!("cs-worker-{i}"))
+                .spawn(move || worker.run())?;
+            threads.push(thread);
+        }
+        let acceptor = listener::Acceptor {
+            poll: self.acceptor_poll,
+            listener: self.listener,
+            handle: self.handle.clone(),
+            app,
+            open,
+            max_connections: limits.max_connections,
+            workers: worker_count,
+            signal_fd,
+        };
+        let accepted = acceptor.run();
+        if accepted.is_err() {
+            self.handle.shutdown();
+            for w in 0..worker_count {
+                self.handle.post(w as u16, Mail::Shutdown);
+            }
+        }
+        let mut result = accepted;
+        for thread in threads {
+            let joined = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker thread panicked")));
+            if result.is_ok() {
+                result = joined;
+            }
+        }
+        result
     }
 }

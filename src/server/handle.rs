@@ -1,0 +1,111 @@
+//! [`Handle`]: how any thread reaches connections. Owns the senders of every worker's
+//! mailbox and their wakers; never touches a socket or a connection directly.
+
+use super::mailbox::{group_by_worker, Mail};
+use super::ConnId;
+use crate::http::Response;
+use mio::Waker;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+
+/// One worker's mailbox, as seen from other threads.
+pub(crate) struct Post {
+    pub(crate) tx: Sender<Mail>,
+    pub(crate) waker: Arc<Waker>,
+}
+
+/// State every clone of a [`Handle`] shares.
+pub(crate) struct Shared {
+    pub(crate) posts: Vec<Post>,
+    /// Wakes the acceptor thread, which coordinates shutdown.
+    pub(crate) acceptor: Arc<Waker>,
+    /// Set once by [`Handle::shutdown`] (or a signal, via the acceptor).
+    pub(crate) shutdown: AtomicBool,
+}
+
+/// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
+/// mailbox message per worker involved, followed by a `mio::Waker` wake. CONTRACT.
+#[derive(Clone)]
+pub struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("workers", &self.shared.posts.len())
+            .finish()
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Handle { shared }
+    }
+
+    pub(crate) fn shutdown_requested(&self) -> bool {
+        self.shared.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Posts `mail` to worker `worker` and wakes it. A worker that has stopped drops it.
+    pub(crate) fn post(&self, worker: u16, mail: Mail) {
+        if let Some(post) = self.shared.posts.get(worker as usize) {
+            if post.tx.send(mail).is_ok() {
+                let _ = post.waker.wake();
+            }
+        }
+    }
+
+    /// Answers a request that got [`Reply::Later`](super::Reply::Later). Ignored if the
+    /// connection is gone.
+    pub fn respond(&self, conn: ConnId, response: Response) {
+        self.post(conn.worker, Mail::Respond(conn.addr(), response));
+    }
+
+    /// Completes the websocket upgrade of a request that got
+    /// [`Reply::Later`](super::Reply::Later).
+    pub fn upgrade(&self, conn: ConnId, frames: Vec<Arc<[u8]>>) {
+        self.post(conn.worker, Mail::Upgrade(conn.addr(), frames));
+    }
+
+    /// Queues a whole server frame to one websocket connection.
+    pub fn send(&self, conn: ConnId, frame: Arc<[u8]>) {
+        self.post(conn.worker, Mail::Send(conn.addr(), frame));
+    }
+
+    /// Queues the same frame to many websocket connections: one mailbox message per
+    /// worker, the bytes shared, never copied.
+    pub fn send_many(&self, conns: &[ConnId], frame: Arc<[u8]>) {
+        let groups = group_by_worker(conns, self.shared.posts.len());
+        for (worker, group) in groups.into_iter().enumerate() {
+            if !group.is_empty() {
+                self.post(worker as u16, Mail::SendMany(group, frame.clone()));
+            }
+        }
+    }
+
+    /// Sends a close frame with `code` and closes once it has left.
+    pub fn close(&self, conn: ConnId, code: u16) {
+        self.post(conn.worker, Mail::Close(conn.addr(), code));
+    }
+
+    /// Starts a clean shutdown, as SIGTERM does.
+    pub fn shutdown(&self) {
+        if !self.shared.shutdown.swap(true, Ordering::SeqCst) {
+            let _ = self.shared.acceptor.wake();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handle_is_clone_send_sync_for_any_thread() {
+        fn usable_anywhere<T: Clone + Send + Sync + 'static>() {}
+        usable_anywhere::<Handle>();
+    }
+}

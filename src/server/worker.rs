@@ -1,0 +1,224 @@
+//! One worker thread: a `mio::Poll`, the connections it owns (in [`Slots`]), their
+//! timers and its mailbox. Moves bytes between sockets and [`Conn`]s; protocol decisions
+//! live in `conn.rs`.
+
+use super::conn::{Conn, Env};
+use super::mailbox::{Addr, Mail};
+use super::slots::Slots;
+use super::timers::Timers;
+use super::{App, ConnId};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Poll, Token};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The waker's token; connection tokens are slab keys, which never get this large.
+pub(crate) const MAILBOX: Token = Token(usize::MAX);
+
+/// A worker and everything it owns.
+pub(crate) struct Worker<A> {
+    pub(crate) id: u16,
+    pub(crate) poll: Poll,
+    pub(crate) mailbox: Receiver<Mail>,
+    pub(crate) conns: Slots<Conn>,
+    pub(crate) timers: Timers,
+    pub(crate) env: Env<A>,
+    /// Open connections across all workers (the acceptor adds, workers subtract).
+    pub(crate) open: Arc<AtomicUsize>,
+    /// Connections touched from outside their own socket event (mail, other sends).
+    pub(crate) dirty: Vec<u32>,
+}
+
+impl<A: App> Worker<A> {
+    /// Runs until shutdown has closed every connection.
+    pub(crate) fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            match self
+                .poll
+                .poll(&mut events, self.timers.next_wait(Instant::now(), None))
+            {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => other?,
+            }
+            let now = Instant::now();
+            for event in &events {
+                match event.token() {
+                    MAILBOX => self.drain_mailbox(now),
+                    Token(key) => self.on_socket_event(key as u32, event, now),
+                }
+            }
+            self.fire_timers(now);
+            self.flush_dirty(now);
+            if self.env.shutting_down && self.conns.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn drain_mailbox(&mut self, now: Instant) {
+        loop {
+            match self.mailbox.try_recv() {
+                Ok(mail) => self.on_mail(mail, now),
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn on_mail(&mut self, mail: Mail, now: Instant) {
+        match mail {
+            Mail::Adopt(stream, peer) => self.adopt(stream, peer, now),
+            Mail::Respond(addr, response) => {
+                self.touch(addr, |c, _| c.respond_later(response, now))
+            }
+            Mail::Upgrade(addr, frames) => {
+                self.touch(addr, |c, env| c.upgrade_later(frames, env, now))
+            }
+            Mail::Send(addr, frame) => self.touch(addr, |c, _| c.send_frame(frame, now)),
+            Mail::SendMany(addrs, frame) => {
+                for addr in addrs {
+                    self.touch(addr, |c, _| c.send_frame(frame.clone(), now));
+                }
+            }
+            Mail::Close(addr, code) => self.touch(addr, |c, _| c.close(code, now)),
+            Mail::Shutdown => {
+                self.env.shutting_down = true;
+                for key in self.conns.keys() {
+                    if let Some((gen, _)) = self.conns.get_any_mut(key) {
+                        self.touch((key, gen), |c, _| c.on_shutdown(now));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies `f` to the connection at `addr` if it still exists, and marks it dirty.
+    fn touch(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>)) {
+        if let Some(conn) = self.conns.get_mut(key, gen) {
+            f(conn, &self.env);
+            self.dirty.push(key);
+        }
+    }
+
+    fn adopt(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
+        if self.env.shutting_down {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return;
+        }
+        let worker = self.id;
+        let limits = self.env.limits;
+        let (key, _) = self.conns.insert_with(|key, gen| {
+            Conn::new(stream, peer, ConnId { worker, key, gen }, &limits, now)
+        });
+        self.settle(key, now);
+    }
+
+    fn on_socket_event(&mut self, key: u32, event: &Event, now: Instant) {
+        if let Some((_, conn)) = self.conns.get_any_mut(key) {
+            if event.is_readable() || event.is_read_closed() || event.is_error() {
+                conn.mark_readable();
+            }
+            self.settle(key, now);
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(due) = self.timers.pop_due(now) {
+            let Some(conn) = self.conns.get_mut(due.key, due.gen) else {
+                continue;
+            };
+            if conn.armed != Some(due.at) {
+                continue; // superseded by an earlier entry
+            }
+            conn.armed = None;
+            if conn.deadline(&self.env.limits).is_some_and(|d| d <= now) {
+                conn.on_deadline(now);
+            }
+            self.dirty.push(due.key);
+        }
+    }
+
+    fn flush_dirty(&mut self, now: Instant) {
+        while !self.dirty.is_empty() {
+            let mut keys = std::mem::take(&mut self.dirty);
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                self.settle(key, now);
+            }
+        }
+    }
+
+    /// Drives one connection, then brings poll interest and timer in line with its new
+    /// state, or releases it if it is done.
+    fn settle(&mut self, key: u32, now: Instant) {
+        let Some((gen, conn)) = self.conns.get_any_mut(key) else {
+            return;
+        };
+        conn.drive(&mut self.env, now);
+        if conn.take_close_notice() {
+            notify_close(&*self.env.app, conn.id());
+        }
+        if conn.is_done() {
+            self.release(key);
+        } else {
+            let interest = conn.interest();
+            if conn.registered != Some(interest) {
+                let token = Token(key as usize);
+                let registry = self.poll.registry();
+                let done = match conn.registered {
+                    None => registry.register(conn.stream(), token, interest),
+                    Some(_) => registry.reregister(conn.stream(), token, interest),
+                };
+                match done {
+                    Ok(()) => conn.registered = Some(interest),
+                    Err(_) => return self.release(key),
+                }
+            }
+            if let Some(at) = conn.deadline(&self.env.limits) {
+                if conn.armed.is_none_or(|armed| at < armed) {
+                    conn.armed = Some(at);
+                    self.timers.arm(at, key, gen);
+                }
+            }
+        }
+        self.deliver_deferred(now);
+    }
+
+    /// `Ctx::send`s from the last callback addressed to other connections of this worker.
+    fn deliver_deferred(&mut self, now: Instant) {
+        for (id, frame) in std::mem::take(&mut self.env.deferred) {
+            if let Some(conn) = self.conns.get_mut(id.key, id.gen) {
+                conn.send_frame(frame, now);
+                self.dirty.push(id.key);
+            }
+        }
+    }
+
+    fn release(&mut self, key: u32) {
+        let Some(mut conn) = self.conns.remove(key) else {
+            return;
+        };
+        if conn.registered.is_some() {
+            let _ = self.poll.registry().deregister(conn.stream());
+        }
+        self.open.fetch_sub(1, Ordering::SeqCst);
+        if conn.notify_close {
+            notify_close(&*self.env.app, conn.id());
+        }
+    }
+}
+
+/// Calls `App::on_close`; a panicking app must not take the worker's other connections
+/// down with it.
+fn notify_close<A: App>(app: &A, id: ConnId) {
+    if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
+        eprintln!("channelstream: App::on_close panicked");
+    }
+}
