@@ -89,7 +89,6 @@ fn next_message(ws: &mut Ws, within: Duration) -> Option<Value> {
 }
 
 #[test]
-#[ignore = "needs the engine and http codec on main; passes on a local merge of both"]
 fn websocket_gets_presence_and_messages_and_long_poll_gets_its_share() {
     let running = app::spawn(config()).expect("spawn");
     let addr = running.addr;
