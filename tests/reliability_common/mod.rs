@@ -126,10 +126,14 @@ pub type Ws = tungstenite::WebSocket<TcpStream>;
 pub fn open_ws(addr: SocketAddr, conn_id: &str) -> Ws {
     let stream = TcpStream::connect(addr).expect("connect");
     stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
+        .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let url = format!("ws://{addr}/ws?conn_id={conn_id}");
-    tungstenite::client(url, stream).expect("handshake").0
+    let ws = tungstenite::client(url, stream).expect("handshake").0;
+    ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    ws
 }
 
 /// Every non-empty frame's items within `within`, until `until` says stop.
