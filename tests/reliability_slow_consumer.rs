@@ -100,7 +100,7 @@ fn stalled_reader_is_cut_and_parted_while_200_healthy_readers_lose_nothing() {
     let end = Instant::now() + Duration::from_secs(10);
     while channel_users(addr)
         .iter()
-        .any(|u| (*u == "stalled" || u["user"] == "stalled"))
+        .any(|u| *u == "stalled" || u["user"] == "stalled")
         && Instant::now() < end
     {
         thread::sleep(Duration::from_millis(100));
@@ -108,7 +108,7 @@ fn stalled_reader_is_cut_and_parted_while_200_healthy_readers_lose_nothing() {
     assert!(
         !channel_users(addr)
             .iter()
-            .any(|u| (*u == "stalled" || u["user"] == "stalled")),
+            .any(|u| *u == "stalled" || u["user"] == "stalled"),
         "the stalled connection is still in the channel"
     );
     publish(addr, "flow", "end");
