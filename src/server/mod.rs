@@ -183,11 +183,22 @@ pub struct Server {
     /// Each worker's poll and mailbox, created at bind so the handle works before `run`.
     workers: Vec<(Poll, Receiver<Mail>)>,
     handle: Handle,
+    /// Read end of the signal self-pipe, if the handlers could be installed.
+    signal_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Server {
     /// Binds the listener and prepares the workers (raising the open-file limit first).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        // Installed here, not in `run`: a signal between the two is then not lost (it sets
+        // the flag `run` checks first) and cannot kill the process mid-startup.
+        let signal_fd = match sys::install_signal_handlers() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
+                None
+            }
+        };
         if let Err(e) = sys::raise_nofile_limit() {
             eprintln!("channelstream: could not raise the open-file limit: {e}");
         }
@@ -220,6 +231,7 @@ impl Server {
             acceptor_poll,
             workers,
             handle,
+            signal_fd,
         })
     }
 
@@ -237,13 +249,6 @@ impl Server {
     /// stop accepting, call [`App::on_shutdown`], send close 1001 to websockets, finish
     /// in-flight responses, return.
     pub fn run<A: App>(self, app: Arc<A>) -> io::Result<()> {
-        let signal_fd = match sys::install_signal_handlers() {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
-                None
-            }
-        };
         let open = Arc::new(AtomicUsize::new(0));
         let limits = self.config.limits;
         let worker_count = self.workers.len();
@@ -280,7 +285,7 @@ impl Server {
             open,
             max_connections: limits.max_connections,
             workers: worker_count,
-            signal_fd,
+            signal_fd: self.signal_fd,
         };
         let accepted = acceptor.run();
         if accepted.is_err() {
