@@ -1,13 +1,28 @@
 //! The glue: implements [`crate::server::App`] for channelstream, runs the hub thread and
 //! routes hub output to connections through [`crate::server::Handle`].
 //!
-//! STUB: [`spawn`] and [`Running`] are the contract tests and the binary start the server
-//! through. The owner of this module fills them in.
+//! Workers do what needs no state (authorization, JSON, validation) and pass a command
+//! to the hub thread over an `mpsc` channel, answering `Reply::Later`; the hub thread owns
+//! the [`Hub`](crate::hub::Hub), runs commands, drives its clock and answers through the
+//! engine handle. Only this module and the engine read the clock. With `state_file` set,
+//! the hub is restored at start and saved every `snapshot_interval` and at shutdown
+//! (`state_file.rs`).
 
+mod hub_thread;
+mod state_file;
+
+use crate::api::{self, Api, Routed};
 use crate::config::Config;
-use crate::server::Handle;
+use crate::http::Request;
+use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
+use hub_thread::HubMsg;
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::mpsc::{self, Sender};
+use std::sync::Mutex;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A channelstream server running in background threads. CONTRACT.
 #[derive(Debug)]
@@ -16,22 +31,162 @@ pub struct Running {
     pub addr: SocketAddr,
     /// The engine handle (shutdown, sends).
     pub handle: Handle,
+    engine: JoinHandle<io::Result<()>>,
+    hub: JoinHandle<()>,
+    to_hub: Sender<HubMsg>,
 }
 
 impl Running {
     /// Starts a clean shutdown and waits until every thread has finished. CONTRACT.
     pub fn shutdown(self) -> io::Result<()> {
-        todo!("app::Running::shutdown")
+        self.handle.shutdown();
+        self.wait()
     }
+
     /// Waits until the server stops by itself (SIGTERM/SIGINT). CONTRACT.
     pub fn wait(self) -> io::Result<()> {
-        todo!("app::Running::wait")
+        let result = self
+            .engine
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("engine thread panicked")));
+        let _ = self.to_hub.send(HubMsg::Stop);
+        if self.hub.join().is_err() {
+            return Err(io::Error::other("hub thread panicked"));
+        }
+        result
     }
 }
 
 /// Binds `config.host:config.port`, starts the hub thread and the engine workers, and
 /// returns at once. CONTRACT.
 pub fn spawn(config: Config) -> io::Result<Running> {
-    let _ = config;
-    todo!("app::spawn")
+    let server = Server::bind(ServerConfig {
+        addr: SocketAddr::new(config.host, config.port),
+        workers: config.workers.max(1),
+        limits: config.limits,
+    })?;
+    let addr = server.local_addr();
+    let handle = server.handle();
+    let mut state = hub_thread::new_hub(Duration::from_secs(config.wake_connections_after));
+    let saver = match &config.state_file {
+        Some(path) => {
+            state_file::restore(&mut state, path)?;
+            Some(state_file::Saver::new(
+                path.clone(),
+                config.snapshot_interval,
+                Instant::now(),
+            ))
+        }
+        None => None,
+    };
+    let (to_hub, from_workers) = mpsc::channel();
+    let hub_handle = handle.clone();
+    let hub = thread::Builder::new()
+        .name("channelstream-hub".into())
+        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver))?;
+    let app = std::sync::Arc::new(Channelstream {
+        api: Api::new(&config),
+        to_hub: to_hub.clone(),
+        last_activity: Mutex::new(HashMap::new()),
+    });
+    let engine = thread::Builder::new()
+        .name("channelstream-engine".into())
+        .spawn(move || server.run(app))?;
+    Ok(Running {
+        addr,
+        handle,
+        engine,
+        hub,
+        to_hub,
+    })
 }
+
+/// Client messages forwarded as activity at most this often per websocket: activity only
+/// matters at GC granularity (seconds), and a client flooding tiny frames must not flood
+/// the hub thread.
+const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
+
+/// The [`App`]: the worker half of the API plus the way to the hub thread.
+struct Channelstream {
+    api: Api,
+    to_hub: Sender<HubMsg>,
+    /// When each websocket's activity was last forwarded.
+    last_activity: Mutex<HashMap<ConnId, Instant>>,
+}
+
+impl Channelstream {
+    fn send(&self, msg: HubMsg) {
+        // Fails only once the hub thread has stopped, during shutdown.
+        let _ = self.to_hub.send(msg);
+    }
+}
+
+/// Unix time in whole seconds (signature age).
+fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl App for Channelstream {
+    fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
+        if let Some(cmd) = self.api.route_ws(&req) {
+            // Refused handshakes get the codec's answer; the reference's ws4py fails them
+            // with a 500.
+            if let Err(e) = crate::ws::validate_handshake(&req) {
+                return Reply::Respond(crate::ws::refusal_response(e));
+            }
+            self.send(HubMsg::Command {
+                conn: ctx.conn(),
+                cmd: Box::new(cmd),
+            });
+            return Reply::Later;
+        }
+        match self.api.route(&req, ctx.peer().ip(), unix_secs()) {
+            Routed::Respond(r) => Reply::Respond(r),
+            Routed::Hub(cmd) => {
+                self.send(HubMsg::Command {
+                    conn: ctx.conn(),
+                    cmd,
+                });
+                Reply::Later
+            }
+        }
+    }
+
+    fn on_ws_message(&self, msg: WsMessage, ctx: &mut Ctx<'_>) {
+        let _ = msg; // any message counts as a client heartbeat; content is ignored
+        let now = Instant::now();
+        let forward = match self.last_activity.lock() {
+            Ok(mut seen) => match seen.get(&ctx.conn()) {
+                Some(t) if now.duration_since(*t) < ACTIVITY_EVERY => false,
+                _ => {
+                    seen.insert(ctx.conn(), now);
+                    true
+                }
+            },
+            Err(_) => true, // a poisoned map only costs coalescing
+        };
+        if forward {
+            self.send(HubMsg::WsActivity(ctx.conn()));
+        }
+    }
+
+    fn on_close(&self, conn: ConnId) {
+        if let Ok(mut seen) = self.last_activity.lock() {
+            seen.remove(&conn);
+        }
+        self.send(HubMsg::Closed(conn));
+    }
+
+    fn on_shutdown(&self) {
+        // Let the hub answer waiting long-polls before the engine stops; bounded wait.
+        let (ack, done) = mpsc::channel();
+        self.send(HubMsg::Shutdown(ack));
+        let _ = done.recv_timeout(Duration::from_secs(1));
+    }
+}
+
+/// Used by the hub thread for rendered long-poll answers.
+pub(crate) use api::listen::answer as poll_answer;

@@ -1,2 +1,208 @@
 //! channelstream's domain: users, connections, channels, history and presence. Pure: knows
 //! nothing of sockets; `now` is an argument to everything that depends on time.
+//!
+//! The hub mirrors the reference's `operations.py`, `channel.py`, `user.py`,
+//! `connection.py` and `gc.py`. It names engine connections ([`ConnId`]) as delivery
+//! targets but never touches them: what should happen on the wire is queued as
+//! [`Effect`]s, which the app drains after each call ([`Hub::take_effects`]).
+//!
+//! Each delivery is serialized once: one JSON text per message, shared by every websocket
+//! (as one `[msg]` payload in one [`Effect::Send`]) and every waiting long-poll.
+
+mod attach;
+mod channel;
+mod clock;
+mod connection;
+mod id;
+mod info;
+mod message;
+mod ops;
+mod presence;
+mod snapshot;
+mod time;
+mod user;
+
+pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
+pub use clock::{GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
+pub use connection::{Connection, Poll, Target};
+pub use id::{IdGen, Uuid};
+pub use info::InfoConfig;
+pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
+pub use ops::{ConnectParams, GC_MARK_SHIFT};
+pub use snapshot::SnapshotError;
+pub use time::{format_uptime, Time};
+pub use user::{User, MAX_USER_FRAMES};
+
+use crate::server::ConnId;
+use message::{delivery_copy, encode};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Something the engine should do, in the order queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Send `payload` (a JSON list, wrapped once into a websocket text frame by the app)
+    /// to every websocket in `conns`.
+    Send {
+        /// Recipients.
+        conns: Vec<ConnId>,
+        /// The JSON text of the frame, shared by all recipients.
+        payload: Arc<str>,
+    },
+    /// Answer a long-poll request with `body` (a JSON list of messages).
+    Answer {
+        /// The waiting HTTP request.
+        http: ConnId,
+        /// JSONP callback, if the request asked for one.
+        callback: Option<String>,
+        /// The JSON list.
+        body: String,
+    },
+    /// Close a websocket (its connection was collected or replaced).
+    Close {
+        /// The websocket.
+        conn: ConnId,
+        /// Close code.
+        code: u16,
+    },
+}
+
+/// Message counters shown by admin info.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages accepted by `POST /message`.
+    pub total_unique_messages: u64,
+    /// Deliveries of those messages to connections.
+    pub total_messages: u64,
+}
+
+/// All of channelstream's state. One instance, owned by the hub thread.
+#[derive(Debug)]
+pub struct Hub {
+    /// Users by name.
+    pub users: HashMap<String, User>,
+    /// Connections by id.
+    pub connections: HashMap<Uuid, Connection>,
+    /// Channels by name (sorted, so info listings are stable).
+    pub channels: BTreeMap<String, Channel>,
+    /// Counters.
+    pub stats: Stats,
+    /// When the hub started (admin `uptime`).
+    pub started: Time,
+    /// Engine connection -> the channelstream connection it delivers for.
+    attached: HashMap<ConnId, Uuid>,
+    /// Connections that had a poll attached; entries whose poll is gone are dropped
+    /// lazily. Keeps poll timing O(polls), not O(connections), per tick.
+    polling: HashSet<Uuid>,
+    ids: IdGen,
+    wake_after: Duration,
+    effects: Vec<Effect>,
+    timers: clock::Timers,
+}
+
+impl Hub {
+    /// An empty hub. `wake_after` is how long a long-poll waits for a first message
+    /// (`wake_connections_after`); `seed` feeds the id generator.
+    pub fn new(now: Time, wake_after: Duration, seed: u64) -> Hub {
+        Hub {
+            users: HashMap::new(),
+            connections: HashMap::new(),
+            channels: BTreeMap::new(),
+            stats: Stats::default(),
+            started: now,
+            attached: HashMap::new(),
+            polling: HashSet::new(),
+            ids: IdGen::new(seed),
+            wake_after,
+            effects: Vec::new(),
+            timers: clock::Timers::new(now),
+        }
+    }
+
+    /// A fresh random UUID.
+    pub fn new_uuid(&mut self) -> Uuid {
+        self.ids.uuid4()
+    }
+
+    /// Takes the effects queued so far.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Sorted names of the channels `conn` is in (`connection.py` `channels`).
+    pub fn conn_channels(&self, conn: Uuid) -> Vec<String> {
+        let Some(c) = self.connections.get(&conn) else {
+            return Vec::new();
+        };
+        self.channels
+            .values()
+            .filter(|ch| ch.has(&c.username, conn))
+            .map(|ch| ch.name.clone())
+            .collect()
+    }
+
+    /// Delivers one message to connections `to`: one serialization, one websocket
+    /// effect, and a share of the same text for each waiting long-poll. Returns how many
+    /// connections it was handed to (the reference's `total_sent`).
+    fn deliver(&mut self, msg: &Map<String, Value>, to: &[Uuid], now: Time) -> u64 {
+        if to.is_empty() {
+            return 0;
+        }
+        let encoded = encode(&delivery_copy(msg));
+        let mut ws = Vec::new();
+        let mut active_users = Vec::new();
+        for id in to {
+            let Some(c) = self.connections.get_mut(id) else {
+                continue;
+            };
+            match &mut c.target {
+                Target::Detached => {}
+                Target::Ws(e) => {
+                    ws.push(*e);
+                    c.last_active = now;
+                    active_users.push(c.username.clone());
+                }
+                Target::Poll(p) => {
+                    p.messages.push(encoded.clone());
+                    p.quiet_until = Some(now.plus(POLL_GATHER));
+                }
+            }
+        }
+        for name in active_users {
+            if let Some(u) = self.users.get_mut(&name) {
+                u.last_active = now;
+            }
+        }
+        if !ws.is_empty() {
+            let payload: Arc<str> = list_of(&[encoded]).into();
+            self.effects.push(Effect::Send { conns: ws, payload });
+        }
+        to.len() as u64
+    }
+
+    /// Records `msg` in channel `name` and delivers it; 0 if there is no such channel.
+    fn channel_message(&mut self, name: &str, msg: &Map<String, Value>, now: Time) -> u64 {
+        let Some(ch) = self.channels.get_mut(name) else {
+            return 0;
+        };
+        let to = ch.add_message(msg, now);
+        self.deliver(msg, &to, now)
+    }
+
+    /// Sends `msg` privately to every connection of `username` and keeps it as a private
+    /// frame (`user.py` `add_message`); 0 if the user is unknown.
+    fn user_message(&mut self, username: &str, msg: &Map<String, Value>, now: Time) -> u64 {
+        let Some(u) = self.users.get_mut(username) else {
+            return 0;
+        };
+        u.add_frame(delivery_copy(msg), now);
+        u.last_active = now;
+        let to = u.connections.clone();
+        self.deliver(msg, &to, now)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,7 @@
 //! server and compares normalized results. Independent of the server's own code: its
 //! own HTTP client, itsdangerous signer and normalizer. Format: docs/REFERENCE.md §8.
 
+pub mod deviations;
 pub mod json_diff;
 pub mod normalize;
 pub mod raw_http;

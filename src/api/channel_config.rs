@@ -1,0 +1,76 @@
+//! `POST /channel_config` (`server.py` `channel_config`) and the channel settings object
+//! other endpoints accept (`ChannelConfigSchema`).
+
+use super::fields::{boolean, dict_of, integer, msg, Form, INVALID_INPUT};
+use super::Rejection;
+use crate::hub::{ChannelConfig, Hub, InfoConfig, Time};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Validated `POST /channel_config` body: settings by channel name.
+#[derive(Debug)]
+pub struct ChannelConfigs(pub BTreeMap<String, ChannelConfig>);
+
+/// Parses one settings object; missing keys take the defaults (so reconfiguring resets
+/// what is not given, as in the reference).
+pub fn parse_config(v: &Value) -> Result<ChannelConfig, Value> {
+    let Value::Object(obj) = v else {
+        return Err(json!({"_schema": [INVALID_INPUT]}));
+    };
+    let mut f = Form::new(obj);
+    let d = ChannelConfig::default();
+    let notify_presence = f.optional("notify_presence", boolean);
+    let store_history = f.optional("store_history", boolean);
+    let history_size = f.optional("history_size", |v| {
+        let n = integer(v)?;
+        u64::try_from(n).map_err(|_| msg("Must be at least 0."))
+    });
+    let lists = f.optional("broadcast_presence_with_user_lists", boolean);
+    let notify_state = f.optional("notify_state", boolean);
+    let store_frames = f.optional("store_frames", boolean);
+    if !f.errors.is_empty() {
+        return Err(Value::Object(f.errors));
+    }
+    Ok(ChannelConfig {
+        notify_presence: notify_presence.flatten().unwrap_or(d.notify_presence),
+        store_history: store_history.flatten().unwrap_or(d.store_history),
+        history_size: history_size.flatten().unwrap_or(d.history_size),
+        broadcast_presence_with_user_lists: lists
+            .flatten()
+            .unwrap_or(d.broadcast_presence_with_user_lists),
+        notify_state: notify_state.flatten().unwrap_or(d.notify_state),
+        store_frames: store_frames.flatten().unwrap_or(d.store_frames),
+    })
+}
+
+/// `channel_configs` of connect/subscribe: `{name: settings}` (`BackportedDict`).
+pub fn parse_configs(f: &mut Form<'_>) -> Option<BTreeMap<String, ChannelConfig>> {
+    f.optional("channel_configs", |v| dict_of(v, parse_config, false))
+        .map(|o| o.unwrap_or_default().into_iter().collect())
+}
+
+/// Parses the body. The first channel whose settings are invalid answers 422 with its
+/// errors alone, as the reference. A body that is not an object is 422 (the reference
+/// fails with 500).
+pub fn parse(body: &Value) -> Result<ChannelConfigs, Rejection> {
+    let Value::Object(obj) = body else {
+        return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
+    };
+    let mut out = BTreeMap::new();
+    for (name, v) in obj {
+        out.insert(name.clone(), parse_config(v).map_err(Rejection::Invalid)?);
+    }
+    Ok(ChannelConfigs(out))
+}
+
+/// Applies the settings; answers with the channels' info, without history or users.
+pub fn run(c: ChannelConfigs, hub: &mut Hub, now: Time) -> Value {
+    hub.set_channel_config(&c.0, now);
+    let cfg = InfoConfig {
+        channels: Some(c.0.keys().cloned().collect()),
+        include_history: false,
+        include_users: false,
+        ..InfoConfig::default()
+    };
+    hub.channels_info(&cfg)
+}

@@ -1,0 +1,161 @@
+//! `POST|PATCH|DELETE /message` (`server.py` `message`, `messages_patch`,
+//! `messages_delete`; `MessageBodySchema`, `MessageEditBodySchema`,
+//! `MessagesDeleteBodySchema`, all with `many=True`).
+
+use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
+use super::Rejection;
+use crate::hub::{Hub, Time};
+use serde_json::{json, Map, Value};
+
+/// Which of the three requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// Send new messages.
+    Post,
+    /// Edit sent messages.
+    Patch,
+    /// Delete sent messages.
+    Delete,
+}
+
+/// Validated messages. Defaults that need the hub (a fresh uuid, the current time) are
+/// filled in by [`run`].
+#[derive(Debug)]
+pub struct Messages {
+    /// The request.
+    pub verb: Verb,
+    /// Validated objects, unknown keys dropped (marshmallow 2 does).
+    pub items: Vec<Map<String, Value>>,
+}
+
+/// Validates a JSON list of message objects; errors keyed by list index.
+pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
+    let verb = match method {
+        "PATCH" => Verb::Patch,
+        "DELETE" => Verb::Delete,
+        _ => Verb::Post,
+    };
+    let Value::Array(list) = body else {
+        return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
+    };
+    let mut errors = Map::new();
+    let mut items = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let Value::Object(obj) = v else {
+            errors.insert(i.to_string(), json!({}));
+            errors.insert("_schema".into(), json!([INVALID_INPUT]));
+            continue;
+        };
+        match parse_item(obj, verb) {
+            Ok(m) => items.push(m),
+            Err(e) => {
+                errors.insert(i.to_string(), e);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(Messages { verb, items })
+    } else {
+        Err(Rejection::Invalid(Value::Object(errors)))
+    }
+}
+
+fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
+    let mut f = Form::new(obj);
+    let mut out = Map::new();
+    let users = |v: &Value| string_list(v, 1, 512);
+    let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
+    let exclude = f
+        .optional("exclude_users", users)
+        .map(Option::unwrap_or_default);
+    let channel = f.nullable("channel", |v| string(v, 1, 256));
+    let no_history = f.optional("no_history", boolean);
+    out.insert("pm_users".into(), json!(pm));
+    out.insert("exclude_users".into(), json!(exclude));
+    out.insert("channel".into(), json!(channel.flatten()));
+    out.insert(
+        "no_history".into(),
+        json!(no_history.flatten().unwrap_or(false)),
+    );
+    let id = match verb {
+        Verb::Post => f.optional("uuid", uuid).flatten(),
+        Verb::Patch | Verb::Delete => f.required("uuid", uuid),
+    };
+    if let Some(id) = id {
+        out.insert("uuid".into(), json!(id.to_string()));
+    }
+    if verb != Verb::Delete {
+        if let Some(Some(ts)) = f.optional("timestamp", datetime) {
+            out.insert("timestamp".into(), json!(ts));
+        }
+        let user = match verb {
+            Verb::Post => f.required("user", |v| string(v, 1, 512)),
+            _ => f.optional("user", |v| string(v, 1, 512)).flatten(),
+        };
+        if let Some(user) = user {
+            out.insert("user".into(), json!(user));
+        }
+        if let Some(Some(m)) = f.optional("message", mapping) {
+            out.insert("message".into(), Value::Object(m));
+        }
+    }
+    match verb {
+        Verb::Post => {
+            out.insert("edited".into(), Value::Null);
+        }
+        Verb::Patch => {
+            if let Some(Some(ts)) = f.optional("edited", datetime) {
+                out.insert("edited".into(), json!(ts));
+            }
+        }
+        Verb::Delete => {}
+    }
+    if f.errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(Value::Object(f.errors))
+    }
+}
+
+/// Fills hub-made defaults, answers with the accepted objects, then passes, edits or
+/// deletes each (the reference answers before its greenlets run, so the answer has no
+/// `type` or `catchup`).
+pub fn run(m: Messages, hub: &mut Hub, now: Time) -> Value {
+    let mut items = m.items;
+    for item in &mut items {
+        match m.verb {
+            Verb::Post => {
+                if !item.contains_key("uuid") {
+                    item.insert("uuid".into(), json!(hub.new_uuid().to_string()));
+                }
+                if !item.contains_key("timestamp") {
+                    item.insert("timestamp".into(), json!(now.isoformat()));
+                }
+            }
+            Verb::Patch => {
+                if !item.contains_key("edited") {
+                    item.insert("edited".into(), json!(now.isoformat()));
+                }
+            }
+            Verb::Delete => {}
+        }
+    }
+    if m.verb == Verb::Post {
+        // Messages with neither a channel nor pm_users go nowhere and are not echoed.
+        items.retain(|i| {
+            i.get("channel").is_some_and(|c| !c.is_null())
+                || i.get("pm_users")
+                    .and_then(Value::as_array)
+                    .is_some_and(|a| !a.is_empty())
+        });
+    }
+    let answer = Value::Array(items.iter().cloned().map(Value::Object).collect());
+    for item in items {
+        match m.verb {
+            Verb::Post => hub.pass_message(item, now),
+            Verb::Patch => hub.edit_message(item, now),
+            Verb::Delete => hub.delete_message(item, now),
+        }
+    }
+    answer
+}

@@ -1,0 +1,152 @@
+//! The hub thread: owns the [`Hub`], runs API commands, and is the hub's clock driver
+//! (`recv_timeout` until the next deadline, then `tick`). Turns hub effects into engine
+//! calls, wrapping each shared payload into one websocket frame.
+
+use super::state_file::Saver;
+use crate::api::reply::Cors;
+use crate::api::{Command, Outcome};
+use crate::http::Response;
+use crate::hub::{Effect, Hub, Time};
+use crate::server::{ConnId, Handle};
+use crate::ws::{shared_frame, OpCode};
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// What workers and the app send to the hub thread.
+#[derive(Debug)]
+pub enum HubMsg {
+    /// Run a command for the request on `conn`.
+    Command {
+        /// The engine connection that asked.
+        conn: ConnId,
+        /// What it asked.
+        cmd: Box<Command>,
+    },
+    /// A websocket sent something (client heartbeat).
+    WsActivity(ConnId),
+    /// An engine connection is gone.
+    Closed(ConnId),
+    /// Shutdown began: answer waiting polls, then acknowledge.
+    Shutdown(Sender<()>),
+    /// Exit the thread.
+    Stop,
+}
+
+/// The wall clock as the hub's [`Time`].
+fn now() -> Time {
+    Time(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0),
+    )
+}
+
+/// Never sleep longer than this, so a wall-clock jump cannot stall timers for long.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+
+/// An empty hub on the wall clock, its ids seeded from std's random hasher keys.
+pub fn new_hub(wake_after: Duration) -> Hub {
+    let mut seed = RandomState::new().build_hasher();
+    seed.write_u64(now().0);
+    Hub::new(now(), wake_after, seed.finish())
+}
+
+/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
+pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option<Saver>) {
+    // CORS headers of waiting long-polls, for their eventual answer.
+    let mut polls: HashMap<ConnId, Cors> = HashMap::new();
+    loop {
+        let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
+        if let Some(due) = saver.as_ref().and_then(Saver::due) {
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
+        match rx.recv_timeout(wait) {
+            Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(msg) => handle_msg(&mut hub, &handle, &mut polls, msg),
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        hub.tick(now());
+        flush(&mut hub, &handle, &mut polls);
+        if let Some(s) = saver.as_mut() {
+            s.tick(&hub, Instant::now());
+        }
+    }
+    hub.answer_all_polls();
+    flush(&mut hub, &handle, &mut polls);
+    if let Some(s) = &saver {
+        s.save(&hub);
+    }
+}
+
+fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {
+    match msg {
+        HubMsg::Command { conn, cmd } => {
+            let cors = cmd.cors.clone();
+            // A bug in one command must not take the hub thread (and every client) down:
+            // answer 500 and carry on.
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
+            let outcome = run.unwrap_or_else(|_| {
+                let body = b"Internal Server Error".to_vec();
+                let headers = vec![("Content-Type".into(), "text/plain".into())];
+                Outcome::Respond(Response {
+                    status: 500,
+                    headers,
+                    body,
+                })
+            });
+            match outcome {
+                Outcome::Respond(r) => handle.respond(conn, r),
+                Outcome::Upgrade(frames) => {
+                    let frames = frames
+                        .iter()
+                        .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
+                        .collect();
+                    handle.upgrade(conn, frames);
+                }
+                Outcome::UpgradeAndClose => {
+                    handle.upgrade(conn, Vec::new());
+                    handle.close(conn, 1000);
+                }
+                Outcome::Waiting => {
+                    polls.insert(conn, cors);
+                }
+            }
+        }
+        HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
+        HubMsg::Closed(conn) => {
+            polls.remove(&conn);
+            hub.on_engine_close(conn);
+        }
+        HubMsg::Shutdown(ack) => {
+            hub.answer_all_polls();
+            flush(hub, handle, polls);
+            let _ = ack.send(());
+        }
+        HubMsg::Stop => {}
+    }
+}
+
+/// Hands the hub's effects to the engine: one frame per delivery group.
+fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
+    for effect in hub.take_effects() {
+        match effect {
+            Effect::Send { conns, payload } => {
+                handle.send_many(&conns, shared_frame(OpCode::Text, payload.as_bytes()));
+            }
+            Effect::Answer {
+                http,
+                callback,
+                body,
+            } => {
+                let cors = polls.remove(&http).unwrap_or_default();
+                handle.respond(http, super::poll_answer(callback.as_deref(), &body, &cors));
+            }
+            Effect::Close { conn, code } => handle.close(conn, code),
+        }
+    }
+}

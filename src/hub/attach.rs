@@ -1,0 +1,135 @@
+//! Attaching listeners to connections: websockets (`ws_app.py`) and long-polls
+//! (`server.py` `listen`), the catch-up they get, and what happens when they go away.
+
+use super::connection::{Poll, Target};
+use super::id::Uuid;
+use super::message::{encode, list_of};
+use super::time::Time;
+use super::{Hub, POLL_GATHER};
+use crate::server::ConnId;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+impl Hub {
+    /// Catch-up for a connection being attached: frames of its channels stored since its
+    /// last activity, then the user's private frames (`get_catchup_messages`).
+    fn catchup(&self, id: Uuid) -> Vec<Map<String, Value>> {
+        let Some(c) = self.connections.get(&id) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for name in self.conn_channels(id) {
+            if let Some(ch) = self.channels.get(&name) {
+                out.extend(ch.catchup(c.last_active, &c.username));
+            }
+        }
+        if let Some(u) = self.users.get(&c.username) {
+            out.extend(u.catchup(c.last_active));
+        }
+        out
+    }
+
+    /// Attaches websocket `ws` to connection `id` and returns the catch-up payloads, one
+    /// JSON list `[msg]` per frame, as the reference sends them. `None` if the id is
+    /// unknown: the caller completes the handshake and closes at once, as the reference.
+    ///
+    /// A websocket or poll already attached is let go (closed / answered): the reference
+    /// keeps the old socket open but silent, and its later close collects the connection.
+    pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, now: Time) -> Option<Vec<Arc<str>>> {
+        if !self.connections.contains_key(&id) {
+            return None;
+        }
+        let frames: Vec<Arc<str>> = self
+            .catchup(id)
+            .iter()
+            .map(|m| Arc::from(list_of(&[encode(m)])))
+            .collect();
+        self.set_target(id, Target::Ws(ws));
+        if !frames.is_empty() {
+            // Sending marks activity (`connection.py` `add_message`), so a later attach
+            // does not replay the same frames.
+            self.mark_active(id, now);
+        }
+        Some(frames)
+    }
+
+    /// Attaches a long-poll request to connection `id`, its queue starting with the
+    /// catch-up. False if the id is unknown (the caller answers 401, as the reference).
+    pub fn attach_poll(
+        &mut self,
+        id: Uuid,
+        http: ConnId,
+        callback: Option<String>,
+        now: Time,
+    ) -> bool {
+        if !self.connections.contains_key(&id) {
+            return false;
+        }
+        let messages: Vec<_> = self.catchup(id).iter().map(encode).collect();
+        let quiet_until = (!messages.is_empty()).then(|| now.plus(POLL_GATHER));
+        let deadline = now.plus(self.wake_after);
+        let poll = Poll {
+            http,
+            callback,
+            deadline,
+            quiet_until,
+            messages,
+        };
+        self.set_target(id, Target::Poll(poll));
+        self.polling.insert(id);
+        true
+    }
+
+    fn set_target(&mut self, id: Uuid, target: Target) {
+        let engine = match &target {
+            Target::Ws(c) => Some(*c),
+            Target::Poll(p) => Some(p.http),
+            Target::Detached => None,
+        };
+        let Some(c) = self.connections.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut c.target, target);
+        self.release_target(old);
+        if let Some(e) = engine {
+            self.attached.insert(e, id);
+        }
+    }
+
+    /// The engine connection `conn` is gone. A websocket's connection is marked for
+    /// collection (`ws_app.py` `closed`); a poll's connection just stops listening.
+    pub fn on_engine_close(&mut self, conn: ConnId) {
+        let Some(id) = self.attached.remove(&conn) else {
+            return;
+        };
+        let Some(c) = self.connections.get_mut(&id) else {
+            return;
+        };
+        if c.engine_conn() != Some(conn) {
+            return;
+        }
+        if matches!(c.target, Target::Ws(_)) {
+            c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT);
+        }
+        c.target = Target::Detached;
+    }
+
+    /// A message from websocket `conn` (any content: client heartbeats) marks its
+    /// connection and user active (`ws_app.py` `received_message`).
+    pub fn on_ws_activity(&mut self, conn: ConnId, now: Time) {
+        if let Some(id) = self.attached.get(&conn).copied() {
+            self.mark_active(id, now);
+        }
+    }
+
+    /// Marks a connection and its user active.
+    fn mark_active(&mut self, id: Uuid, now: Time) {
+        let Some(c) = self.connections.get_mut(&id) else {
+            return;
+        };
+        c.last_active = now;
+        if let Some(u) = self.users.get_mut(&c.username) {
+            u.last_active = now;
+        }
+    }
+}

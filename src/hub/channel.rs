@@ -1,0 +1,221 @@
+//! One channel: its six settings, who is in it, its history and its catch-up frames
+//! (`channel.py`). Pure: knows connections only by id; delivery is the hub's job.
+
+use super::id::Uuid;
+use super::message::{catchup_copy, str_list, EDITABLE_KEYS};
+use super::time::Time;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Catch-up frames kept per channel (`channel.py` `add_frame`).
+pub const MAX_FRAMES: usize = 100;
+
+/// The settings a channel is created or reconfigured with (`ChannelConfigSchema`); the
+/// defaults are the reference's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelConfig {
+    /// Emit `presence` messages when a user joins or parts.
+    pub notify_presence: bool,
+    /// Keep `message`s in `history`.
+    pub store_history: bool,
+    /// How many history messages to keep; 0 keeps none.
+    pub history_size: u64,
+    /// Presence messages carry the list of users present.
+    pub broadcast_presence_with_user_lists: bool,
+    /// Emit `user_state_change` messages.
+    pub notify_state: bool,
+    /// Keep frames for catch-up on (re)connection.
+    pub store_frames: bool,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        ChannelConfig {
+            notify_presence: false,
+            store_history: false,
+            history_size: 10,
+            broadcast_presence_with_user_lists: false,
+            notify_state: false,
+            store_frames: true,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The `settings` object of channel info.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "notify_presence": self.notify_presence,
+            "store_history": self.store_history,
+            "history_size": self.history_size,
+            "broadcast_presence_with_user_lists": self.broadcast_presence_with_user_lists,
+            "notify_state": self.notify_state,
+            "store_frames": self.store_frames,
+        })
+    }
+}
+
+/// A channel. `connections` maps each present user to their connections here; a user is
+/// present while that list is non-empty.
+#[derive(Debug)]
+pub struct Channel {
+    /// Random id shown in channel info.
+    pub uuid: Uuid,
+    /// The channel's name.
+    pub name: String,
+    /// Settings.
+    pub config: ChannelConfig,
+    /// Last time a message passed or presence changed.
+    pub last_active: Time,
+    /// Present users (sorted, so presence user lists are deterministic) and their
+    /// connections in this channel.
+    pub connections: BTreeMap<String, Vec<Uuid>>,
+    /// Stored `message`s, oldest first, with their delivery keys (as the reference keeps).
+    pub history: VecDeque<Map<String, Value>>,
+    /// Catch-up frames with the time they were stored, oldest first.
+    pub frames: VecDeque<(Time, Map<String, Value>)>,
+}
+
+impl Channel {
+    /// A new, empty channel.
+    pub fn new(uuid: Uuid, name: &str, config: ChannelConfig, now: Time) -> Channel {
+        Channel {
+            uuid,
+            name: name.to_string(),
+            config,
+            last_active: now,
+            connections: BTreeMap::new(),
+            history: VecDeque::new(),
+            frames: VecDeque::new(),
+        }
+    }
+
+    /// Whether `conn` of `user` is in this channel.
+    pub fn has(&self, user: &str, conn: Uuid) -> bool {
+        self.connections
+            .get(user)
+            .is_some_and(|c| c.contains(&conn))
+    }
+
+    /// Records a message: history (if it is a `message` and not `no_history`) and frames;
+    /// returns the connections it goes to (`channel.py` `add_message`).
+    pub fn add_message(&mut self, msg: &Map<String, Value>, now: Time) -> Vec<Uuid> {
+        self.last_active = now;
+        let no_history = msg
+            .get("no_history")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        if !no_history && self.config.store_history && msg.get("type") == Some(&json!("message")) {
+            self.history.push_back(msg.clone());
+            // The reference's `history[-size:]` keeps everything for size 0; we keep nothing.
+            while self.history.len() as u64 > self.config.history_size {
+                self.history.pop_front();
+            }
+        }
+        if self.config.store_frames {
+            self.frames.push_back((now, msg.clone()));
+            while self.frames.len() > MAX_FRAMES {
+                self.frames.pop_front();
+            }
+        }
+        let pm = str_list(msg, "pm_users");
+        let exclude = str_list(msg, "exclude_users");
+        let mut to = Vec::new();
+        for (user, conns) in &self.connections {
+            if exclude.contains(user) || (!pm.is_empty() && !pm.contains(user)) {
+                continue;
+            }
+            to.extend_from_slice(conns);
+        }
+        to
+    }
+
+    /// Frames stored at or after `newer_than` that `user` may see (`get_catchup_frames`),
+    /// as catch-up copies.
+    pub fn catchup(&self, newer_than: Time, user: &str) -> Vec<Map<String, Value>> {
+        let user = user.to_string();
+        self.frames
+            .iter()
+            .filter(|(t, f)| {
+                let exclude = str_list(f, "exclude_users");
+                let pm = str_list(f, "pm_users");
+                *t >= newer_than
+                    && !exclude.contains(&user)
+                    && (pm.is_empty() || pm.contains(&user))
+            })
+            .map(|(_, f)| catchup_copy(f))
+            .collect()
+    }
+
+    /// Applies an edit to the stored message with the same uuid (history, then the
+    /// `message` frame), as `alter_message` does.
+    pub fn edit_stored(&mut self, edit: &Map<String, Value>) {
+        let uuid = edit.get("uuid");
+        if let Some(m) = self.history.iter_mut().find(|m| m.get("uuid") == uuid) {
+            apply_edit(m, edit);
+        }
+        // In the reference history and frames share the object, so both change.
+        if let Some((_, m)) = self
+            .frames
+            .iter_mut()
+            .find(|(_, m)| m.get("uuid") == uuid && m.get("type") == Some(&json!("message")))
+        {
+            apply_edit(m, edit);
+        }
+    }
+
+    /// Removes the stored message with the same uuid from history and frames.
+    pub fn delete_stored(&mut self, uuid: &Value) {
+        if let Some(i) = self
+            .history
+            .iter()
+            .position(|m| m.get("uuid") == Some(uuid))
+        {
+            self.history.remove(i);
+        }
+        if let Some(i) = self.frames.iter().position(|(_, m)| {
+            m.get("uuid") == Some(uuid) && m.get("type") == Some(&json!("message"))
+        }) {
+            self.frames.remove(i);
+        }
+    }
+
+    /// Sorted names of the users present.
+    pub fn users(&self) -> Vec<String> {
+        self.connections.keys().cloned().collect()
+    }
+
+    /// Channel info as `get_info` renders it.
+    pub fn info(&self, include_history: bool, include_users: bool) -> Value {
+        let users: Vec<String> = if include_users {
+            self.users()
+        } else {
+            Vec::new()
+        };
+        let history: Vec<Value> = if include_history {
+            self.history.iter().cloned().map(Value::Object).collect()
+        } else {
+            Vec::new()
+        };
+        json!({
+            "uuid": self.uuid.to_string(),
+            "name": self.name,
+            "long_name": null,
+            "settings": self.config.to_json(),
+            "history": history,
+            "last_active": self.last_active.isoformat(),
+            "total_connections": self.connections.values().map(Vec::len).sum::<usize>(),
+            "total_users": users.len(),
+            "users": users,
+        })
+    }
+}
+
+/// Copies the editable keys of `edit` into `stored`.
+pub fn apply_edit(stored: &mut Map<String, Value>, edit: &Map<String, Value>) {
+    for k in EDITABLE_KEYS {
+        if let Some(v) = edit.get(k) {
+            stored.insert(k.to_string(), v.clone());
+        }
+    }
+}

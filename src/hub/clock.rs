@@ -1,0 +1,172 @@
+//! Everything the hub does because time passed (`connection.py` heartbeats, `server.py`
+//! `await_data`, `gc.py`). The app calls [`Hub::tick`] at [`Hub::next_deadline`].
+
+use super::connection::Target;
+use super::id::Uuid;
+use super::time::Time;
+use super::{Effect, Hub};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Websocket heartbeat period: an empty list `[]` (`connection.py` `heartbeat_forever`).
+pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+/// Once a long-poll has something, it answers after this long without more
+/// (`await_data`'s `timeout=0.25`).
+pub const POLL_GATHER: Duration = Duration::from_millis(250);
+/// Connections inactive this long are collected. The reference's `gc.py` hard-codes 15 s
+/// and ignores the `gc_conns_after` setting; so do we.
+pub const GC_CONNS_AFTER: Duration = Duration::from_secs(15);
+/// Users inactive this long are forgotten (`gc.py` `gc_users`).
+pub const GC_USERS_AFTER: Duration = Duration::from_secs(86_400);
+/// How often connections are collected (`gc_conns_forever`).
+const GC_CONNS_EVERY: Duration = Duration::from_secs(1);
+/// How often users are collected (`gc_users_forever`).
+const GC_USERS_EVERY: Duration = Duration::from_secs(60);
+
+/// When each periodic job runs next.
+#[derive(Debug)]
+pub(super) struct Timers {
+    heartbeat: Time,
+    gc_conns: Time,
+    gc_users: Time,
+}
+
+impl Timers {
+    pub(super) fn new(now: Time) -> Timers {
+        Timers {
+            heartbeat: now.plus(HEARTBEAT_EVERY),
+            gc_conns: now.plus(GC_CONNS_EVERY),
+            gc_users: now.plus(GC_USERS_EVERY),
+        }
+    }
+}
+
+impl Hub {
+    /// The earliest time [`Hub::tick`] has something to do.
+    pub fn next_deadline(&self) -> Time {
+        let t = &self.timers;
+        let mut next = t.heartbeat.min(t.gc_conns).min(t.gc_users);
+        for id in &self.polling {
+            if let Some(Target::Poll(p)) = self.connections.get(id).map(|c| &c.target) {
+                next = next.min(p.due());
+            }
+        }
+        next
+    }
+
+    /// Runs whatever is due at `now`: collection, heartbeats, long-poll answers.
+    pub fn tick(&mut self, now: Time) {
+        if now >= self.timers.gc_conns {
+            self.timers.gc_conns = now.plus(GC_CONNS_EVERY);
+            self.gc_conns(now);
+        }
+        if now >= self.timers.gc_users {
+            self.timers.gc_users = now.plus(GC_USERS_EVERY);
+            self.gc_users(now);
+        }
+        // After collection, so a heartbeat cannot revive a connection marked for GC.
+        if now >= self.timers.heartbeat {
+            self.timers.heartbeat = now.plus(HEARTBEAT_EVERY);
+            self.heartbeat(now);
+        }
+        self.answer_polls(now);
+    }
+
+    /// Sends one shared `[]` to every websocket (marking them active, as any send does)
+    /// and feeds an empty batch to every waiting poll.
+    fn heartbeat(&mut self, now: Time) {
+        let mut ws = Vec::new();
+        let mut users = Vec::new();
+        for c in self.connections.values_mut() {
+            match &mut c.target {
+                Target::Detached => {}
+                Target::Ws(e) => {
+                    ws.push(*e);
+                    c.last_active = now;
+                    users.push(c.username.clone());
+                }
+                Target::Poll(p) => p.quiet_until = Some(now.plus(POLL_GATHER)),
+            }
+        }
+        for name in users {
+            if let Some(u) = self.users.get_mut(&name) {
+                u.last_active = now;
+            }
+        }
+        if !ws.is_empty() {
+            ws.sort();
+            self.effects.push(Effect::Send {
+                conns: ws,
+                payload: Arc::from("[]"),
+            });
+        }
+    }
+
+    /// Answers polls whose gathering window closed. A poll that saw nothing by its
+    /// deadline still waits one more window, as `await_data` does.
+    fn answer_polls(&mut self, now: Time) {
+        let mut done = Vec::new();
+        let connections = &mut self.connections;
+        self.polling.retain(
+            |id| matches!(connections.get(id), Some(c) if matches!(c.target, Target::Poll(_))),
+        );
+        for id in &self.polling {
+            let Some(c) = self.connections.get_mut(id) else {
+                continue;
+            };
+            let Target::Poll(p) = &mut c.target else {
+                continue;
+            };
+            match p.quiet_until {
+                Some(q) if now >= q => done.push(c.id),
+                None if now >= p.deadline => {
+                    p.quiet_until = Some(p.deadline.plus(super::POLL_GATHER))
+                }
+                _ => {}
+            }
+        }
+        for id in done {
+            let Some(c) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            let target = std::mem::replace(&mut c.target, Target::Detached);
+            c.last_active = now; // `yield_response` marks activity after answering
+            self.release_target(target);
+        }
+    }
+
+    /// `gc_conns`: collects connections inactive for [`GC_CONNS_AFTER`].
+    fn gc_conns(&mut self, now: Time) {
+        let threshold = now.minus(GC_CONNS_AFTER);
+        let mut stale: Vec<Uuid> = self
+            .connections
+            .values()
+            .filter(|c| c.last_active < threshold)
+            .map(|c| c.id)
+            .collect();
+        stale.sort();
+        if !stale.is_empty() {
+            self.remove_connections(&stale, now);
+        }
+    }
+
+    /// `gc_users`: forgets users inactive for [`GC_USERS_AFTER`].
+    fn gc_users(&mut self, now: Time) {
+        let threshold = now.minus(GC_USERS_AFTER);
+        self.users.retain(|_, u| u.last_active >= threshold);
+    }
+
+    /// Answers every waiting poll now (shutdown).
+    pub fn answer_all_polls(&mut self) {
+        let ids: Vec<Uuid> = self.polling.drain().collect();
+        for id in ids {
+            let Some(c) = self.connections.get_mut(&id) else {
+                continue;
+            };
+            if matches!(c.target, Target::Poll(_)) {
+                let target = std::mem::replace(&mut c.target, Target::Detached);
+                self.release_target(target);
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! One channelstream connection (`connection.py`): an id a browser listens with, its owner,
+//! its activity, and where its messages go right now. Pure: a delivery target is only an
+//! engine [`ConnId`], never a socket.
+
+use super::id::Uuid;
+use super::message::Encoded;
+use super::time::Time;
+use crate::server::ConnId;
+
+/// Where a connection's messages go at this moment.
+#[derive(Debug)]
+pub enum Target {
+    /// Nobody listens: messages are only kept as frames for catch-up.
+    Detached,
+    /// An open websocket.
+    Ws(ConnId),
+    /// A waiting long-poll request.
+    Poll(Poll),
+}
+
+/// A long-poll request waiting for messages (`server.py` `await_data`).
+#[derive(Debug)]
+pub struct Poll {
+    /// The HTTP request to answer.
+    pub http: ConnId,
+    /// JSONP callback name, passed back untouched to the answer.
+    pub callback: Option<String>,
+    /// When to stop waiting for a first message (`wake_connections_after`).
+    pub deadline: Time,
+    /// Once anything arrived (a heartbeat counts): answer when this passes without more.
+    pub quiet_until: Option<Time>,
+    /// Messages gathered so far.
+    pub messages: Vec<Encoded>,
+}
+
+impl Poll {
+    /// When this poll next needs attention.
+    pub fn due(&self) -> Time {
+        self.quiet_until.unwrap_or(self.deadline)
+    }
+}
+
+/// A connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// The id clients use (`conn_id`).
+    pub id: Uuid,
+    /// The owning user's name.
+    pub username: String,
+    /// Last activity; the reference marks a connection for GC by moving this 60 days back.
+    pub last_active: Time,
+    /// Where messages go.
+    pub target: Target,
+}
+
+impl Connection {
+    /// A new, detached connection.
+    pub fn new(id: Uuid, username: &str, now: Time) -> Connection {
+        Connection {
+            id,
+            username: username.to_string(),
+            last_active: now,
+            target: Target::Detached,
+        }
+    }
+
+    /// The engine connection delivering to this one, if any.
+    pub fn engine_conn(&self) -> Option<ConnId> {
+        match &self.target {
+            Target::Detached => None,
+            Target::Ws(c) => Some(*c),
+            Target::Poll(p) => Some(p.http),
+        }
+    }
+}

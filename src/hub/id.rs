@@ -1,0 +1,111 @@
+//! Identifiers: a 128-bit UUID value type with the reference's text forms, and a version-4
+//! generator. Pure: the generator is seeded by its caller.
+
+use std::fmt;
+
+/// A UUID. Connections, users, channels and messages are named by these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Uuid(pub u128);
+
+impl Uuid {
+    /// Parses the forms Python's `uuid.UUID(str)` accepts: 32 hex digits, optionally with
+    /// hyphens, braces and a `urn:uuid:` prefix, any case. `None` for anything else.
+    pub fn parse(s: &str) -> Option<Uuid> {
+        let s = s.replace("urn:", "").replace("uuid:", "");
+        let s = s.trim_matches(|c| c == '{' || c == '}').replace('-', "");
+        if s.len() != 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        u128::from_str_radix(&s, 16).ok().map(Uuid)
+    }
+}
+
+impl fmt::Display for Uuid {
+    /// The canonical lower-case `8-4-4-4-12` form, as Python's `str(uuid)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = format!("{:032x}", self.0);
+        write!(
+            f,
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+/// Makes random (version 4) UUIDs with splitmix64. Not cryptographic: ids name things, they
+/// do not authorize anything (the API secret does), and the allowed crates have no RNG.
+#[derive(Debug, Clone)]
+pub struct IdGen {
+    state: u64,
+}
+
+impl IdGen {
+    /// A generator seeded by the caller (the app mixes std's random hasher keys and time).
+    pub fn new(seed: u64) -> IdGen {
+        IdGen { state: seed }
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A fresh version-4, RFC 4122-variant UUID.
+    pub fn uuid4(&mut self) -> Uuid {
+        let raw = ((self.next_u64() as u128) << 64) | self.next_u64() as u128;
+        let v4 = (raw & !(0xF << 76)) | (0x4 << 76);
+        Uuid((v4 & !(0x3 << 62)) | (0x2 << 62))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_accepts_python_forms_and_displays_canonically() {
+        let canon = "abcdef01-1234-1234-1234-123456789012";
+        for s in [
+            canon,
+            "ABCDEF01-1234-1234-1234-123456789012",
+            "abcdef0112341234123412345678 9012",
+            "{abcdef01-1234-1234-1234-123456789012}",
+            "urn:uuid:abcdef01-1234-1234-1234-123456789012",
+            "abcdef01123412341234123456789012",
+        ] {
+            match Uuid::parse(s) {
+                Some(u) => assert_eq!(u.to_string(), canon, "{s}"),
+                None => assert!(s.contains(' '), "{s} should parse"),
+            }
+        }
+        for bad in [
+            "",
+            "x",
+            "abcdef01-1234-1234-1234-12345678901",
+            "g".repeat(32).as_str(),
+        ] {
+            assert_eq!(Uuid::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn uuid4_has_version_and_variant_bits_and_differs() {
+        let mut g = IdGen::new(42);
+        let a = g.uuid4();
+        let b = g.uuid4();
+        assert_ne!(a, b);
+        for u in [a, b] {
+            let s = u.to_string();
+            assert_eq!(&s[14..15], "4", "{s}");
+            assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"), "{s}");
+            assert_eq!(Uuid::parse(&s), Some(u));
+        }
+    }
+}

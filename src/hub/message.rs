@@ -1,0 +1,145 @@
+//! Message objects as channelstream sends them: JSON objects whose extra keys pass through.
+//! Owns the copies made for delivery and catch-up and the one serialization per delivery
+//! group. Pure.
+
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// Keys that steer delivery and never reach a client (`channel.py` `add_message`).
+pub const DELIVERY_KEYS: [&str; 3] = ["no_history", "pm_users", "exclude_users"];
+
+/// Keys an edit may change in a stored message (`validation/__init__.py` MSG_EDITABLE_KEYS).
+pub const EDITABLE_KEYS: [&str; 5] = ["uuid", "timestamp", "user", "message", "edited"];
+
+/// A message serialized once: the JSON text of one message object, shared by every
+/// recipient (websocket frames wrap it as `[msg]`; long-poll answers join several).
+pub type Encoded = Arc<str>;
+
+/// The copy a client receives: delivery keys removed, and datetimes that came from the
+/// client rendered as the reference's websocket encoder does (`+00:00` becomes `Z`,
+/// `patched_json.py`).
+pub fn delivery_copy(msg: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = msg.clone();
+    for k in DELIVERY_KEYS {
+        out.remove(k);
+    }
+    for k in ["timestamp", "edited"] {
+        if let Some(Value::String(s)) = out.get_mut(k) {
+            if let Some(base) = s.strip_suffix("+00:00") {
+                *s = format!("{base}Z");
+            }
+        }
+    }
+    out
+}
+
+/// The copy a reconnecting client receives for a stored frame (`utils.py`
+/// `process_catchup`): a delivery copy marked `catchup: true`.
+pub fn catchup_copy(msg: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = delivery_copy(msg);
+    out.insert("catchup".into(), Value::Bool(true));
+    out
+}
+
+/// Serializes one message object (compact JSON).
+pub fn encode(msg: &Map<String, Value>) -> Encoded {
+    // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats).
+    serde_json::to_string(msg)
+        .unwrap_or_else(|_| "{}".into())
+        .into()
+}
+
+/// The JSON list a websocket frame or long-poll answer carries.
+pub fn list_of(messages: &[Encoded]) -> String {
+    let mut s = String::with_capacity(2 + messages.iter().map(|m| m.len() + 1).sum::<usize>());
+    s.push('[');
+    for (i, m) in messages.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(m);
+    }
+    s.push(']');
+    s
+}
+
+/// Python `==` for user-state scalars, where `True == 1 == 1.0`: the reference only reports a
+/// state key as changed when Python thinks the value differs (`user.py` `state_from_dict`).
+pub fn python_eq(a: &Value, b: &Value) -> bool {
+    fn num(v: &Value) -> Option<f64> {
+        match v {
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Value::Number(n) => n.as_f64(),
+            _ => None,
+        }
+    }
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_i64() && y.is_i64() => x == y,
+        _ => match (num(a), num(b)) {
+            (Some(x), Some(y)) => x == y,
+            _ => a == b,
+        },
+    }
+}
+
+/// The string under `key`, if it is one.
+pub fn str_field<'a>(msg: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    msg.get(key).and_then(Value::as_str)
+}
+
+/// The strings of a list under `key` (missing or not a list: empty).
+pub fn str_list(msg: &Map<String, Value>, key: &str) -> Vec<String> {
+    match msg.get(key) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn delivery_copy_strips_delivery_keys_and_keeps_extras() {
+        let m = obj(json!({"uuid": "u", "pm_users": [], "exclude_users": ["a"],
+            "no_history": false, "extra": 1, "timestamp": "2020-01-01T00:00:00+00:00"}));
+        let d = delivery_copy(&m);
+        assert_eq!(
+            Value::Object(d),
+            json!({"uuid": "u", "extra": 1,
+            "timestamp": "2020-01-01T00:00:00Z"})
+        );
+        let c = catchup_copy(&m);
+        assert_eq!(c.get("catchup"), Some(&json!(true)));
+    }
+
+    #[test]
+    fn list_of_joins_encoded_messages() {
+        let a = encode(&obj(json!({"a": 1})));
+        assert_eq!(list_of(&[a.clone(), a]), r#"[{"a":1},{"a":1}]"#);
+        assert_eq!(list_of(&[]), "[]");
+    }
+
+    #[test]
+    fn python_eq_treats_bool_int_float_like_python() {
+        assert!(python_eq(&json!(true), &json!(1)));
+        assert!(python_eq(&json!(1), &json!(1.0)));
+        assert!(!python_eq(&json!(1), &json!("1")));
+        assert!(!python_eq(&json!(null), &json!(0)));
+        assert!(python_eq(
+            &json!(9007199254740993_i64),
+            &json!(9007199254740993_i64)
+        ));
+    }
+}

@@ -1,0 +1,540 @@
+//! Behaviour of the hub as a whole, with a simulated clock.
+
+use super::*;
+use serde_json::json;
+
+const T0: Time = Time(1_700_000_000_000_000);
+
+fn at(secs: f64) -> Time {
+    T0.plus(Duration::from_secs_f64(secs))
+}
+
+fn ws(n: u32) -> ConnId {
+    ConnId {
+        worker: 0,
+        key: n,
+        gen: 0,
+    }
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn hub() -> Hub {
+    Hub::new(T0, Duration::from_secs(5), 7)
+}
+
+fn presence_cfg(lists: bool) -> ChannelConfig {
+    ChannelConfig {
+        notify_presence: true,
+        broadcast_presence_with_user_lists: lists,
+        store_history: true,
+        ..ChannelConfig::default()
+    }
+}
+
+/// Connects `user` to `channels` (configured with `cfg`) and attaches websocket `n`.
+fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, now: Time) -> Uuid {
+    let p = ConnectParams {
+        username: user.into(),
+        channels: channels.iter().map(|s| s.to_string()).collect(),
+        channel_configs: channels.iter().map(|s| (s.to_string(), cfg)).collect(),
+        state_public_keys: vec!["color".into()],
+        user_state: obj(json!({"color": user, "secret": 1})),
+        ..ConnectParams::default()
+    };
+    let id = h.connect(&p, now);
+    assert!(h.attach_ws(id, ws(n), now).is_some());
+    id
+}
+
+/// Every websocket send as (recipients, parsed list).
+fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
+    h.take_effects()
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Send { conns, payload } => {
+                Some((conns, serde_json::from_str(&payload).unwrap_or(Value::Null)))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn msg(v: Value) -> Map<String, Value> {
+    let mut m = obj(json!({"pm_users": [], "exclude_users": [], "channel": null,
+        "no_history": false, "timestamp": "2024-01-01T00:00:00", "user": "sender",
+        "message": {"text": "hi"}}));
+    m.extend(obj(v));
+    m
+}
+
+#[test]
+fn presence_joined_goes_to_others_with_user_list_and_public_state() {
+    let mut h = hub();
+    join(&mut h, "alice", &["room"], presence_cfg(true), 1, at(0.0));
+    assert!(sends(&mut h).is_empty(), "nobody else to tell");
+    join(&mut h, "bob", &["room"], presence_cfg(true), 2, at(1.0));
+    let s = sends(&mut h);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].0, vec![ws(1)], "the joining user is excluded");
+    let m = &s[0].1[0];
+    assert_eq!(m["type"], "presence");
+    assert_eq!(m["user"], "bob");
+    assert_eq!(m["message"], json!({"action": "joined"}));
+    assert_eq!(m["state"], json!({"color": "bob"}));
+    assert_eq!(m["catchup"], false);
+    assert_eq!(m["channel"], "room");
+    assert_eq!(
+        m["users"],
+        json!([{"user": "alice", "state": {"color": "alice"}}, {"user": "bob", "state": {"color": "bob"}}])
+    );
+    assert!(m.get("exclude_users").is_none() && m.get("pm_users").is_none());
+    assert_eq!(m["timestamp"], at(1.0).isoformat());
+}
+
+#[test]
+fn unsubscribe_last_connection_sends_parted_and_stranger_sends_none() {
+    let mut h = hub();
+    join(&mut h, "alice", &["room"], presence_cfg(false), 1, at(0.0));
+    let bob = join(&mut h, "bob", &["room"], presence_cfg(false), 2, at(0.0));
+    let carol = join(&mut h, "carol", &["other"], presence_cfg(false), 3, at(0.0));
+    h.take_effects();
+    assert_eq!(
+        h.unsubscribe(carol, &["room".into()], at(1.0)),
+        Vec::<String>::new()
+    );
+    assert!(
+        sends(&mut h).is_empty(),
+        "no parted for a user who was never there"
+    );
+    assert_eq!(
+        h.unsubscribe(bob, &["room".into()], at(1.0)),
+        vec!["room".to_string()]
+    );
+    let s = sends(&mut h);
+    assert_eq!(s[0].0, vec![ws(1)]);
+    assert_eq!(s[0].1[0]["message"], json!({"action": "parted"}));
+    assert_eq!(s[0].1[0]["state"], Value::Null);
+    assert_eq!(s[0].1[0]["users"], json!([]));
+}
+
+#[test]
+fn channel_message_reaches_members_minus_excluded_and_only_pm_users() {
+    let mut h = hub();
+    for (i, u) in ["a", "b", "c"].iter().enumerate() {
+        join(
+            &mut h,
+            u,
+            &["room"],
+            ChannelConfig::default(),
+            i as u32 + 1,
+            at(0.0),
+        );
+    }
+    h.take_effects();
+    h.pass_message(msg(json!({"channel": "room", "extra": 5})), at(1.0));
+    let s = sends(&mut h);
+    assert_eq!(s.len(), 1, "one serialization for all");
+    assert_eq!(s[0].0, vec![ws(1), ws(2), ws(3)]);
+    let m = &s[0].1[0];
+    assert_eq!(
+        (m["type"].clone(), m["extra"].clone(), m["edited"].clone()),
+        (json!("message"), json!(5), Value::Null)
+    );
+    assert!(m.get("no_history").is_none());
+
+    h.pass_message(
+        msg(json!({"channel": "room", "exclude_users": ["b"]})),
+        at(1.0),
+    );
+    assert_eq!(sends(&mut h)[0].0, vec![ws(1), ws(3)]);
+    h.pass_message(
+        msg(json!({"channel": "room", "pm_users": ["c", "zz"]})),
+        at(1.0),
+    );
+    assert_eq!(sends(&mut h)[0].0, vec![ws(3)]);
+    h.pass_message(msg(json!({"channel": "nowhere"})), at(1.0));
+    assert!(sends(&mut h).is_empty());
+    assert_eq!(
+        h.stats,
+        Stats {
+            total_unique_messages: 4,
+            total_messages: 6
+        }
+    );
+}
+
+#[test]
+fn pm_without_channel_goes_to_all_connections_of_each_user_and_is_kept() {
+    let mut h = hub();
+    join(&mut h, "a", &[], ChannelConfig::default(), 1, at(0.0));
+    join(&mut h, "a", &[], ChannelConfig::default(), 2, at(0.0));
+    join(&mut h, "b", &[], ChannelConfig::default(), 3, at(0.0));
+    h.pass_message(msg(json!({"pm_users": ["a", "ghost"]})), at(1.0));
+    let s = sends(&mut h);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].0, vec![ws(1), ws(2)]);
+    assert_eq!(s[0].1[0]["channel"], Value::Null);
+    assert_eq!(h.users["a"].frames.len(), 1);
+}
+
+#[test]
+fn history_is_trimmed_to_history_size_and_size_zero_keeps_nothing() {
+    for (size, kept) in [(2u64, 2usize), (0, 0), (10, 3)] {
+        let mut h = hub();
+        let cfg = ChannelConfig {
+            store_history: true,
+            history_size: size,
+            ..Default::default()
+        };
+        join(&mut h, "a", &["room"], cfg, 1, at(0.0));
+        for i in 0..3 {
+            h.pass_message(
+                msg(json!({"channel": "room", "message": {"n": i}})),
+                at(1.0),
+            );
+        }
+        h.pass_message(msg(json!({"channel": "room", "no_history": true})), at(1.0));
+        let hist = &h.channels["room"].history;
+        assert_eq!(hist.len(), kept, "history_size {size}");
+        if kept > 0 {
+            assert_eq!(hist[kept - 1]["message"]["n"], 2, "newest kept");
+        }
+        assert_eq!(
+            h.channels["room"].frames.len(),
+            4,
+            "frames keep every message"
+        );
+    }
+}
+
+#[test]
+fn catchup_on_attach_has_newer_frames_minus_excluded_and_foreign_pms() {
+    let mut h = hub();
+    join(&mut h, "a", &["room"], ChannelConfig::default(), 1, at(0.0));
+    h.pass_message(
+        msg(json!({"channel": "room", "message": {"n": "old"}})),
+        at(1.0),
+    );
+    let p = ConnectParams {
+        username: "b".into(),
+        channels: vec!["room".into()],
+        ..Default::default()
+    };
+    let b = h.connect(&p, at(2.0));
+    for (n, extra) in [
+        ("all", json!({})),
+        ("excluded", json!({"exclude_users": ["b"]})),
+        ("pm-other", json!({"pm_users": ["a"]})),
+        ("pm-me", json!({"pm_users": ["b"]})),
+    ] {
+        let mut m = msg(json!({"channel": "room", "message": {"n": n}}));
+        m.extend(obj(extra));
+        h.pass_message(m, at(3.0));
+    }
+    h.pass_message(
+        msg(json!({"pm_users": ["b"], "message": {"n": "private"}})),
+        at(3.0),
+    );
+    let frames = h.attach_ws(b, ws(9), at(4.0)).unwrap_or_default();
+    let got: Vec<Value> = frames
+        .iter()
+        .map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null)[0].clone())
+        .collect();
+    let names: Vec<&Value> = got.iter().map(|m| &m["message"]["n"]).collect();
+    assert_eq!(names, vec!["all", "pm-me", "private"]);
+    assert!(got
+        .iter()
+        .all(|m| m["catchup"] == true && m.get("pm_users").is_none()));
+}
+
+#[test]
+fn edit_updates_history_and_frames_and_emits_message_edit() {
+    let mut h = hub();
+    let cfg = ChannelConfig {
+        store_history: true,
+        ..Default::default()
+    };
+    join(&mut h, "a", &["room"], cfg, 1, at(0.0));
+    let uuid = "12345678-1234-4234-8234-123456789012";
+    h.pass_message(msg(json!({"channel": "room", "uuid": uuid})), at(1.0));
+    h.take_effects();
+    let edit = obj(
+        json!({"uuid": uuid, "channel": "room", "pm_users": [], "exclude_users": [],
+        "no_history": false, "message": {"text": "edited"}, "edited": "2024-01-02T00:00:00"}),
+    );
+    h.edit_message(edit, at(2.0));
+    let s = sends(&mut h);
+    assert_eq!(s[0].1[0]["type"], "message:edit");
+    assert_eq!(s[0].1[0]["message"]["text"], "edited");
+    let ch = &h.channels["room"];
+    assert_eq!(ch.history[0]["message"]["text"], "edited");
+    assert_eq!(ch.history[0]["edited"], "2024-01-02T00:00:00");
+    assert_eq!(ch.frames[0].1["message"]["text"], "edited");
+    assert_eq!(
+        ch.frames[1].1["type"], "message:edit",
+        "the edit is a frame too"
+    );
+
+    let del = obj(
+        json!({"uuid": uuid, "channel": "room", "pm_users": [], "exclude_users": [],
+        "no_history": false}),
+    );
+    h.delete_message(del, at(3.0));
+    let s = sends(&mut h);
+    assert_eq!(
+        s[0].1[0],
+        json!({"uuid": uuid, "channel": "room", "type": "message:delete"})
+    );
+    let ch = &h.channels["room"];
+    assert!(ch.history.is_empty());
+    assert_eq!(
+        ch.frames
+            .iter()
+            .filter(|(_, m)| m["type"] == "message")
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn repeated_conn_id_reuses_the_connection() {
+    let mut h = hub();
+    let id = Uuid(0x1234_5678_1234_4234_8234_1234_5678_9012);
+    let p = ConnectParams {
+        username: "a".into(),
+        conn_id: Some(id),
+        channels: vec!["x".into()],
+        ..Default::default()
+    };
+    h.connect(&p, at(0.0));
+    h.connect(&p, at(1.0));
+    assert_eq!(h.users["a"].connections, vec![id]);
+    assert_eq!(h.channels["x"].connections["a"], vec![id]);
+    assert_eq!(h.connections.len(), 1);
+    let other = ConnectParams {
+        username: "b".into(),
+        ..p
+    };
+    h.connect(&other, at(2.0));
+    assert!(h.users["a"].connections.is_empty(), "ownership moved to b");
+    assert_eq!(h.channels["x"].connections.get("a"), None);
+    assert_eq!(h.connections[&id].username, "b");
+}
+
+#[test]
+fn idle_connections_are_collected_after_15s_with_parted_and_close() {
+    let mut h = hub();
+    join(&mut h, "a", &["room"], presence_cfg(false), 1, at(0.0));
+    let b = join(&mut h, "b", &["room"], presence_cfg(false), 2, at(0.0));
+    h.take_effects();
+    h.on_engine_close(ws(1)); // a's socket went away: marked for GC
+    h.tick(at(1.0));
+    let effects = h.take_effects();
+    assert!(h.users["a"].connections.is_empty());
+    assert_eq!(h.channels["room"].users(), vec!["b".to_string()]);
+    assert!(matches!(&effects[..], [Effect::Send { conns, .. }] if conns == &vec![ws(2)]));
+    // b's socket stays: heartbeats keep it alive past 15 s
+    for s in 2..40 {
+        h.tick(at(s as f64));
+    }
+    assert!(h.connections.contains_key(&b));
+    // /disconnect marks it; the next pass collects it and closes its socket
+    assert!(h.disconnect(b));
+    h.take_effects();
+    h.tick(at(41.0));
+    let e = h.take_effects();
+    assert!(
+        e.contains(&Effect::Close {
+            conn: ws(2),
+            code: 1000
+        }),
+        "{e:?}"
+    );
+    assert!(h.connections.is_empty());
+}
+
+#[test]
+fn unattached_connection_lives_15s_and_users_live_a_day() {
+    let mut h = hub();
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    h.tick(at(15.0));
+    assert!(h.connections.contains_key(&id));
+    h.tick(at(16.0));
+    assert!(!h.connections.contains_key(&id));
+    h.tick(at(86_400.0));
+    assert!(h.users.contains_key("a"));
+    h.tick(at(86_461.0));
+    assert!(!h.users.contains_key("a"));
+}
+
+#[test]
+fn heartbeat_is_one_shared_empty_list_every_5s() {
+    let mut h = hub();
+    join(&mut h, "a", &[], ChannelConfig::default(), 1, at(0.0));
+    join(&mut h, "b", &[], ChannelConfig::default(), 2, at(0.0));
+    h.tick(at(4.9));
+    assert!(sends(&mut h).is_empty());
+    assert_eq!(h.next_deadline(), at(5.0).min(h.next_deadline()));
+    h.tick(at(5.0));
+    assert_eq!(sends(&mut h), vec![(vec![ws(1), ws(2)], json!([]))]);
+}
+
+#[test]
+fn long_poll_answers_after_gathering_or_after_wake_time() {
+    let mut h = hub();
+    let p = ConnectParams {
+        username: "a".into(),
+        channels: vec!["r".into()],
+        ..Default::default()
+    };
+    let id = h.connect(&p, at(0.0));
+    let http = ws(50);
+    assert!(h.attach_poll(id, http, Some("cb".into()), at(0.0)));
+    h.pass_message(msg(json!({"channel": "r", "message": {"n": 1}})), at(1.0));
+    h.tick(at(1.2));
+    assert!(h.take_effects().is_empty(), "still gathering");
+    h.pass_message(msg(json!({"channel": "r", "message": {"n": 2}})), at(1.2));
+    h.tick(at(1.45));
+    let e = h.take_effects();
+    let [Effect::Answer {
+        http: got,
+        callback,
+        body,
+    }] = &e[..]
+    else {
+        panic!("{e:?}")
+    };
+    assert_eq!((*got, callback.as_deref()), (http, Some("cb")));
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    assert_eq!(v.as_array().map(Vec::len), Some(2));
+    assert_eq!(h.connections[&id].last_active, at(1.45));
+
+    // nothing arrives: answered at wake time + one gathering window, with []
+    assert!(h.attach_poll(id, http, None, at(2.0)));
+    h.tick(at(4.9)); // the heartbeat at 5 s has not come yet
+    h.tick(at(7.0));
+    h.take_effects();
+    assert!(h.next_deadline() <= at(7.25));
+    h.tick(at(7.25));
+    let e = h.take_effects();
+    assert!(
+        matches!(&e[..], [Effect::Answer { body, .. }] if body == "[]"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn user_state_change_is_sent_to_notify_state_channels_with_public_changes() {
+    let mut h = hub();
+    let cfg = ChannelConfig {
+        notify_state: true,
+        ..Default::default()
+    };
+    join(&mut h, "a", &["room"], cfg, 1, at(0.0));
+    h.take_effects();
+    let changed = h.change_user_state(
+        "a",
+        &obj(json!({"color": "red", "secret": 2})),
+        None,
+        at(1.0),
+    );
+    assert_eq!(changed.len(), 2);
+    let s = sends(&mut h);
+    let m = &s[0].1[0];
+    assert_eq!(m["type"], "user_state_change");
+    assert_eq!(
+        m["message"],
+        json!({"state": {"color": "red"}, "changed": [{"key": "color", "value": "red"}]})
+    );
+}
+
+#[test]
+fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
+    let mut h = hub();
+    let p = ConnectParams {
+        username: "a".into(),
+        channels: vec!["r".into()],
+        ..Default::default()
+    };
+    let id = h.connect(&p, at(0.0));
+    h.pass_message(msg(json!({"channel": "r"})), at(1.0));
+    assert_eq!(h.attach_ws(id, ws(1), at(2.0)).map(|f| f.len()), Some(1));
+    h.take_effects();
+    assert_eq!(h.attach_ws(id, ws(2), at(3.0)).map(|f| f.len()), Some(0));
+    assert_eq!(
+        h.take_effects(),
+        vec![Effect::Close {
+            conn: ws(1),
+            code: 1000
+        }]
+    );
+    h.on_engine_close(ws(1)); // the old socket's close must not mark the connection
+    h.tick(at(4.0));
+    assert!(h.connections.contains_key(&id));
+    assert!(h.attach_ws(Uuid(1), ws(3), at(4.0)).is_none(), "unknown id");
+}
+
+#[test]
+fn poll_replaced_or_closed_is_answered_or_forgotten() {
+    let mut h = hub();
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_poll(id, ws(2), None, at(0.5)));
+    let e = h.take_effects();
+    assert!(
+        matches!(&e[..], [Effect::Answer { http, .. }] if *http == ws(1)),
+        "{e:?}"
+    );
+    h.on_engine_close(ws(2));
+    h.tick(at(6.0));
+    assert!(h
+        .take_effects()
+        .iter()
+        .all(|e| !matches!(e, Effect::Answer { .. })));
+    assert!(!h.attach_poll(Uuid(1), ws(3), None, at(6.0)), "unknown id");
+}
+
+#[test]
+fn shutdown_answers_polls_but_leaves_websockets_alone() {
+    let mut h = hub();
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_ws(id, ws(2), at(0.1)).is_some()); // poll answered, ws attached
+    h.take_effects();
+    let other = h.connect(
+        &ConnectParams {
+            username: "b".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    assert!(h.attach_poll(other, ws(3), Some("f".into()), at(0.2)));
+    h.answer_all_polls();
+    let e = h.take_effects();
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(matches!(&e[0], Effect::Answer { http, .. } if *http == ws(3)));
+}
