@@ -7,7 +7,7 @@
 //! coordination), `worker.rs` (one poll loop per thread), `conn.rs` (a connection's state
 //! machine), `out_queue.rs`, `timers.rs`, `slots.rs` (slab + generations), `mailbox.rs`
 //! and `handle.rs` (cross-thread messages), `refusal.rs` (engine-made error responses),
-//! `sys.rs` (the only `unsafe`: signals, fd limit).
+//! `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
 
 mod conn;
 mod handle;
