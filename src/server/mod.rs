@@ -56,9 +56,10 @@ pub struct Limits {
     /// accept or from the request's first byte. Past it: 408 and close if part of a request
     /// came, a silent close if nothing did.
     pub header_timeout: Duration,
-    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close;
-    /// websockets get close 1001 first. (Browsers do not ping on their own: apps that keep
-    /// silent listeners need a client heartbeat shorter than this.)
+    /// Time without any byte from the client. Keep-alive HTTP past it: close. A websocket
+    /// silent for half of it gets a ping (browsers answer pings by themselves, so silent
+    /// listeners stay connected); one that sends nothing back for the other half gets
+    /// close 1001.
     pub idle_timeout: Duration,
 }
 
