@@ -123,6 +123,7 @@ fn stalled_reader_is_cut_and_parted_while_200_healthy_readers_lose_nothing() {
         assert!(parted, "healthy reader {i} never saw stalled parted");
     }
     let rss_after = rss_kib("self");
+    eprintln!("RSS before the flow {rss_before} KiB, after {rss_after} KiB");
     assert!(
         rss_after < rss_before + 200 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
