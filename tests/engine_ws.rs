@@ -198,7 +198,7 @@ fn shutdown_sends_close_1001_to_websockets_and_run_returns() {
 }
 
 #[test]
-fn idle_websocket_gets_close_1001_after_idle_timeout() {
+fn silent_websocket_is_pinged_then_closed_1001_if_it_never_answers() {
     let server = start(
         Limits {
             idle_timeout: Duration::from_millis(300),
@@ -208,6 +208,12 @@ fn idle_websocket_gets_close_1001_after_idle_timeout() {
     );
     let mut s = raw_ws(server.addr);
     let t0 = std::time::Instant::now();
+    let (op, _) = read_frame(&mut s);
+    assert_eq!(op, 0x9, "a ping at half the idle timeout");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(120),
+        "not before half the timeout"
+    );
     let (op, payload) = read_frame(&mut s);
     assert_eq!((op, close_code(&payload)), (0x8, Some(1001)));
     assert!(
@@ -215,6 +221,37 @@ fn idle_websocket_gets_close_1001_after_idle_timeout() {
         "not before the timeout"
     );
     assert!(closed_by_server(&mut s));
+    drop(s);
+    server.stop().unwrap();
+}
+
+#[test]
+fn silent_websocket_that_answers_pings_stays_open_past_the_idle_timeout() {
+    let server = start(
+        Limits {
+            idle_timeout: Duration::from_millis(300),
+            ..limits()
+        },
+        1,
+    );
+    let mut s = raw_ws(server.addr);
+    let t0 = std::time::Instant::now();
+    let mut pings = 0;
+    while t0.elapsed() < Duration::from_millis(1200) {
+        let (op, payload) = read_frame(&mut s);
+        assert_eq!(op, 0x9, "only pings while the client answers them");
+        pings += 1;
+        s.write_all(&client_frame(0xA, &payload, true)).unwrap();
+    }
+    assert!(pings >= 4, "pinged every half timeout, got {pings}");
+    s.write_all(&client_frame(0x1, b"still here", true))
+        .unwrap();
+    let (op, payload) = read_frame(&mut s);
+    assert_eq!(
+        (op, payload.as_slice()),
+        (0x1, &b"still here"[..]),
+        "echo after 4 idle periods"
+    );
     drop(s);
     server.stop().unwrap();
 }

@@ -5,6 +5,7 @@
 use super::state_file::Saver;
 use crate::api::reply::Cors;
 use crate::api::{Command, Outcome};
+use crate::config::Config;
 use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
 use crate::server::{ConnId, Handle};
@@ -49,11 +50,18 @@ fn now() -> Time {
 /// Never sleep longer than this, so a wall-clock jump cannot stall timers for long.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// An empty hub on the wall clock, its ids seeded from std's random hasher keys.
-pub fn new_hub(wake_after: Duration) -> Hub {
+/// An empty hub on the wall clock with the config's timings, its ids seeded from std's
+/// random hasher keys.
+pub fn new_hub(config: &Config) -> Hub {
     let mut seed = RandomState::new().build_hasher();
     seed.write_u64(now().0);
-    Hub::new(now(), wake_after, seed.finish())
+    let wake_after = Duration::from_secs(config.wake_connections_after);
+    let mut hub = Hub::new(now(), wake_after, seed.finish());
+    hub.set_gc_periods(
+        Duration::from_secs(config.gc_conns_after),
+        Duration::from_secs(config.gc_channels_after),
+    );
+    hub
 }
 
 /// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.

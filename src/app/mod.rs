@@ -67,7 +67,7 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     })?;
     let addr = server.local_addr();
     let handle = server.handle();
-    let mut state = hub_thread::new_hub(Duration::from_secs(config.wake_connections_after));
+    let mut state = hub_thread::new_hub(&config);
     let saver = match &config.state_file {
         Some(path) => {
             state_file::restore(&mut state, path)?;

@@ -74,8 +74,8 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "gc_conns_after",
-        help: "Seconds without activity after which a connection is dropped.",
-        default: || "30".into(),
+        help: "Seconds without activity after which a connection is dropped (the reference documents 30 but uses 15).",
+        default: || "15".into(),
         set: |c, v| seconds(&mut c.gc_conns_after, v),
         is_bool: false,
     },

@@ -572,7 +572,7 @@ mod tests {
                 c.gc_channels_after,
                 c.wake_connections_after
             ),
-            (30, 259_200, 5)
+            (15, 259_200, 5)
         );
         assert_eq!(c.allow_posting_from, ["127.0.0.1"]);
         assert!(c.allow_cors.is_empty() && c.cookie_secret.is_empty() && c.http_scheme.is_empty());

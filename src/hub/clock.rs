@@ -13,9 +13,14 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// Once a long-poll has something, it answers after this long without more
 /// (`await_data`'s `timeout=0.25`).
 pub const POLL_GATHER: Duration = Duration::from_millis(250);
-/// Connections inactive this long are collected. The reference's `gc.py` hard-codes 15 s
-/// and ignores the `gc_conns_after` setting; so do we.
+/// Connections inactive this long are collected by default. The reference's `gc.py`
+/// hard-codes 15 s (its `gc_conns_after` setting is never read); we honour the setting and
+/// default it to the 15 s the reference really uses.
 pub const GC_CONNS_AFTER: Duration = Duration::from_secs(15);
+/// Channels without connections are forgotten this long after their last activity by
+/// default (`gc_channels_after`, 72 h). The reference never collects channels, so a
+/// server that sees many short-lived channels grows without bound.
+pub const GC_CHANNELS_AFTER: Duration = Duration::from_secs(72 * 3600);
 /// Users inactive this long are forgotten (`gc.py` `gc_users`).
 pub const GC_USERS_AFTER: Duration = Duration::from_secs(86_400);
 /// How often connections are collected (`gc_conns_forever`).
@@ -135,9 +140,16 @@ impl Hub {
         }
     }
 
-    /// `gc_conns`: collects connections inactive for [`GC_CONNS_AFTER`].
+    /// Sets how long connections may stay inactive and empty channels are kept
+    /// (`gc_conns_after`, `gc_channels_after`).
+    pub fn set_gc_periods(&mut self, conns_after: Duration, channels_after: Duration) {
+        self.gc_conns_after = conns_after;
+        self.gc_channels_after = channels_after;
+    }
+
+    /// `gc_conns`: collects connections inactive for `gc_conns_after`.
     fn gc_conns(&mut self, now: Time) {
-        let threshold = now.minus(GC_CONNS_AFTER);
+        let threshold = now.minus(self.gc_conns_after);
         let mut stale: Vec<Uuid> = self
             .connections
             .values()
@@ -150,10 +162,14 @@ impl Hub {
         }
     }
 
-    /// `gc_users`: forgets users inactive for [`GC_USERS_AFTER`].
+    /// `gc_users`: forgets users inactive for [`GC_USERS_AFTER`]; also forgets channels
+    /// that have had no connection and no activity for `gc_channels_after`.
     fn gc_users(&mut self, now: Time) {
         let threshold = now.minus(GC_USERS_AFTER);
         self.users.retain(|_, u| u.last_active >= threshold);
+        let threshold = now.minus(self.gc_channels_after);
+        self.channels
+            .retain(|_, c| !c.connections.is_empty() || c.last_active >= threshold);
     }
 
     /// Answers every waiting poll now (shutdown).

@@ -23,7 +23,7 @@ mod time;
 mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
-pub use clock::{GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
+pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
 pub use connection::{Connection, Poll, Target};
 pub use id::{IdGen, Uuid};
 pub use info::InfoConfig;
@@ -98,6 +98,10 @@ pub struct Hub {
     polling: HashSet<Uuid>,
     ids: IdGen,
     wake_after: Duration,
+    /// How long a connection may stay inactive (`gc_conns_after`).
+    gc_conns_after: Duration,
+    /// How long an empty channel is kept after its last activity (`gc_channels_after`).
+    gc_channels_after: Duration,
     effects: Vec<Effect>,
     timers: clock::Timers,
 }
@@ -116,6 +120,8 @@ impl Hub {
             polling: HashSet::new(),
             ids: IdGen::new(seed),
             wake_after,
+            gc_conns_after: clock::GC_CONNS_AFTER,
+            gc_channels_after: clock::GC_CHANNELS_AFTER,
             effects: Vec::new(),
             timers: clock::Timers::new(now),
         }

@@ -380,6 +380,57 @@ fn unattached_connection_lives_15s_and_users_live_a_day() {
 }
 
 #[test]
+fn gc_conns_after_sets_how_long_an_unattached_connection_lives() {
+    let mut h = hub();
+    h.set_gc_periods(Duration::from_secs(40), GC_CHANNELS_AFTER);
+    let id = h.connect(
+        &ConnectParams {
+            username: "a".into(),
+            ..Default::default()
+        },
+        at(0.0),
+    );
+    h.tick(at(16.0));
+    assert!(
+        h.connections.contains_key(&id),
+        "not collected at the default 15 s"
+    );
+    h.tick(at(40.0));
+    assert!(h.connections.contains_key(&id));
+    h.tick(at(41.0));
+    assert!(!h.connections.contains_key(&id));
+}
+
+#[test]
+fn empty_channels_are_forgotten_after_gc_channels_after_but_occupied_ones_stay() {
+    let mut h = hub();
+    h.set_gc_periods(GC_CONNS_AFTER, Duration::from_secs(600));
+    let p = |user: &str, channel: &str| ConnectParams {
+        username: user.into(),
+        channels: vec![channel.into()],
+        ..Default::default()
+    };
+    h.connect(&p("a", "left"), at(0.0));
+    join(&mut h, "b", &["kept"], ChannelConfig::default(), 1, at(0.0));
+    for s in (5..=595).step_by(5) {
+        h.tick(at(s as f64)); // heartbeats keep b's socket alive; a's is collected
+    }
+    assert!(h.channels["left"].connections.is_empty());
+    assert!(
+        h.channels.contains_key("left"),
+        "kept until gc_channels_after"
+    );
+    for s in (600..=700).step_by(5) {
+        h.tick(at(s as f64));
+    }
+    assert!(!h.channels.contains_key("left"));
+    assert!(
+        h.channels.contains_key("kept"),
+        "a channel with a connection stays"
+    );
+}
+
+#[test]
 fn heartbeat_is_one_shared_empty_list_every_5s() {
     let mut h = hub();
     join(&mut h, "a", &[], ChannelConfig::default(), 1, at(0.0));

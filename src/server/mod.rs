@@ -7,7 +7,7 @@
 //! coordination), `worker.rs` (one poll loop per thread), `conn.rs` (a connection's state
 //! machine), `out_queue.rs`, `timers.rs`, `slots.rs` (slab + generations), `mailbox.rs`
 //! and `handle.rs` (cross-thread messages), `refusal.rs` (engine-made error responses),
-//! `sys.rs` (the only `unsafe`: signals, fd limit).
+//! `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
 
 mod conn;
 mod handle;
@@ -56,9 +56,10 @@ pub struct Limits {
     /// accept or from the request's first byte. Past it: 408 and close if part of a request
     /// came, a silent close if nothing did.
     pub header_timeout: Duration,
-    /// Time without any byte from the client (keep-alive HTTP or websocket). Past it: close;
-    /// websockets get close 1001 first. (Browsers do not ping on their own: apps that keep
-    /// silent listeners need a client heartbeat shorter than this.)
+    /// Time without any byte from the client. Keep-alive HTTP past it: close. A websocket
+    /// silent for half of it gets a ping (browsers answer pings by themselves, so silent
+    /// listeners stay connected); one that sends nothing back for the other half gets
+    /// close 1001.
     pub idle_timeout: Duration,
 }
 
@@ -183,11 +184,22 @@ pub struct Server {
     /// Each worker's poll and mailbox, created at bind so the handle works before `run`.
     workers: Vec<(Poll, Receiver<Mail>)>,
     handle: Handle,
+    /// Read end of the signal self-pipe, if the handlers could be installed.
+    signal_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Server {
     /// Binds the listener and prepares the workers (raising the open-file limit first).
     pub fn bind(config: ServerConfig) -> io::Result<Server> {
+        // Installed here, not in `run`: a signal between the two is then not lost (it sets
+        // the flag `run` checks first) and cannot kill the process mid-startup.
+        let signal_fd = match sys::install_signal_handlers() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
+                None
+            }
+        };
         if let Err(e) = sys::raise_nofile_limit() {
             eprintln!("channelstream: could not raise the open-file limit: {e}");
         }
@@ -220,6 +232,7 @@ impl Server {
             acceptor_poll,
             workers,
             handle,
+            signal_fd,
         })
     }
 
@@ -237,13 +250,6 @@ impl Server {
     /// stop accepting, call [`App::on_shutdown`], send close 1001 to websockets, finish
     /// in-flight responses, return.
     pub fn run<A: App>(self, app: Arc<A>) -> io::Result<()> {
-        let signal_fd = match sys::install_signal_handlers() {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
-                None
-            }
-        };
         let open = Arc::new(AtomicUsize::new(0));
         let limits = self.config.limits;
         let worker_count = self.workers.len();
@@ -280,7 +286,7 @@ impl Server {
             open,
             max_connections: limits.max_connections,
             workers: worker_count,
-            signal_fd,
+            signal_fd: self.signal_fd,
         };
         let accepted = acceptor.run();
         if accepted.is_err() {

@@ -80,6 +80,9 @@ pub(crate) struct Conn {
     write_shut: bool,
     last_read: Instant,
     last_write: Instant,
+    /// A websocket that stayed silent for half the idle timeout was pinged at this time;
+    /// cleared by any byte from the peer (its pong, for one).
+    ping_sent: Option<Instant>,
     /// When the current request's first byte arrived (or the connection was accepted).
     request_started: Option<Instant>,
     /// Upgraded or awaited a `Later` reply, and the app has not had `on_close` yet.
@@ -116,6 +119,7 @@ impl Conn {
             write_shut: false,
             last_read: now,
             last_write: now,
+            ping_sent: None,
             request_started: Some(now),
             notify_close: false,
             armed: None,
@@ -197,20 +201,33 @@ impl Conn {
             ConnState::Responding { .. } => {
                 Some(self.last_read.max(self.last_write) + limits.idle_timeout)
             }
-            ConnState::WebSocket(_) => Some(idle),
+            // Silent listeners are normal (browsers only receive), so silence is first
+            // answered with a ping at half the timeout; only a peer that does not answer
+            // it within the other half is closed.
+            ConnState::WebSocket(_) => Some(match self.ping_sent {
+                None => self.last_read + limits.idle_timeout / 2,
+                Some(t) => t + limits.idle_timeout / 2,
+            }),
             ConnState::Closing { deadline } => Some(*deadline),
             ConnState::Done => None,
         }
     }
 
     /// The deadline passed: header timeout (408 if part of a request came, else a silent
-    /// close), idle (close; websockets get close 1001), shutdown grace (503), linger.
+    /// close), idle (close; a websocket is pinged first and gets close 1001 if the ping
+    /// brings nothing back), shutdown grace (503), linger.
     pub(crate) fn on_deadline(&mut self, now: Instant) {
         match &self.state {
             ConnState::Reading(_) if self.request_started.is_some() && !self.inbuf.is_empty() => {
                 self.refuse(408, now)
             }
             ConnState::AwaitingApp { .. } => self.refuse(503, now),
+            ConnState::WebSocket(_) if self.ping_sent.is_none() => {
+                self.ping_sent = Some(now);
+                self.out.push_over_limit(
+                    crate::ws::shared_frame(crate::ws::OpCode::Ping, &[]).to_vec(),
+                );
+            }
             ConnState::WebSocket(_) => self.close_ws(1001, now),
             _ => self.enter(ConnState::Done, now),
         }
@@ -282,6 +299,7 @@ impl Conn {
             }
             Ok(n) => {
                 self.last_read = now;
+                self.ping_sent = None;
                 match self.state {
                     ConnState::Closing { .. } => {}
                     _ => {
