@@ -8,7 +8,7 @@ use crate::api::{Command, Outcome};
 use crate::config::Config;
 use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
-use crate::server::{ConnId, Handle};
+use crate::server::{ConnId, Handle, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -139,12 +139,15 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
     }
 }
 
-/// Hands the hub's effects to the engine: one frame per delivery group.
+/// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
+/// per worker for all the groups of this flush.
 fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
+    let mut wakeups = Wakeups::default();
     for effect in hub.take_effects() {
         match effect {
             Effect::Send { conns, payload } => {
-                handle.send_many(&conns, shared_frame(OpCode::Text, payload.as_bytes()));
+                let frame = shared_frame(OpCode::Text, payload.as_bytes());
+                handle.send_many_unwoken(&conns, frame, &mut wakeups);
             }
             Effect::Answer {
                 http,
@@ -157,4 +160,5 @@ fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
             Effect::Close { conn, code } => handle.close(conn, code),
         }
     }
+    handle.wake(&mut wakeups);
 }
