@@ -73,45 +73,53 @@ idle)
       echo "ours_binary_bytes=$(stat -c %s "$BIN")"; } >"$OUT/idle.txt"
     stop "$OURS_PID"; stop "$REF_PID" ;;
 broadcast)
-    # 1 channel x 1000 subscribers, 100-byte payloads, as fast as each server goes.
-    # Ours: 2 publishers keep a 10-message batch in flight each (rate max).
-    # Reference: rate max would queue minutes of backlog (it accepts ~40x faster than it
+    # 1 channel x 1000 subscribers, 100-byte payloads, as fast as each server goes, at two
+    # publishing shapes: 10 messages per POST /message and 1 per POST.
+    # Ours: 2 publishers keep a request in flight each (rate max).
+    # Reference: rate max would queue minutes of backlog (it accepts much faster than it
     # delivers), so it is offered 40 msgs/s = 40 000 deliveries/s, above its capacity;
     # its figure is deliveries/s including the drain of that backlog.
-    start_ours
-    run broadcast_ours $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
-        --rate max --publishers 2 --batch 10 --duration 10s --drain 30s
-    stop "$OURS_PID"
-    start_ref --wake-connections-after 5
-    run broadcast_ref $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
-        --rate 40 --publishers 1 --batch 1 --duration 10s --drain 60s
-    stop "$REF_PID" ;;
+    for b in 10 1; do
+        start_ours
+        run broadcast_ours_b$b $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
+            --rate max --publishers 2 --batch $b --duration 10s --drain 30s
+        stop "$OURS_PID"
+        start_ref --wake-connections-after 5
+        run broadcast_ref_b$b $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
+            --rate 40 --publishers 1 --batch $b --duration 10s --drain 60s
+        stop "$REF_PID"
+    done ;;
 channels)
     # 10 000 x 5 would need 50 000 sockets (fd limit 20 000): both servers get
     # 3 800 channels x 5 subscribers = 19 000 websockets; messages round-robin over channels.
+    # Ours: 8 publishers keep a 50-message request in flight each. Reference: offered
+    # 2 500 msgs/s (12 500 deliveries/s), above what it sustains; figure includes the drain.
     start_ours
     run channels_ours $OURS_PORT "$OURS_PID" fanout --subscribers 19000 --channels 3800 --payload 100 \
-        --rate max --publishers 2 --batch 50 --duration 10s --drain 30s --sources 127.0.0.1,127.0.0.2
+        --rate max --publishers 8 --batch 50 --duration 10s --drain 30s --sources 127.0.0.1,127.0.0.2
     stop "$OURS_PID"
     start_ref --wake-connections-after 5
     run channels_ref $REF_PORT "$REF_PID" fanout --subscribers 19000 --channels 3800 --payload 100 \
-        --rate 1500 --publishers 2 --batch 50 --duration 10s --drain 60s --setup-timeout 120s \
+        --rate 2500 --publishers 2 --batch 50 --duration 10s --drain 60s --setup-timeout 120s \
         --sources 127.0.0.1,127.0.0.2
     stop "$REF_PID" ;;
 latency)
-    # Half of the maximum broadcast rate measured above (messages/s accepted), 1 x 1000.
-    ours_max=$(jq '.publish.accepted_msgs_per_s' "$OUT/broadcast_ours.json")
-    ref_max=$(jq '.deliveries.per_s_including_drain / 1000' "$OUT/broadcast_ref.json")
-    ours_half=$(python3 -c "print(max(1, int($ours_max / 2)))")
-    ref_half=$(python3 -c "print(max(1, int($ref_max / 2)))")
-    start_ours
-    run latency_ours $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
-        --rate "$ours_half" --publishers 2 --batch 1 --duration 10s --drain 10s
-    stop "$OURS_PID"
-    start_ref --wake-connections-after 5
-    run latency_ref $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
-        --rate "$ref_half" --publishers 1 --batch 1 --duration 10s --drain 30s
-    stop "$REF_PID" ;;
+    # Half of the maximum broadcast rate measured above (messages/s), 1 x 1000, at each
+    # publishing shape. Two receiver threads, so the client's own read loop adds less.
+    for b in 10 1; do
+        ours_max=$(jq '.deliveries.per_s / 1000' "$OUT/broadcast_ours_b$b.json")
+        ref_max=$(jq '.deliveries.per_s_including_drain / 1000' "$OUT/broadcast_ref_b$b.json")
+        ours_half=$(python3 -c "print(max(1, int($ours_max / 2)))")
+        ref_half=$(python3 -c "print(max(1, int($ref_max / 2)))")
+        start_ours
+        run latency_ours_b$b $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
+            --rate "$ours_half" --publishers 2 --batch $b --duration 10s --drain 10s --threads 2
+        stop "$OURS_PID"
+        start_ref --wake-connections-after 5
+        run latency_ref_b$b $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
+            --rate "$ref_half" --publishers 1 --batch $b --duration 10s --drain 30s --threads 2
+        stop "$REF_PID"
+    done ;;
 wrk)
     # POST /message, keep-alive, 100-byte message to a channel without subscribers.
     for who in ours ref; do
@@ -130,12 +138,15 @@ wrk)
 capacity)
     # 19 000 idle websockets held 2 minutes (ours); the reference holds 2 000 for 30 s.
     start_ours
-    grep -E '^(sockets|TCP):' /proc/net/sockstat >"$OUT/sockstat_before.txt"
-    ( sleep 60; grep -E '^(sockets|TCP):' /proc/net/sockstat >"$OUT/sockstat_held.txt" ) &
-    run capacity_ours $OURS_PORT "$OURS_PID" connect --count 19000 --sources 127.0.0.1,127.0.0.2 --hold 120s
+    # Kernel side: sockstat's TCP "mem" counts buffer pages only (about 0 for idle
+    # sockets); the socket structures themselves are slab memory, sampled from meminfo.
+    kmem() { grep -E '^(sockets|TCP):' /proc/net/sockstat; grep -E '^(Slab|SUnreclaim):' /proc/meminfo; }
+    kmem >"$OUT/sockstat_before.txt"
+    ( sleep 60; kmem >"$OUT/sockstat_held.txt" ) &
+    run capacity_ours $OURS_PORT "$OURS_PID" connect --count 19000 --sources 127.0.0.1,127.0.0.2 --hold 120s --threads 2
     stop "$OURS_PID"
     start_ref --wake-connections-after 5
-    run capacity_ref $REF_PORT "$REF_PID" connect --count 2000 --sources 127.0.0.1,127.0.0.2 --hold 30s
+    run capacity_ref $REF_PORT "$REF_PID" connect --count 2000 --sources 127.0.0.1,127.0.0.2 --hold 30s --threads 2
     stop "$REF_PID" ;;
 profile)
     # Instructions per delivery: callgrind on our server, two runs differing only in
@@ -151,8 +162,8 @@ profile)
             --rate 40 --publishers 1 --batch 10 --duration ${d}s --drain 20s
         kill -INT "$vg"; wait "$vg" 2>/dev/null || true; sleep 0.5
     done
-    callgrind_annotate --inclusive=no "$OUT/callgrind.6.out" 2>/dev/null | head -40 >"$OUT/callgrind_top.txt"
-    callgrind_annotate --inclusive=yes "$OUT/callgrind.6.out" 2>/dev/null | head -50 >"$OUT/callgrind_incl.txt"
+    callgrind_annotate --inclusive=no "$OUT/callgrind.6.out" >"$OUT/callgrind_self.txt" 2>/dev/null || true
+    callgrind_annotate --inclusive=yes "$OUT/callgrind.6.out" >"$OUT/callgrind_incl.txt" 2>/dev/null || true
     # Where the time goes at full broadcast rate (sampled, release build with symbols).
     "$PBIN" --host 127.0.0.1 --port $OURS_PORT --allow-posting-from 0.0.0.0 --log-level WARNING >/dev/null 2>&1 &
     PROF_PID=$!; PIDS+=("$PROF_PID"); wait_port $OURS_PORT
@@ -161,7 +172,8 @@ profile)
     run profile_perf $OURS_PORT "$PROF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
         --rate max --publishers 2 --batch 10 --duration 8s --drain 10s
     wait $perfpid || true
-    perf report -i "$OUT/perf.data" --no-children --sort symbol --stdio 2>/dev/null | grep -v '^#' | grep '%' | head -30 >"$OUT/perf_top.txt" || true
+    perf report -i "$OUT/perf.data" --no-children --sort comm,dso --stdio -g none >"$OUT/perf_threads.txt" 2>/dev/null || true
+    perf report -i "$OUT/perf.data" --no-children --sort comm,symbol --stdio -g none >"$OUT/perf_symbols.txt" 2>/dev/null || true
     stop "$PROF_PID" ;;
 *) echo "unknown section $section" >&2; exit 2 ;;
 esac

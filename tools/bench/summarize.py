@@ -71,17 +71,17 @@ if idle:
     b = int(idle["ours_binary_bytes"]) / 1e6
     row("Stripped release binary (MB)", b, None, "< 3 MB", yes(b < 3), nd=2)
 
-bo, br = load("broadcast_ours"), load("broadcast_ref")
-if bo and br:
-    o = bo["deliveries"]["per_s"]
-    r = br["deliveries"]["per_s_including_drain"]
-    lost = bo["deliveries"]["losses"] + br["deliveries"]["losses"]
-    row("Broadcast 1x1000, deliveries/s", o, r, ">= 50x, 0 lost", yes(o / r >= 50 and lost == 0))
-    row("  losses / duplicates (ours; ref)", f"{bo['deliveries']['losses']} / {bo['deliveries']['duplicates']}",
-        f"{br['deliveries']['losses']} / {br['deliveries']['duplicates']}", ratio=None)
-    row("  messages/s accepted", bo["publish"]["accepted_msgs_per_s"], br["publish"]["accepted_msgs_per_s"])
-    notes.append("broadcast ours: " + cpu_note(bo))
-    notes.append("broadcast ref: " + cpu_note(br))
+for b in (10, 1):
+    bo, br = load(f"broadcast_ours_b{b}"), load(f"broadcast_ref_b{b}")
+    if bo and br:
+        o = bo["deliveries"]["per_s"]
+        r = br["deliveries"]["per_s_including_drain"]
+        lost = bo["deliveries"]["losses"] + br["deliveries"]["losses"]
+        row(f"Broadcast 1x1000, {b} msg/POST: deliveries/s", o, r, ">= 50x, 0 lost", yes(o / r >= 50 and lost == 0))
+        row("  losses / duplicates", f"{bo['deliveries']['losses']} / {bo['deliveries']['duplicates']}",
+            f"{br['deliveries']['losses']} / {br['deliveries']['duplicates']}", ratio=None)
+        notes.append(f"broadcast {b} msg/POST ours: " + cpu_note(bo))
+        notes.append(f"broadcast {b} msg/POST ref: " + cpu_note(br))
 
 co, cr = load("channels_ours"), load("channels_ref")
 if co and cr:
@@ -94,22 +94,24 @@ if co and cr:
     notes.append("channels ours: " + cpu_note(co))
     notes.append("channels ref: " + cpu_note(cr))
 
-lo, lr = load("latency_ours"), load("latency_ref")
-if lo and lr:
-    for k, lbl in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")):
-        o = lo["latency"][k] / 1000
-        r = lr["latency"][k] / 1000
-        tgt = "p99 < 5 ms" if k == "p99_us" else ""
-        met = yes(o < 5) if k == "p99_us" else ""
-        row(f"Latency at half max rate, {lbl} (ms)", o, r, tgt, met, nd=2, ratio=r / o if o else None)
-    row("  rate (msgs/s x 1000 subscribers)", lo["params"].get("rate"), lr["params"].get("rate"), ratio=None)
-    row("  losses (ours; ref)", lo["deliveries"]["losses"], lr["deliveries"]["losses"], ratio=None)
+for b in (10, 1):
+    lo, lr = load(f"latency_ours_b{b}"), load(f"latency_ref_b{b}")
+    if lo and lr:
+        for k, lbl in (("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9"), ("max_us", "max")):
+            o = lo["latency"][k] / 1000
+            r = lr["latency"][k] / 1000
+            tgt = "p99 < 5 ms" if k == "p99_us" else ""
+            met = yes(o < 5) if k == "p99_us" else ""
+            row(f"Latency, half max rate, {b} msg/POST, {lbl} (ms)", o, r, tgt, met, nd=2, ratio=r / o if o else None)
+        row(f"  rate (msgs/s x 1000 subscribers); losses", f"{lo['params'].get('rate')}; {lo['deliveries']['losses']}",
+            f"{lr['params'].get('rate')}; {lr['deliveries']['losses']}", ratio=None)
+        notes.append(f"latency {b} msg/POST ours: " + cpu_note(lo))
 
 ko, kr = load("capacity_ours"), load("capacity_ref")
 if ko and kr:
     ro, rr = ko["receivers"], kr["receivers"]
     row("Capacity: websockets held (count)", ro["opened"], rr["opened"], "~19 000, 0 drops", yes(ro["opened"] >= 19000 and ro["drops"] == 0), ratio=None)
-    row("  hold (s) / drops", f"{ko['params'].get('hold')} / {ro['drops']}", f"{kr['params'].get('hold')} / {rr['drops']}", ratio=None)
+    row("  hold (s) / drops", f"{ko['params'].get('hold_s')} / {ro['drops']}", f"{kr['params'].get('hold_s')} / {rr['drops']}", ratio=None)
     row("  heartbeats per connection", ko.get("heartbeats_per_conn"), kr.get("heartbeats_per_conn"), nd=1, ratio=None)
     o, r = ko["server_bytes_per_conn"], kr["server_bytes_per_conn"]
     row("  server user-space memory per conn (bytes)", o, r, "<= 4 KiB", yes(o <= 4096), ratio=r / o)
@@ -122,10 +124,17 @@ if ko and kr:
             t = open(p).read()
             mm = re.search(r"TCP:.*mem (\d+)", t)
             return int(mm.group(1)) if mm else 0
+        def slab_kb(p):
+            mm = re.search(r"Slab:\s+(\d+) kB", open(p).read())
+            return int(mm.group(1)) if mm else 0
         pages = tcp_mem(p2) - tcp_mem(p1)
+        slab = slab_kb(p2) - slab_kb(p1)
         socks = 2 * ro["opened"]
-        row("  kernel TCP memory per socket (bytes, sockstat)", pages * 4096 / socks if socks else None, None, ratio=None)
-        notes.append(f"sockstat TCP mem grew by {pages} pages over {socks} sockets (both ends on loopback)")
+        row("  kernel TCP buffer memory per socket (bytes, sockstat mem)", pages * 4096 / socks if socks else None, None, ratio=None)
+        if slab:
+            row("  kernel slab growth per socket (bytes, meminfo Slab)", slab * 1024 / socks if socks else None, None, ratio=None)
+        notes.append(f"sockstat TCP mem changed by {pages} pages and Slab by {slab} kB over {socks} sockets "
+                     "(client and server ends both on loopback, so per socket = per half connection)")
 
 for who in ("ours", "ref"):
     pass
