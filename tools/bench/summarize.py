@@ -54,6 +54,17 @@ def yes(b):
     return "yes" if b else "**no**"
 
 
+def per_server_cpu_s(r, key):
+    """Deliveries per CPU-second the server spent in the publish window (for a reference
+    run with a backlog: from the end of setup to the end of the drain)."""
+    if key == "per_s_including_drain":
+        cpu = r["server"]["after"]["cpu_s"] - r["server_phases"]["after_setup"]["cpu_s"]
+    else:
+        cpu = r["server_phases"]["publish_cpu_s"]
+    n = r["deliveries"]["unique"] if key == "per_s_including_drain" else r["deliveries"]["during_publish"]
+    return n / cpu if cpu else None
+
+
 def cpu_note(r):
     if not r:
         return ""
@@ -78,6 +89,7 @@ for b in (10, 1):
         r = br["deliveries"]["per_s_including_drain"]
         lost = bo["deliveries"]["losses"] + br["deliveries"]["losses"]
         row(f"Broadcast 1x1000, {b} msg/POST: deliveries/s", o, r, ">= 50x, 0 lost", yes(o / r >= 50 and lost == 0))
+        row("  deliveries per server CPU-second", per_server_cpu_s(bo, "per_s"), per_server_cpu_s(br, "per_s_including_drain"))
         row("  losses / duplicates", f"{bo['deliveries']['losses']} / {bo['deliveries']['duplicates']}",
             f"{br['deliveries']['losses']} / {br['deliveries']['duplicates']}", ratio=None)
         notes.append(f"broadcast {b} msg/POST ours: " + cpu_note(bo))
@@ -90,6 +102,7 @@ if co and cr:
     p = co["params"]
     row(f"Many channels {p.get('channels')}x5, deliveries/s", o, r, ">= 50x", yes(o / r >= 50))
     row("  messages/s accepted", co["publish"]["accepted_msgs_per_s"], cr["publish"]["accepted_msgs_per_s"])
+    row("  deliveries per server CPU-second", per_server_cpu_s(co, "per_s"), per_server_cpu_s(cr, "per_s_including_drain"))
     row("  losses (ours; ref)", co["deliveries"]["losses"], cr["deliveries"]["losses"], ratio=None)
     notes.append("channels ours: " + cpu_note(co))
     notes.append("channels ref: " + cpu_note(cr))
