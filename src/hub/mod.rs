@@ -25,7 +25,7 @@ mod user;
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
 pub use connection::{Connection, Poll, Target};
-pub use id::{IdGen, Uuid};
+pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
@@ -84,7 +84,7 @@ pub struct Hub {
     /// Users by name.
     pub users: HashMap<String, User>,
     /// Connections by id.
-    pub connections: HashMap<Uuid, Connection>,
+    pub connections: HashMap<Uuid, Connection, UuidHashBuilder>,
     /// Channels by name (sorted, so info listings are stable).
     pub channels: BTreeMap<String, Channel>,
     /// Counters.
@@ -112,7 +112,7 @@ impl Hub {
     pub fn new(now: Time, wake_after: Duration, seed: u64) -> Hub {
         Hub {
             users: HashMap::new(),
-            connections: HashMap::new(),
+            connections: HashMap::default(),
             channels: BTreeMap::new(),
             stats: Stats::default(),
             started: now,
