@@ -70,7 +70,7 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     let mut state = hub_thread::new_hub(&config);
     let saver = match &config.state_file {
         Some(path) => {
-            state_file::restore(&mut state, path)?;
+            state_file::load_or_set_aside(&mut state, path)?;
             Some(state_file::Saver::new(
                 path.clone(),
                 config.snapshot_interval,

@@ -1,6 +1,8 @@
 //! The state file (`state_file`, `snapshot_interval`): restores the hub at start, saves
 //! it periodically and at shutdown. Writes go to a temporary file renamed over the old
-//! one, so a crash mid-write leaves the previous snapshot intact.
+//! one, so a crash mid-write leaves the previous snapshot intact. A snapshot that cannot
+//! be read back is moved aside (`<state_file>.corrupt`) and the server starts empty: a
+//! server that refuses to start loses more than the bad file holds.
 
 use crate::hub::Hub;
 use std::fs;
@@ -8,8 +10,34 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Where a snapshot that cannot be loaded is moved: next to it, so an operator finds it.
+pub fn corrupt_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".corrupt");
+    PathBuf::from(p)
+}
+
+/// Loads `path` into `hub` if the file exists. A file that cannot be parsed is renamed to
+/// [`corrupt_path`] (kept for inspection, never silently overwritten by the next save),
+/// a warning is logged, and the hub starts empty. A file that cannot be read at all (or
+/// moved aside) is an error, since the next save could otherwise destroy it.
+pub fn load_or_set_aside(hub: &mut Hub, path: &Path) -> io::Result<()> {
+    match restore(hub, path) {
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+            let aside = corrupt_path(path);
+            fs::rename(path, &aside)?;
+            eprintln!(
+                "WARNING channelstream: state file is corrupt ({e}); moved to {} and starting empty",
+                aside.display()
+            );
+            Ok(())
+        }
+        other => other,
+    }
+}
+
 /// Loads `path` into `hub` if the file exists. A file that exists but cannot be read or
-/// parsed is an error: starting empty would silently discard state.
+/// parsed is an error.
 pub fn restore(hub: &mut Hub, path: &Path) -> io::Result<()> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
@@ -27,7 +55,8 @@ pub fn restore(hub: &mut Hub, path: &Path) -> io::Result<()> {
     hub.restore(&value).map_err(|e| invalid(e.to_string()))
 }
 
-/// Saves `hub` to `path` atomically (write a sibling temporary file, then rename).
+/// Saves `hub` to `path` atomically: write a sibling temporary file, fsync it, rename it
+/// over `path`, fsync the directory (so the rename itself survives a power loss).
 pub fn save(hub: &Hub, path: &Path) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -39,7 +68,16 @@ pub fn save(hub: &Hub, path: &Path) -> io::Result<()> {
         f.write_all(&bytes)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    // Some filesystems refuse to open or sync a directory; the rename is done either way.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// When and where the hub thread saves.
@@ -115,6 +153,23 @@ mod tests {
         assert_eq!(
             restore(&mut again, &path).map_err(|e| e.kind()),
             Err(io::ErrorKind::InvalidData)
+        );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn corrupt_state_file_is_moved_aside_and_the_hub_starts_empty() {
+        let dir = std::env::temp_dir().join(format!("cs-corrupt-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("state.json");
+        fs::write(&path, b"{\"channels\": [tru").expect("write");
+        let mut hub = Hub::new(Time(0), Duration::from_secs(5), 1);
+        load_or_set_aside(&mut hub, &path).expect("starts");
+        assert!(hub.channels.is_empty());
+        assert!(!path.exists(), "bad file left in place");
+        assert_eq!(
+            fs::read(corrupt_path(&path)).expect("moved aside"),
+            b"{\"channels\": [tru"
         );
         let _ = fs::remove_dir_all(&dir);
     }
