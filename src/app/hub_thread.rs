@@ -8,13 +8,13 @@ use crate::api::{Command, Outcome};
 use crate::config::Config;
 use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
-use crate::server::{ConnId, Handle};
+use crate::server::{ConnId, Handle, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::AssertUnwindSafe;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What workers and the app send to the hub thread.
@@ -75,7 +75,14 @@ pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option
         }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(msg) => handle_msg(&mut hub, &handle, &mut polls, msg),
+            Ok(msg) => {
+                handle_msg(&mut hub, &handle, &mut polls, msg);
+                // Whatever else is already waiting is handled before the flush, so that
+                // messages arriving together reach each socket in one write.
+                if drain_waiting(&mut hub, &handle, &mut polls, &rx) {
+                    break;
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {}
         }
         hub.tick(now());
@@ -89,6 +96,28 @@ pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option
     if let Some(s) = &saver {
         s.save(&hub);
     }
+}
+
+/// At most this many queued messages are handled between two flushes, so deliveries
+/// wait behind a bounded amount of work.
+const MAX_DRAIN: usize = 64;
+
+/// Handles up to [`MAX_DRAIN`] messages that are already queued, without waiting.
+/// Returns true if the thread should stop.
+fn drain_waiting(
+    hub: &mut Hub,
+    handle: &Handle,
+    polls: &mut HashMap<ConnId, Cors>,
+    rx: &Receiver<HubMsg>,
+) -> bool {
+    for _ in 0..MAX_DRAIN {
+        match rx.try_recv() {
+            Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
+            Ok(msg) => handle_msg(hub, handle, polls, msg),
+            Err(TryRecvError::Empty) => return false,
+        }
+    }
+    false
 }
 
 fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {
@@ -139,12 +168,15 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
     }
 }
 
-/// Hands the hub's effects to the engine: one frame per delivery group.
+/// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
+/// per worker for all the groups of this flush.
 fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
+    let mut wakeups = Wakeups::default();
     for effect in hub.take_effects() {
         match effect {
             Effect::Send { conns, payload } => {
-                handle.send_many(&conns, shared_frame(OpCode::Text, payload.as_bytes()));
+                let frame = shared_frame(OpCode::Text, payload.as_bytes());
+                handle.send_many_unwoken(&conns, frame, &mut wakeups);
             }
             Effect::Answer {
                 http,
@@ -157,4 +189,5 @@ fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
             Effect::Close { conn, code } => handle.close(conn, code),
         }
     }
+    handle.wake(&mut wakeups);
 }

@@ -25,7 +25,7 @@ mod user;
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
 pub use connection::{Connection, Poll, Target};
-pub use id::{IdGen, Uuid};
+pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
@@ -34,7 +34,7 @@ pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
 use crate::server::ConnId;
-use message::{delivery_copy, encode};
+use message::{delivery_copy, encode_delivery};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -84,7 +84,7 @@ pub struct Hub {
     /// Users by name.
     pub users: HashMap<String, User>,
     /// Connections by id.
-    pub connections: HashMap<Uuid, Connection>,
+    pub connections: HashMap<Uuid, Connection, UuidHashBuilder>,
     /// Channels by name (sorted, so info listings are stable).
     pub channels: BTreeMap<String, Channel>,
     /// Counters.
@@ -112,7 +112,7 @@ impl Hub {
     pub fn new(now: Time, wake_after: Duration, seed: u64) -> Hub {
         Hub {
             users: HashMap::new(),
-            connections: HashMap::new(),
+            connections: HashMap::default(),
             channels: BTreeMap::new(),
             stats: Stats::default(),
             started: now,
@@ -156,9 +156,8 @@ impl Hub {
         if to.is_empty() {
             return 0;
         }
-        let encoded = encode(&delivery_copy(msg));
-        let mut ws = Vec::new();
-        let mut active_users = Vec::new();
+        let encoded = encode_delivery(msg);
+        let mut ws = Vec::with_capacity(to.len());
         for id in to {
             let Some(c) = self.connections.get_mut(id) else {
                 continue;
@@ -168,17 +167,16 @@ impl Hub {
                 Target::Ws(e) => {
                     ws.push(*e);
                     c.last_active = now;
-                    active_users.push(c.username.clone());
+                    // Looked up in place: cloning each recipient's name would cost an
+                    // allocation per delivery.
+                    if let Some(u) = self.users.get_mut(&c.username) {
+                        u.last_active = now;
+                    }
                 }
                 Target::Poll(p) => {
                     p.messages.push(encoded.clone());
                     p.quiet_until = Some(now.plus(POLL_GATHER));
                 }
-            }
-        }
-        for name in active_users {
-            if let Some(u) = self.users.get_mut(&name) {
-                u.last_active = now;
             }
         }
         if !ws.is_empty() {

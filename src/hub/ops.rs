@@ -127,6 +127,7 @@ impl Hub {
                 continue;
             };
             conns.remove(i);
+            ch.conn_count = ch.conn_count.saturating_sub(1);
             left.push(name.clone());
             self.after_parted(name, &username, now);
         }
@@ -298,13 +299,16 @@ impl Hub {
     pub(super) fn remove_connections(&mut self, ids: &[Uuid], now: Time) {
         let mut touched: Vec<(String, String)> = Vec::new();
         for ch in self.channels.values_mut() {
+            let mut removed = 0;
             for (user, conns) in ch.connections.iter_mut() {
                 let before = conns.len();
                 conns.retain(|c| !ids.contains(c));
                 if conns.len() != before {
+                    removed += before - conns.len();
                     touched.push((ch.name.clone(), user.clone()));
                 }
             }
+            ch.conn_count = ch.conn_count.saturating_sub(removed);
         }
         for (channel, user) in touched {
             self.after_parted(&channel, &user, now);

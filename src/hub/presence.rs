@@ -20,6 +20,7 @@ impl Hub {
             return false;
         }
         conns.push(conn);
+        ch.conn_count += 1;
         if first && ch.config.notify_presence {
             self.presence(name, username, "joined", now);
         }

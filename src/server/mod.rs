@@ -20,7 +20,7 @@ mod sys;
 mod timers;
 mod worker;
 
-pub use handle::Handle;
+pub use handle::{Handle, Wakeups};
 
 use crate::http::{Request, Response};
 use conn::Env;

@@ -21,6 +21,9 @@ use std::time::Instant;
 /// The waker's token; connection tokens are slab keys, which never get this large.
 pub(crate) const MAILBOX: Token = Token(usize::MAX);
 
+/// While flushing, mail that arrived meanwhile is fetched after every this many sockets.
+const MAIL_CHECK_EVERY: usize = 64;
+
 /// A worker and everything it owns.
 pub(crate) struct Worker<A> {
     pub(crate) id: u16,
@@ -149,7 +152,13 @@ impl<A: App> Worker<A> {
             let mut keys = std::mem::take(&mut self.dirty);
             keys.sort_unstable();
             keys.dedup();
-            for key in keys {
+            for (i, key) in keys.into_iter().enumerate() {
+                // Writing to hundreds of sockets takes a while; frames posted meanwhile
+                // join the queues of the sockets not yet written, which then take them
+                // in the same write.
+                if i % MAIL_CHECK_EVERY == MAIL_CHECK_EVERY - 1 {
+                    self.drain_mailbox(now);
+                }
                 self.settle(key, now);
             }
         }
