@@ -88,7 +88,7 @@ impl Worker {
         }
         net::quickack(&wire.stream);
         let mut responses = Vec::new();
-        let end = wire.read_all(&mut self.scratch, usize::MAX, |buf, _| {
+        let end = wire.read_all(&mut self.scratch, usize::MAX, false, |buf, _| {
             let mut at = 0;
             while let Ok(Decoded::Done { value, consumed }) =
                 crate::http::decode_response(&buf[at..], 1 << 24)

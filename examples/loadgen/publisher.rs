@@ -241,7 +241,7 @@ fn on_event(conn: &mut Conn, scratch: &mut [u8], stats: &mut Stats, poll: &Poll)
     }
     net::quickack(&wire.stream);
     let mut responses = Vec::new();
-    let end = wire.read_all(scratch, usize::MAX, |buf, _| {
+    let end = wire.read_all(scratch, usize::MAX, false, |buf, _| {
         let mut at = 0;
         while let Ok(Decoded::Done { value, consumed }) = http::decode_response(&buf[at..], 1 << 24)
         {

@@ -72,10 +72,18 @@ impl Wire {
     /// Reads until `WouldBlock` or `budget` bytes, calling `on_bytes` with each chunk (the pending tail
     /// plus what was read). `on_bytes` returns how many bytes it consumed; the rest is
     /// kept in `pending`. `on_bytes` gets the wire's output buffer to queue replies.
+    ///
+    /// With `short_read_drains`, a read that returns less than asked for ends the pass
+    /// as `Open` without the extra read that would only say `WouldBlock`: the kernel
+    /// returned everything it had, and anything arriving later raises a new
+    /// edge-triggered event. This halves the client's system calls per delivery. The
+    /// caller must not set it when the event reported a peer close (`RDHUP`), since a
+    /// FIN that came with the data raises no further event.
     pub fn read_all(
         &mut self,
         scratch: &mut [u8],
         budget: usize,
+        short_read_drains: bool,
         mut on_bytes: impl FnMut(&[u8], &mut Vec<u8>) -> usize,
     ) -> ReadEnd {
         let mut taken = 0;
@@ -87,12 +95,17 @@ impl Wire {
             // A short pending tail (the usual partial frame) is copied in front of the
             // read so `pending` never grows to the size of a read; only a message
             // longer than half the scratch buffer accumulates in `pending` itself.
-            let result = if p <= scratch.len() / 2 {
+            let (result, asked) = if p <= scratch.len() / 2 {
                 scratch[..p].copy_from_slice(&self.pending);
-                self.stream.read(&mut scratch[p..]).map(|n| (n, true))
+                let asked = scratch.len() - p;
+                (
+                    self.stream.read(&mut scratch[p..]).map(|n| (n, true)),
+                    asked,
+                )
             } else {
-                self.stream.read(scratch).map(|n| (n, false))
+                (self.stream.read(scratch).map(|n| (n, false)), scratch.len())
             };
+            let drained = short_read_drains && matches!(result, Ok((n, _)) if n > 0 && n < asked);
             match result {
                 Ok((0, _)) => return ReadEnd::Eof,
                 Ok((n, true)) => {
@@ -114,6 +127,9 @@ impl Wire {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return ReadEnd::Open,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return ReadEnd::Error(e.kind()),
+            }
+            if drained {
+                return ReadEnd::Open;
             }
         }
     }

@@ -180,7 +180,7 @@ impl Worker {
             for (n, event) in events.iter().enumerate() {
                 match event.token() {
                     Token(t) if t >= CONTROL => self.on_control_event(t - CONTROL),
-                    Token(i) => self.on_sub_event(i),
+                    Token(i) => self.on_sub_event(i, !event.is_read_closed() && !event.is_error()),
                 }
                 if n % 64 == 63 {
                     self.report_progress();
@@ -190,7 +190,7 @@ impl Worker {
                 if let Some(sub) = self.subs.get_mut(i) {
                     sub.again = false;
                 }
-                self.on_sub_event(i);
+                self.on_sub_event(i, false);
                 if n % 64 == 63 {
                     self.report_progress();
                 }
@@ -346,7 +346,9 @@ impl Worker {
         }
     }
 
-    fn on_sub_event(&mut self, i: usize) {
+    /// `short_read_drains`: the event carried no peer close, so a short read may end the
+    /// read pass (see `Wire::read_all`).
+    fn on_sub_event(&mut self, i: usize, short_read_drains: bool) {
         let Some(sub) = self.subs.get_mut(i) else {
             return;
         };
@@ -375,10 +377,15 @@ impl Worker {
         }
         let before = sub.proto.phase;
         let proto = &mut sub.proto;
-        let end = wire.read_all(&mut self.scratch, READ_BUDGET, |buf, out| {
-            cx.now = Instant::now();
-            proto.on_bytes(buf, out, &mut cx)
-        });
+        let end = wire.read_all(
+            &mut self.scratch,
+            READ_BUDGET,
+            short_read_drains,
+            |buf, out| {
+                cx.now = Instant::now();
+                proto.on_bytes(buf, out, &mut cx)
+            },
+        );
         let flushed = wire.flush();
         let connected_lp = sub.proto.kind == Kind::LongPoll && wire.connected;
         let phase = sub.proto.phase;
