@@ -78,10 +78,10 @@ impl<A: App> Worker<A> {
         match mail {
             Mail::Adopt(stream, peer) => self.adopt(stream, peer, now),
             Mail::Respond(addr, response) => {
-                self.touch(addr, |c, _| c.respond_later(response, now))
+                self.touch_now(addr, |c, _| c.respond_later(response, now), now)
             }
             Mail::Upgrade(addr, frames) => {
-                self.touch(addr, |c, env| c.upgrade_later(frames, env, now))
+                self.touch_now(addr, |c, env| c.upgrade_later(frames, env, now), now)
             }
             Mail::Send(addr, frame) => self.touch(addr, |c, _| c.send_frame(frame, now)),
             Mail::SendMany(addrs, frame) => {
@@ -106,6 +106,18 @@ impl<A: App> Worker<A> {
         if let Some(conn) = self.conns.get_mut(key, gen) {
             f(conn, &self.env);
             self.dirty.push(key);
+        }
+    }
+
+    /// Like `touch`, but drives the connection at once instead of in the next flush.
+    /// Used for answers: a `POST /message` must not wait behind the fan-out writes
+    /// queued in this round (hundreds of sockets), and the publisher's next request,
+    /// read in the same drive, reaches the hub sooner, so more messages share each
+    /// socket's next write.
+    fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>), now: Instant) {
+        if let Some(conn) = self.conns.get_mut(key, gen) {
+            f(conn, &self.env);
+            self.settle(key, now);
         }
     }
 
