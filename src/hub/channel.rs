@@ -2,7 +2,8 @@
 //! (`channel.py`). Pure: knows connections only by id; delivery is the hub's job.
 
 use super::id::Uuid;
-use super::message::{catchup_copy, str_list, EDITABLE_KEYS};
+use super::message::{catchup_copy, str_list};
+use super::stored::Stored;
 use super::time::Time;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -71,9 +72,9 @@ pub struct Channel {
     /// connections in this channel.
     pub connections: BTreeMap<String, Vec<Uuid>>,
     /// Stored `message`s, oldest first, with their delivery keys (as the reference keeps).
-    pub history: VecDeque<Map<String, Value>>,
+    pub history: VecDeque<Stored>,
     /// Catch-up frames with the time they were stored, oldest first.
-    pub frames: VecDeque<(Time, Map<String, Value>)>,
+    pub frames: VecDeque<(Time, Stored)>,
     /// Connections in `connections`, kept by every change to it: channel info reports it
     /// on each `/connect`, and summing a channel of 19 000 users each time made
     /// connecting quadratic.
@@ -110,15 +111,18 @@ impl Channel {
             .get("no_history")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        if !no_history && self.config.store_history && msg.get("type") == Some(&json!("message")) {
-            self.history.push_back(msg.clone());
+        let keep_history =
+            !no_history && self.config.store_history && msg.get("type") == Some(&json!("message"));
+        let stored = (keep_history || self.config.store_frames).then(|| Stored::new(msg));
+        if let (true, Some(stored)) = (keep_history, &stored) {
+            self.history.push_back(stored.clone());
             // The reference's `history[-size:]` keeps everything for size 0; we keep nothing.
             while self.history.len() as u64 > self.config.history_size {
                 self.history.pop_front();
             }
         }
-        if self.config.store_frames {
-            self.frames.push_back((now, msg.clone()));
+        if let (true, Some(stored)) = (self.config.store_frames, stored) {
+            self.frames.push_back((now, stored));
             while self.frames.len() > MAX_FRAMES {
                 self.frames.pop_front();
             }
@@ -141,14 +145,14 @@ impl Channel {
         let user = user.to_string();
         self.frames
             .iter()
-            .filter(|(t, f)| {
+            .filter(|(t, _)| *t >= newer_than)
+            .map(|(_, f)| f.map())
+            .filter(|f| {
                 let exclude = str_list(f, "exclude_users");
                 let pm = str_list(f, "pm_users");
-                *t >= newer_than
-                    && !exclude.contains(&user)
-                    && (pm.is_empty() || pm.contains(&user))
+                !exclude.contains(&user) && (pm.is_empty() || pm.contains(&user))
             })
-            .map(|(_, f)| catchup_copy(f))
+            .map(|f| catchup_copy(&f))
             .collect()
     }
 
@@ -156,31 +160,29 @@ impl Channel {
     /// `message` frame), as `alter_message` does.
     pub fn edit_stored(&mut self, edit: &Map<String, Value>) {
         let uuid = edit.get("uuid");
-        if let Some(m) = self.history.iter_mut().find(|m| m.get("uuid") == uuid) {
-            apply_edit(m, edit);
+        if let Some(m) = self.history.iter_mut().find(|m| m.has_uuid(uuid)) {
+            m.edit(edit);
         }
         // In the reference history and frames share the object, so both change.
         if let Some((_, m)) = self
             .frames
             .iter_mut()
-            .find(|(_, m)| m.get("uuid") == uuid && m.get("type") == Some(&json!("message")))
+            .find(|(_, m)| m.has_uuid(uuid) && m.is_message())
         {
-            apply_edit(m, edit);
+            m.edit(edit);
         }
     }
 
     /// Removes the stored message with the same uuid from history and frames.
     pub fn delete_stored(&mut self, uuid: &Value) {
-        if let Some(i) = self
-            .history
-            .iter()
-            .position(|m| m.get("uuid") == Some(uuid))
-        {
+        if let Some(i) = self.history.iter().position(|m| m.has_uuid(Some(uuid))) {
             self.history.remove(i);
         }
-        if let Some(i) = self.frames.iter().position(|(_, m)| {
-            m.get("uuid") == Some(uuid) && m.get("type") == Some(&json!("message"))
-        }) {
+        if let Some(i) = self
+            .frames
+            .iter()
+            .position(|(_, m)| m.has_uuid(Some(uuid)) && m.is_message())
+        {
             self.frames.remove(i);
         }
     }
@@ -198,7 +200,7 @@ impl Channel {
             Vec::new()
         };
         let history: Vec<Value> = if include_history {
-            self.history.iter().cloned().map(Value::Object).collect()
+            self.history.iter().map(Stored::value).collect()
         } else {
             Vec::new()
         };
@@ -217,14 +219,5 @@ impl Channel {
             "total_users": users.len(),
             "users": users,
         })
-    }
-}
-
-/// Copies the editable keys of `edit` into `stored`.
-pub fn apply_edit(stored: &mut Map<String, Value>, edit: &Map<String, Value>) {
-    for k in EDITABLE_KEYS {
-        if let Some(v) = edit.get(k) {
-            stored.insert(k.to_string(), v.clone());
-        }
     }
 }

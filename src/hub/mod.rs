@@ -19,6 +19,7 @@ mod message;
 mod ops;
 mod presence;
 mod snapshot;
+mod stored;
 mod time;
 mod user;
 
@@ -30,6 +31,7 @@ pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
 pub use snapshot::SnapshotError;
+pub use stored::Stored;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
@@ -201,7 +203,7 @@ impl Hub {
         let Some(u) = self.users.get_mut(username) else {
             return 0;
         };
-        u.add_frame(delivery_copy(msg), now);
+        u.add_frame(&delivery_copy(msg), now);
         u.last_active = now;
         let to = u.connections.clone();
         self.deliver(msg, &to, now)

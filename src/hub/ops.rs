@@ -1,7 +1,7 @@
 //! The API's operations on the hub (`operations.py`) and user-state notifications
 //! (`channel.py` `send_user_state`); presence is in `presence.rs`. Callers validate input first (see `crate::api`).
 
-use super::channel::{apply_edit, Channel, ChannelConfig};
+use super::channel::{Channel, ChannelConfig};
 use super::connection::{Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
@@ -223,10 +223,12 @@ impl Hub {
                     return;
                 };
                 let uuid = edit.get("uuid");
-                if let Some((_, m)) = u.frames.iter_mut().find(|(_, m)| {
-                    m.get("uuid") == uuid && m.get("type") == Some(&json!("message"))
-                }) {
-                    apply_edit(m, &edit);
+                if let Some((_, m)) = u
+                    .frames
+                    .iter_mut()
+                    .find(|(_, m)| m.has_uuid(uuid) && m.is_message())
+                {
+                    m.edit(&edit);
                 }
             }
         });
@@ -247,9 +249,11 @@ impl Hub {
                 let Some(u) = hub.users.get_mut(name) else {
                     return;
                 };
-                if let Some(i) = u.frames.iter().position(|(_, m)| {
-                    m.get("uuid") == Some(&uuid) && m.get("type") == Some(&json!("message"))
-                }) {
+                if let Some(i) = u
+                    .frames
+                    .iter()
+                    .position(|(_, m)| m.has_uuid(Some(&uuid)) && m.is_message())
+                {
                     u.frames.remove(i);
                 }
             }

@@ -5,14 +5,15 @@
 
 use super::channel::{Channel, ChannelConfig};
 use super::id::Uuid;
+use super::stored::Stored;
 use super::time::Time;
 use super::user::User;
 use super::Hub;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::VecDeque;
 
 /// Stored frames: time stored and message.
-type Frames = VecDeque<(Time, Map<String, Value>)>;
+type Frames = VecDeque<(Time, Stored)>;
 
 /// Format version written into every snapshot.
 const VERSION: u64 = 1;
@@ -28,7 +29,12 @@ impl std::fmt::Display for SnapshotError {
 }
 
 fn frames_json(frames: &Frames) -> Value {
-    Value::Array(frames.iter().map(|(t, m)| json!([t.0, m])).collect())
+    Value::Array(
+        frames
+            .iter()
+            .map(|(t, m)| json!([t.0, m.value()]))
+            .collect(),
+    )
 }
 
 fn frames_from(v: &Value) -> Result<Frames, SnapshotError> {
@@ -37,7 +43,7 @@ fn frames_from(v: &Value) -> Result<Frames, SnapshotError> {
     list.iter()
         .map(|f| match f.as_array().map(Vec::as_slice) {
             Some([Value::Number(t), Value::Object(m)]) => {
-                Ok((Time(t.as_u64().ok_or_else(bad)?), m.clone()))
+                Ok((Time(t.as_u64().ok_or_else(bad)?), Stored::new(m)))
             }
             _ => Err(bad()),
         })
@@ -83,7 +89,7 @@ impl Hub {
             .channels
             .values()
             .map(|c| {
-                let history: Vec<Value> = c.history.iter().cloned().map(Value::Object).collect();
+                let history: Vec<Value> = c.history.iter().map(Stored::value).collect();
                 json!({"name": c.name, "uuid": c.uuid.to_string(), "settings": c.config.to_json(),
                     "last_active": c.last_active.0, "history": history, "frames": frames_json(&c.frames)})
             })
@@ -150,7 +156,11 @@ impl Hub {
             );
             ch.history = field(c, "history")?
                 .as_array()
-                .map(|a| a.iter().filter_map(|m| m.as_object().cloned()).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|m| m.as_object().map(Stored::new))
+                        .collect()
+                })
                 .ok_or_else(|| SnapshotError("history".into()))?;
             ch.frames = frames_from(field(c, "frames")?)?;
             channels.insert(name, ch);

@@ -203,7 +203,7 @@ fn history_is_trimmed_to_history_size_and_size_zero_keeps_nothing() {
         let hist = &h.channels["room"].history;
         assert_eq!(hist.len(), kept, "history_size {size}");
         if kept > 0 {
-            assert_eq!(hist[kept - 1]["message"]["n"], 2, "newest kept");
+            assert_eq!(hist[kept - 1].value()["message"]["n"], 2, "newest kept");
         }
         assert_eq!(
             h.channels["room"].frames.len(),
@@ -273,11 +273,12 @@ fn edit_updates_history_and_frames_and_emits_message_edit() {
     assert_eq!(s[0].1[0]["type"], "message:edit");
     assert_eq!(s[0].1[0]["message"]["text"], "edited");
     let ch = &h.channels["room"];
-    assert_eq!(ch.history[0]["message"]["text"], "edited");
-    assert_eq!(ch.history[0]["edited"], "2024-01-02T00:00:00");
-    assert_eq!(ch.frames[0].1["message"]["text"], "edited");
+    assert_eq!(ch.history[0].value()["message"]["text"], "edited");
+    assert_eq!(ch.history[0].value()["edited"], "2024-01-02T00:00:00");
+    assert_eq!(ch.frames[0].1.value()["message"]["text"], "edited");
     assert_eq!(
-        ch.frames[1].1["type"], "message:edit",
+        ch.frames[1].1.value()["type"],
+        "message:edit",
         "the edit is a frame too"
     );
 
@@ -296,7 +297,7 @@ fn edit_updates_history_and_frames_and_emits_message_edit() {
     assert_eq!(
         ch.frames
             .iter()
-            .filter(|(_, m)| m["type"] == "message")
+            .filter(|(_, m)| m.value()["type"] == "message")
             .count(),
         0
     );

@@ -3,6 +3,7 @@
 
 use super::id::Uuid;
 use super::message::{catchup_copy, python_eq};
+use super::stored::Stored;
 use super::time::Time;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
@@ -24,7 +25,7 @@ pub struct User {
     /// This user's connections, oldest first.
     pub connections: Vec<Uuid>,
     /// Private messages (already delivery copies) with the time they were stored.
-    pub frames: VecDeque<(Time, Map<String, Value>)>,
+    pub frames: VecDeque<(Time, Stored)>,
     /// Last activity, for user GC.
     pub last_active: Time,
 }
@@ -69,8 +70,8 @@ impl User {
     }
 
     /// Stores a private frame, keeping the newest [`MAX_USER_FRAMES`].
-    pub fn add_frame(&mut self, msg: Map<String, Value>, now: Time) {
-        self.frames.push_back((now, msg));
+    pub fn add_frame(&mut self, msg: &Map<String, Value>, now: Time) {
+        self.frames.push_back((now, Stored::new(msg)));
         while self.frames.len() > MAX_USER_FRAMES {
             self.frames.pop_front();
         }
@@ -81,7 +82,7 @@ impl User {
         self.frames
             .iter()
             .filter(|(t, _)| *t > newer_than)
-            .map(|(_, f)| catchup_copy(f))
+            .map(|(_, f)| catchup_copy(&f.map()))
             .collect()
     }
 
