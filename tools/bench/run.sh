@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of channelstream-rs and the Python reference (issue 4).
 #
-#   tools/bench/run.sh [SECTION ...]     sections: idle broadcast channels latency wrk capacity profile
+#   tools/bench/run.sh [SECTION ...]     sections: idle broadcast channels latency curve wrk capacity profile
 #                                        (default: all, in that order)
 #
 # Everything runs on loopback. Each loadgen result (one JSON line) is saved under
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 OUT=${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
-SECTIONS=${*:-idle broadcast channels latency wrk capacity profile}
+SECTIONS=${*:-idle broadcast channels latency curve wrk capacity profile}
 OURS_PORT=18800
 REF_PORT=18731
 PY=$ROOT/tools/reference/.venv/bin/python
@@ -75,14 +75,15 @@ idle)
 broadcast)
     # 1 channel x 1000 subscribers, 100-byte payloads, as fast as each server goes, at two
     # publishing shapes: 10 messages per POST /message and 1 per POST.
-    # Ours: 2 publishers keep a request in flight each (rate max).
+    # Ours: 2 publishers keep a request in flight each (rate max); 2 receiver threads, since
+    # one receiver thread absorbs less than our server sends at this shape.
     # Reference: rate max would queue minutes of backlog (it accepts much faster than it
     # delivers), so it is offered 40 msgs/s = 40 000 deliveries/s, above its capacity;
     # its figure is deliveries/s including the drain of that backlog.
     for b in 10 1; do
         start_ours
         run broadcast_ours_b$b $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
-            --rate max --publishers 2 --batch $b --duration 10s --drain 30s
+            --rate max --publishers 2 --batch $b --duration 10s --drain 30s --threads 2
         stop "$OURS_PID"
         start_ref --wake-connections-after 5
         run broadcast_ref_b$b $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
@@ -94,9 +95,13 @@ channels)
     # 3 800 channels x 5 subscribers = 19 000 websockets; messages round-robin over channels.
     # Ours: 8 publishers keep a 50-message request in flight each. Reference: offered
     # 2 500 msgs/s (12 500 deliveries/s), above what it sustains; figure includes the drain.
+    # The server's writev calls are counted (perf tracepoint) to give system CPU per write.
     start_ours
+    perf stat -e syscalls:sys_enter_writev -p "$OURS_PID" -o "$OUT/channels_ours_writev.txt" &
+    perfstat=$!
     run channels_ours $OURS_PORT "$OURS_PID" fanout --subscribers 19000 --channels 3800 --payload 100 \
         --rate max --publishers 8 --batch 50 --duration 10s --drain 30s --sources 127.0.0.1,127.0.0.2
+    kill -INT $perfstat 2>/dev/null || true; wait $perfstat 2>/dev/null || true
     stop "$OURS_PID"
     start_ref --wake-connections-after 5
     run channels_ref $REF_PORT "$REF_PID" fanout --subscribers 19000 --channels 3800 --payload 100 \
@@ -119,6 +124,16 @@ latency)
         run latency_ref_b$b $REF_PORT "$REF_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
             --rate "$ref_half" --publishers 1 --batch $b --duration 10s --drain 30s --threads 2
         stop "$REF_PID"
+    done ;;
+curve)
+    # Ours only: latency at fixed rates (msgs/s x 1000 subscribers), both publishing shapes,
+    # to show where p99 stays under 5 ms on this 2-core machine.
+    for spec in "1 100" "1 200" "1 400" "1 800" "10 400" "10 800" "10 1600" "10 3200"; do
+        set -- $spec; b=$1; r=$2
+        start_ours
+        run curve_b${b}_r$r $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \
+            --rate "$r" --publishers 2 --batch "$b" --duration 8s --drain 10s --threads 2
+        stop "$OURS_PID"
     done ;;
 wrk)
     # POST /message, keep-alive, 100-byte message to a channel without subscribers.

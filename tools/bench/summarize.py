@@ -104,6 +104,16 @@ if co and cr:
     row("  messages/s accepted", co["publish"]["accepted_msgs_per_s"], cr["publish"]["accepted_msgs_per_s"])
     row("  deliveries per server CPU-second", per_server_cpu_s(co, "per_s"), per_server_cpu_s(cr, "per_s_including_drain"))
     row("  losses (ours; ref)", co["deliveries"]["losses"], cr["deliveries"]["losses"], ratio=None)
+    row("  server peak RSS (MiB)", co["server"]["after"]["hwm_kib"] / 1024, cr["server"]["after"]["hwm_kib"] / 1024,
+        nd=0, ratio=cr["server"]["after"]["hwm_kib"] / co["server"]["after"]["hwm_kib"])
+    wv = os.path.join(D, "channels_ours_writev.txt")
+    if os.path.exists(wv):
+        mm = re.search(r"([\d,]+)\s+syscalls:sys_enter_writev", open(wv).read())
+        if mm:
+            calls = int(mm.group(1).replace(",", ""))
+            sys_s = co["server"]["after"]["sys_s"] - co["server_phases"]["after_setup"]["sys_s"]
+            row("  server writev calls per delivery", calls / co["deliveries"]["unique"], None, nd=2, ratio=None)
+            row("  server system CPU per writev (us)", sys_s / calls * 1e6 if calls else None, None, nd=1, ratio=None)
     notes.append("channels ours: " + cpu_note(co))
     notes.append("channels ref: " + cpu_note(cr))
 
@@ -119,6 +129,15 @@ for b in (10, 1):
         row(f"  rate (msgs/s x 1000 subscribers); losses", f"{lo['params'].get('rate')}; {lo['deliveries']['losses']}",
             f"{lr['params'].get('rate')}; {lr['deliveries']['losses']}", ratio=None)
         notes.append(f"latency {b} msg/POST ours: " + cpu_note(lo))
+
+for b, r in ((1, 100), (1, 200), (1, 400), (1, 800), (10, 400), (10, 800), (10, 1600), (10, 3200)):
+    c = load(f"curve_b{b}_r{r}")
+    if c:
+        lat = c["latency"]
+        p99 = lat["p99_us"] / 1000
+        row(f"Latency at {r * 1000:,} deliveries/s, {b} msg/POST: p50 / p99 / max (ms)",
+            f"{lat['p50_us'] / 1000:.2f} / {p99:.2f} / {lat['max_us'] / 1000:.2f}", None, "p99 < 5 ms", yes(p99 < 5), ratio=None)
+        notes.append(f"latency at {r} msgs/s, {b} msg/POST: " + cpu_note(c) + f"; losses {c['deliveries']['losses']}")
 
 ko, kr = load("capacity_ours"), load("capacity_ref")
 if ko and kr:
