@@ -310,7 +310,9 @@ impl Command {
                 Ok(v) => json(v),
                 Err(e) => Outcome::Respond(reply::invalid(e)),
             },
-            Kind::Message(m) => json(message::run(m, hub, now)),
+            Kind::Message(m) => {
+                Outcome::Respond(reply::rendered_body(message::run(m, hub, now), cors))
+            }
             Kind::ChannelConfig(c) => json(channel_config::run(c, hub, now)),
             Kind::Info(cfg) => json(hub.channels_info(&cfg)),
             Kind::Admin => json(hub.admin_info(now, VERSION)),

@@ -37,7 +37,7 @@ pub fn cors_headers(allow_cors: &[String], origin: Option<&[u8]>) -> Cors {
 }
 
 /// JSON as the reference renders it: 4-space indentation (keys in sorted order).
-pub fn pretty(v: &Value) -> Vec<u8> {
+pub fn pretty<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
@@ -47,8 +47,15 @@ pub fn pretty(v: &Value) -> Vec<u8> {
 }
 
 /// A rendered JSON response.
-pub fn rendered(status: u16, body: &Value, cors: &Cors) -> Response {
+pub fn rendered<T: Serialize + ?Sized>(status: u16, body: &T, cors: &Cors) -> Response {
     let mut r = Response::json(status, pretty(body));
+    r.headers.extend(cors.iter().cloned());
+    r
+}
+
+/// A 200 JSON response whose body is already rendered (by [`pretty`]).
+pub fn rendered_body(body: Vec<u8>, cors: &Cors) -> Response {
+    let mut r = Response::json(200, body);
     r.headers.extend(cors.iter().cloned());
     r
 }

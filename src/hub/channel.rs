@@ -127,11 +127,16 @@ impl Channel {
                 self.frames.pop_front();
             }
         }
-        let pm = str_list(msg, "pm_users");
-        let exclude = str_list(msg, "exclude_users");
-        let mut to = Vec::new();
+        // Borrowed, not collected: most messages have neither list.
+        let pm = msg.get("pm_users").and_then(Value::as_array);
+        let exclude = msg.get("exclude_users").and_then(Value::as_array);
+        let listed = |list: Option<&Vec<Value>>, user: &str| {
+            list.is_some_and(|l| l.iter().any(|v| v.as_str() == Some(user)))
+        };
+        let pm_only = pm.is_some_and(|l| l.iter().any(Value::is_string));
+        let mut to = Vec::with_capacity(self.conn_count);
         for (user, conns) in &self.connections {
-            if exclude.contains(user) || (!pm.is_empty() && !pm.contains(user)) {
+            if listed(exclude, user) || (pm_only && !listed(pm, user)) {
                 continue;
             }
             to.extend_from_slice(conns);

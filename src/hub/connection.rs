@@ -51,6 +51,10 @@ pub struct Connection {
     pub last_active: Time,
     /// Where messages go.
     pub target: Target,
+    /// Names of the channels it is in, sorted. Mirrors the channels' own member lists,
+    /// so that finding a connection's channels (on every websocket attach, subscribe and
+    /// removal) costs its own channel count, not a scan of every channel on the server.
+    pub channels: Vec<String>,
 }
 
 impl Connection {
@@ -61,6 +65,21 @@ impl Connection {
             username: username.to_string(),
             last_active: now,
             target: Target::Detached,
+            channels: Vec::new(),
+        }
+    }
+
+    /// Notes that it joined channel `name`.
+    pub fn joined(&mut self, name: &str) {
+        if let Err(at) = self.channels.binary_search_by(|c| c.as_str().cmp(name)) {
+            self.channels.insert(at, name.to_string());
+        }
+    }
+
+    /// Notes that it left channel `name`.
+    pub fn left(&mut self, name: &str) {
+        if let Ok(at) = self.channels.binary_search_by(|c| c.as_str().cmp(name)) {
+            self.channels.remove(at);
         }
     }
 

@@ -128,6 +128,9 @@ impl Hub {
             };
             conns.remove(i);
             ch.conn_count = ch.conn_count.saturating_sub(1);
+            if let Some(c) = self.connections.get_mut(&conn) {
+                c.left(name);
+            }
             left.push(name.clone());
             self.after_parted(name, &username, now);
         }
@@ -301,19 +304,31 @@ impl Hub {
     /// Removes connections everywhere (`gc.py` `gc_conns`): channels (with `parted`
     /// presence), users, the connection table; closes websockets and answers polls.
     pub(super) fn remove_connections(&mut self, ids: &[Uuid], now: Time) {
+        // Each connection lists its channels, so this visits only those (a scan of every
+        // channel for every batch of ids was quadratic when thousands closed at once).
         let mut touched: Vec<(String, String)> = Vec::new();
-        for ch in self.channels.values_mut() {
-            let mut removed = 0;
-            for (user, conns) in ch.connections.iter_mut() {
+        for id in ids {
+            let Some(c) = self.connections.get(id) else {
+                continue;
+            };
+            for name in &c.channels {
+                let Some(ch) = self.channels.get_mut(name) else {
+                    continue;
+                };
+                let Some(conns) = ch.connections.get_mut(&c.username) else {
+                    continue;
+                };
                 let before = conns.len();
-                conns.retain(|c| !ids.contains(c));
+                conns.retain(|x| x != id);
                 if conns.len() != before {
-                    removed += before - conns.len();
-                    touched.push((ch.name.clone(), user.clone()));
+                    ch.conn_count = ch.conn_count.saturating_sub(before - conns.len());
+                    touched.push((name.clone(), c.username.clone()));
                 }
             }
-            ch.conn_count = ch.conn_count.saturating_sub(removed);
         }
+        // Presence goes out in channel, then user order, as a scan of the channels gave.
+        touched.sort();
+        touched.dedup();
         for (channel, user) in touched {
             self.after_parted(&channel, &user, now);
         }

@@ -21,6 +21,9 @@ impl Hub {
         }
         conns.push(conn);
         ch.conn_count += 1;
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.joined(name);
+        }
         if first && ch.config.notify_presence {
             self.presence(name, username, "joined", now);
         }

@@ -329,6 +329,61 @@ fn repeated_conn_id_reuses_the_connection() {
 }
 
 #[test]
+fn a_connections_channels_follow_subscribe_unsubscribe_and_removal() {
+    let mut h = hub();
+    let cfg = presence_cfg(false);
+    let a = join(&mut h, "a", &["b-room", "a-room"], cfg, 1, at(0.0));
+    let a2 = join(&mut h, "a", &["b-room"], cfg, 2, at(0.0));
+    let c = join(&mut h, "c", &["a-room", "b-room"], cfg, 3, at(0.0));
+    let cfgs = BTreeMap::from([("c-room".to_string(), cfg)]);
+    h.subscribe(a, &["c-room".into()], &cfgs, at(1.0));
+    h.unsubscribe(a, &["a-room".into()], at(1.0));
+    assert_eq!(h.conn_channels(a), vec!["b-room", "c-room"]);
+    assert_eq!(h.conn_channels(c), vec!["a-room", "b-room"]);
+    h.take_effects();
+    // Both of a's connections and c's go in one pass.
+    h.remove_connections(&[c, a, a2], at(2.0));
+    assert!(sends(&mut h).is_empty(), "nobody is left to hear a parted");
+    for name in ["a-room", "b-room", "c-room"] {
+        let ch = &h.channels[name];
+        assert!(ch.connections.is_empty(), "{name}");
+        assert_eq!(ch.info(false, false)["total_connections"], 0, "{name}");
+    }
+    assert!(h.conn_channels(a).is_empty());
+}
+
+#[test]
+fn removing_connections_sends_parted_in_channel_then_user_order() {
+    let mut h = hub();
+    let cfg = presence_cfg(false);
+    join(&mut h, "watcher", &["x", "y"], cfg, 1, at(0.0));
+    let p = join(&mut h, "p", &["y", "x"], cfg, 2, at(0.0));
+    let q = join(&mut h, "q", &["x", "y"], cfg, 3, at(0.0));
+    h.take_effects();
+    h.remove_connections(&[q, p], at(1.0));
+    let parted: Vec<(String, String)> = sends(&mut h)
+        .into_iter()
+        .map(|(_, v)| {
+            let m = &v[0];
+            let field = |k: &str| m[k].as_str().unwrap_or("").to_string();
+            (field("channel"), field("user"))
+        })
+        .collect();
+    let pair = |c: &str, u: &str| (c.to_string(), u.to_string());
+    assert_eq!(
+        parted,
+        vec![
+            pair("x", "p"),
+            pair("x", "q"),
+            pair("y", "p"),
+            pair("y", "q")
+        ]
+    );
+    assert_eq!(h.channels["x"].users(), vec!["watcher".to_string()]);
+    assert_eq!(h.channels["y"].info(false, false)["total_connections"], 1);
+}
+
+#[test]
 fn idle_connections_are_collected_after_15s_with_parted_and_close() {
     let mut h = hub();
     join(&mut h, "a", &["room"], presence_cfg(false), 1, at(0.0));
