@@ -12,6 +12,7 @@ pub use binary::{rss_kib, Binary};
 use channelstream::api::signature::Signer;
 use channelstream::app::{self, Running};
 use channelstream::config::Config;
+use channelstream::ws;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
@@ -231,24 +232,10 @@ pub fn publish(addr: SocketAddr, channel: &str, marker: &str) {
     );
 }
 
-/// A client-side masked websocket frame (RFC 6455 §5.2), mask key fixed.
+/// A masked client frame (RFC 6455 §5.2) with a fixed key; `first` (FIN, RSV, opcode)
+/// is sent as given, so it can also be one the server must refuse.
 pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x12, 0x34, 0x56, 0x78];
-    let mut f = vec![first];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    f
+    ws::testing::client_frame(first, payload, [0x12, 0x34, 0x56, 0x78])
 }
 
 /// A raw websocket for `conn_id`: the handshake done by hand, the 101 and any first
