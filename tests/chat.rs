@@ -5,13 +5,14 @@
 //! history, and a reconnect (a new `/connect` with the same id, then a new socket) that
 //! catches up on what arrived in between.
 
+mod server_common;
+
 use channelstream::api::signature::Signer;
-use channelstream::app;
 use channelstream::config::Config;
 use serde_json::{json, Value};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tungstenite::Message;
+use server_common::{open_ws, read_items, start, Ws};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SECRET: &str = "chat-secret";
 
@@ -43,40 +44,14 @@ fn api(addr: SocketAddr, path: &str, body: Value) -> Value {
     response.into_json().expect("json response")
 }
 
-type Ws = tungstenite::WebSocket<TcpStream>;
-
 /// What a browser tab does: open `/ws?conn_id=` for the id the web app got.
 fn open_tab(addr: SocketAddr, conn_id: &Value) -> Ws {
-    let id = conn_id.as_str().expect("conn_id is a string");
-    let stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    tungstenite::client(format!("ws://{addr}/ws?conn_id={id}"), stream)
-        .expect("handshake")
-        .0
+    open_ws(addr, conn_id.as_str().expect("conn_id is a string"))
 }
 
 /// Every message delivered within `within`, heartbeats (`[]`) left out.
 fn received(ws: &mut Ws, within: Duration) -> Vec<Value> {
-    let end = Instant::now() + within;
-    let mut out = Vec::new();
-    while Instant::now() < end {
-        match ws.read() {
-            Ok(Message::Text(t)) => {
-                let list: Value = serde_json::from_str(&t).expect("frames are JSON");
-                out.extend(list.as_array().cloned().expect("frames are lists"));
-            }
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("websocket error: {e}"),
-        }
-    }
-    out
+    read_items(ws, within, |_| false)
 }
 
 /// (type, user, text-or-action) of each message, for compact assertions.
@@ -106,7 +81,7 @@ const QUIET: Duration = Duration::from_millis(600);
 
 #[test]
 fn two_users_chat_with_presence_private_messages_and_catch_up_after_reconnect() {
-    let running = app::spawn(config()).expect("spawn");
+    let running = start(config());
     let addr = running.addr;
     let room = json!({"room": {"notify_presence": true, "store_history": true,
         "broadcast_presence_with_user_lists": true, "history_size": 5}});

@@ -75,10 +75,8 @@ fn unmasked_frame_gets_close_1002_and_a_bystander_still_works() {
     let server = start(limits(), 1);
     let mut bystander = client(server.addr);
     let mut s = raw_ws(server.addr);
-    s.write_all(&client_frame(0x1, b"no mask", false)).unwrap();
-    let (op, payload) = read_frame(&mut s);
-    assert_eq!((op, close_code(&payload)), (0x8, Some(1002)));
-    assert!(closed_by_server(&mut s));
+    s.write_all(b"\x81\x07no mask").unwrap(); // text "no mask", mask bit clear
+    assert_close_then_eof(&mut s, 1002);
     bystander.send(Message::Text("still here".into())).unwrap();
     assert_eq!(
         bystander.read().unwrap(),
@@ -98,10 +96,8 @@ fn oversized_message_gets_close_1009() {
         1,
     );
     let mut s = raw_ws(server.addr);
-    s.write_all(&client_frame(0x2, &[7u8; 1025], true)).unwrap();
-    let (op, payload) = read_frame(&mut s);
-    assert_eq!((op, close_code(&payload)), (0x8, Some(1009)));
-    assert!(closed_by_server(&mut s));
+    s.write_all(&client_frame(0x2, &[7u8; 1025])).unwrap();
+    assert_close_then_eof(&mut s, 1009);
     drop(s);
     server.stop().unwrap();
 }
@@ -112,16 +108,14 @@ fn raw_masked_text_is_echoed_and_client_close_is_answered_then_closed() {
     let mut s = raw_ws(server.addr);
     s.write_all(
         &[
-            client_frame(0x1, b"Hello", true),
-            client_frame(0x8, &1000u16.to_be_bytes(), true),
+            client_frame(0x1, b"Hello"),
+            client_frame(0x8, &1000u16.to_be_bytes()),
         ]
         .concat(),
     )
     .unwrap();
     assert_eq!(read_frame(&mut s), (0x1, b"Hello".to_vec()));
-    let (op, payload) = read_frame(&mut s);
-    assert_eq!((op, close_code(&payload)), (0x8, Some(1000)));
-    assert!(closed_by_server(&mut s));
+    assert_close_then_eof(&mut s, 1000);
     drop(s);
     server.stop().unwrap();
 }
@@ -241,11 +235,10 @@ fn silent_websocket_that_answers_pings_stays_open_past_the_idle_timeout() {
         let (op, payload) = read_frame(&mut s);
         assert_eq!(op, 0x9, "only pings while the client answers them");
         pings += 1;
-        s.write_all(&client_frame(0xA, &payload, true)).unwrap();
+        s.write_all(&client_frame(0xA, &payload)).unwrap();
     }
     assert!(pings >= 4, "pinged every half timeout, got {pings}");
-    s.write_all(&client_frame(0x1, b"still here", true))
-        .unwrap();
+    s.write_all(&client_frame(0x1, b"still here")).unwrap();
     let (op, payload) = read_frame(&mut s);
     assert_eq!(
         (op, payload.as_slice()),
@@ -263,9 +256,7 @@ fn handle_close_sends_the_given_code() {
     wait_for("upgrade", || server.app.upgraded.lock().unwrap().len() == 1);
     let id = server.app.upgraded.lock().unwrap()[0];
     server.handle.close(id, 4000);
-    let (op, payload) = read_frame(&mut s);
-    assert_eq!((op, close_code(&payload)), (0x8, Some(4000)));
-    assert!(closed_by_server(&mut s));
+    assert_close_then_eof(&mut s, 4000);
     drop(s);
     server.stop().unwrap();
 }
@@ -274,7 +265,7 @@ fn handle_close_sends_the_given_code() {
 fn a_panicking_message_handler_closes_with_1011_and_the_worker_lives() {
     let server = start(limits(), 1);
     let mut s = raw_ws(server.addr);
-    s.write_all(&client_frame(0x1, b"panic", true)).unwrap();
+    s.write_all(&client_frame(0x1, b"panic")).unwrap();
     let (op, payload) = read_frame(&mut s);
     assert_eq!((op, close_code(&payload)), (0x8, Some(1011)));
     drop(s);

@@ -2,10 +2,10 @@
 //! oversized heads/bodies/messages, fragment floods, deep JSON; and the fd limit raised
 //! at start by the real binary.
 
-mod reliability_common;
+mod server_common;
 
-use reliability_common::*;
 use serde_json::json;
+use server_common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::thread;
@@ -26,9 +26,10 @@ fn past_max_connections_new_ones_get_503_json_and_existing_ones_keep_working() {
     }
     let mut socks: Vec<Ws> = (0..8).map(|i| open_ws(addr, &ws_id(i))).collect();
     for _ in 0..3 {
-        let out = raw(addr, &signed("GET", "/info", b""));
+        let (out, closed) = exchange(addr, &signed("GET", "/info", b""));
         assert_eq!(status_of(&out), 503, "{}", String::from_utf8_lossy(&out));
         assert!(serde_json::from_slice::<serde_json::Value>(body_of(&out)).is_ok());
+        assert!(closed, "the refused socket is closed (EOF) after its 503");
     }
     // One leaves; the slot is usable again, and the others still receive.
     if let Some(mut ws) = socks.pop() {

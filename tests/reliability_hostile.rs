@@ -3,9 +3,9 @@
 //! checked (status or close code), then a bystander websocket subscribed to a channel
 //! must still receive a message published after it.
 
-mod reliability_common;
+mod server_common;
 
-use reliability_common::*;
+use server_common::*;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -3,16 +3,15 @@
 //! channels, their config and history, and user state. A corrupt or truncated snapshot is
 //! moved aside and the server starts empty and serves.
 
-mod reliability_common;
+mod server_common;
 
-use reliability_common::*;
 use serde_json::{json, Value};
+use server_common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
-use tungstenite::Message;
 
 const ALICE: &str = "a11ce000-0000-4000-8000-000000000001";
 const BOB: &str = "b0b00000-0000-4000-8000-000000000002";
@@ -119,20 +118,7 @@ fn sigterm_answers_everyone_exits_0_and_a_restart_restores_channels_history_and_
         sent.elapsed() < Duration::from_secs(5),
         "poll answered late"
     );
-    let mut close = None;
-    let end = Instant::now() + Duration::from_secs(3);
-    while close.is_none() && Instant::now() < end {
-        match ws.read() {
-            Ok(Message::Close(frame)) => close = Some(frame.map(|f| u16::from(f.code))),
-            Ok(_) => {}
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => break,
-        }
-    }
+    let close = read_close(&mut ws, Duration::from_secs(3));
     assert_eq!(close, Some(Some(1001)), "websocket close code at shutdown");
     assert!(state.exists(), "no snapshot written at shutdown");
 

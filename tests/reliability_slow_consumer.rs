@@ -2,10 +2,10 @@
 //! one is cut at `max_outbound` (close 1008, then collected: `parted` to the others), the
 //! healthy ones get every message in order, and the server's memory stays bounded.
 
-mod reliability_common;
+mod server_common;
 
-use reliability_common::*;
 use serde_json::{json, Value};
+use server_common::*;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::thread;

@@ -9,6 +9,8 @@
 //! - `reader`: [`MessageReader`], which turns client frames into [`WsEvent`]s.
 //! - `close`: close frame payloads (§5.5.1, §7.4): validate the client's, build ours.
 //! - `encode`: unmasked server frames.
+//! - `testing`: a masking client encoder and a piece-by-piece reader driver, for tests and
+//!   fuzz targets only.
 //!
 //! The engine drives a [`MessageReader`] by calling [`MessageReader::decode`] on its unread
 //! bytes until it answers `NeedMore`, dropping `consumed` bytes after every answer.
@@ -19,6 +21,8 @@ mod frame;
 mod handshake;
 mod mask;
 mod reader;
+#[doc(hidden)]
+pub mod testing;
 mod utf8;
 
 pub use close::{close_frame, is_valid_close_code};

@@ -259,81 +259,12 @@ impl MessageReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::testing::{self, masked, run, Outcome, RFC_KEY};
     use crate::ws::{encode_frame, OpCode};
 
-    type Outcome = (Vec<WsEvent>, Option<ProtocolError>);
-
-    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
-
-    /// A client frame, masked with `KEY` as RFC 6455 §5.3 requires of clients.
+    /// A client frame masked with the RFC 6455 §5.7 key, FIN as given.
     fn client_frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut out = vec![u8::from(fin) << 7 | opcode];
-        match payload.len() {
-            n @ 0..=125 => out.push(0x80 | n as u8),
-            n @ 126..=65535 => {
-                out.push(0x80 | 126);
-                out.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                out.push(0x80 | 127);
-                out.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        out.extend_from_slice(&KEY);
-        out.extend(payload.iter().zip(KEY.iter().cycle()).map(|(b, k)| b ^ k));
-        out
-    }
-
-    /// A server frame turned into a client frame: the test-only client encoder that masks.
-    fn masked(server_frame: &[u8]) -> Vec<u8> {
-        let head_len = match server_frame[1] {
-            126 => 4,
-            127 => 10,
-            _ => 2,
-        };
-        let mut out = server_frame[..head_len].to_vec();
-        out[1] |= 0x80;
-        out.extend_from_slice(&KEY);
-        let payload = &server_frame[head_len..];
-        out.extend(payload.iter().zip(KEY.iter().cycle()).map(|(b, k)| b ^ k));
-        out
-    }
-
-    /// Feeds `bytes` in pieces of the sizes in `pieces` (cycled; 0 means an empty read)
-    /// the way the engine does: append to a buffer, decode until NeedMore, drop `consumed`.
-    fn run(max: usize, bytes: &[u8], pieces: &[usize]) -> Outcome {
-        let mut reader = MessageReader::new(max);
-        let mut events = Vec::new();
-        let mut pending: Vec<u8> = Vec::new();
-        let mut offset = 0;
-        let mut sizes = pieces.iter().cycle();
-        loop {
-            loop {
-                match reader.decode(&pending) {
-                    Ok(Decoded::Done { value, consumed }) => {
-                        events.push(value);
-                        pending.drain(..consumed);
-                    }
-                    Ok(Decoded::NeedMore { consumed }) => {
-                        assert_eq!(consumed, pending.len(), "NeedMore takes all input");
-                        pending.drain(..consumed);
-                        break;
-                    }
-                    Err(e) => return (events, Some(e)),
-                }
-                assert!(reader.buffered_len() <= max + 125 + MAX_HEADER);
-            }
-            if offset == bytes.len() {
-                return (events, None);
-            }
-            let n = sizes
-                .next()
-                .copied()
-                .unwrap_or(bytes.len())
-                .min(bytes.len() - offset);
-            pending.extend_from_slice(&bytes[offset..offset + n]);
-            offset += n;
-        }
+        testing::client_frame(u8::from(fin) << 7 | opcode, payload, RFC_KEY)
     }
 
     fn whole(max: usize, bytes: &[u8]) -> Outcome {
@@ -407,7 +338,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let mut server = Vec::new();
             encode_frame(OpCode::Binary, &payload, &mut server);
-            let bytes = masked(&server);
+            let bytes = masked(&server, RFC_KEY);
             assert_eq!(bytes, client_frame(true, 0x2, &payload), "len {len}");
             let want = (vec![WsEvent::Binary(payload.clone())], None);
             assert_eq!(whole(len, &bytes), want, "len {len} whole");

@@ -264,29 +264,9 @@ pub fn raw_ws(addr: SocketAddr) -> TcpStream {
     s
 }
 
-/// A client frame: FIN set, `opcode`, masked with a fixed key unless `masked` is false.
-pub fn client_frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mask = [0x37u8, 0xfa, 0x21, 0x3d];
-    let mut out = vec![0x80 | opcode];
-    let m = if masked { 0x80 } else { 0 };
-    match payload.len() {
-        n if n < 126 => out.push(m | n as u8),
-        n if n < 65536 => {
-            out.push(m | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(m | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
-    out
+/// A client frame: FIN set, `opcode`, masked with the RFC 6455 §5.7 key.
+pub fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    ws::testing::client_frame(0x80 | opcode, payload, ws::testing::RFC_KEY)
 }
 
 /// Reads one unmasked server frame: (opcode, payload).
@@ -315,6 +295,15 @@ pub fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
 /// The status code of a close frame's payload.
 pub fn close_code(payload: &[u8]) -> Option<u16> {
     (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]))
+}
+
+/// Asserts that the next server frame is a close with `code` and that the server then
+/// closes the socket.
+#[track_caller]
+pub fn assert_close_then_eof(s: &mut TcpStream, code: u16) {
+    let (op, payload) = read_frame(s);
+    assert_eq!((op, close_code(&payload)), (0x8, Some(code)));
+    assert!(closed_by_server(s), "closed after the close frame");
 }
 
 /// Waits until `cond` holds (at most 2 s).

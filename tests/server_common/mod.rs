@@ -1,19 +1,28 @@
-//! The real server started in-process with small limits, plus raw-socket and websocket
-//! helpers shared by `tests/reliability_*.rs`.
+//! The real server, started in-process (`app::spawn`) or as the binary ([`Binary`]), and
+//! the clients the server-level tests talk to it with: signed REST calls in raw bytes,
+//! websockets through `tungstenite` or by hand. Shared by `tests/api_smoke.rs`,
+//! `tests/chat.rs` and `tests/reliability_*.rs`; the engine's tests have `engine_common`.
 #![allow(dead_code)] // each test file uses a different part
+
+mod binary;
+
+#[allow(unused_imports)] // not every test file starts the binary
+pub use binary::{rss_kib, Binary};
 
 use channelstream::api::signature::Signer;
 use channelstream::app::{self, Running};
 use channelstream::config::Config;
+use channelstream::ws;
 use serde_json::{json, Value};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::Message;
 
-/// A config on `127.0.0.1:0` with small limits, so every limit is cheap to reach.
-pub fn small_config() -> Config {
-    let mut c = Config {
+/// A config on `127.0.0.1:0` that accepts this module's signature ([`token`]) from
+/// localhost, two workers, long-polls answered after 1 s, default limits.
+pub fn loopback_config() -> Config {
+    Config {
         secret: "secret".into(),
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
@@ -21,7 +30,12 @@ pub fn small_config() -> Config {
         wake_connections_after: 1,
         workers: 2,
         ..Config::default()
-    };
+    }
+}
+
+/// [`loopback_config`] with small limits, so every limit is cheap to reach.
+pub fn small_config() -> Config {
+    let mut c = loopback_config();
     c.limits.max_head = 2048;
     c.limits.max_body = 64 * 1024;
     c.limits.max_message = 16 * 1024;
@@ -45,27 +59,37 @@ pub fn token() -> String {
 /// Writes `bytes` on a new connection, half-closes nothing, reads until the server
 /// closes or 3 s pass. Returns everything read.
 pub fn raw(addr: SocketAddr, bytes: &[u8]) -> Vec<u8> {
+    exchange(addr, bytes).0
+}
+
+/// Like [`raw`], and also says whether the server closed the connection (EOF) in time.
+pub fn exchange(addr: SocketAddr, bytes: &[u8]) -> (Vec<u8>, bool) {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .expect("timeout");
     let _ = s.write_all(bytes);
-    read_until_close(&mut s, Duration::from_secs(3))
+    read_to_eof(&mut s, Duration::from_secs(3))
 }
 
 /// Reads until EOF, a reset or `within` passes.
 pub fn read_until_close(s: &mut TcpStream, within: Duration) -> Vec<u8> {
+    read_to_eof(s, within).0
+}
+
+/// Reads until EOF, a reset or `within` passes; says whether it ended at EOF.
+pub fn read_to_eof(s: &mut TcpStream, within: Duration) -> (Vec<u8>, bool) {
     let end = Instant::now() + within;
     let mut out = Vec::new();
     let mut buf = [0u8; 16384];
     while Instant::now() < end {
         match s.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return (out, true),
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(_) => break,
         }
     }
-    out
+    (out, false)
 }
 
 /// The status code of the first response in `bytes` (0 if none).
@@ -105,11 +129,12 @@ pub fn call(addr: SocketAddr, method: &str, target: &str, body: &Value) -> (u16,
     (status_of(&out), v)
 }
 
-/// A signed call that must answer 200.
+/// A signed POST that must answer 200 with a JSON body; returns the body.
 pub fn post(addr: SocketAddr, path: &str, body: Value) -> Value {
-    let (status, v) = call(addr, "POST", path, &body);
-    assert_eq!(status, 200, "{path}: {v}");
-    v
+    let out = raw(addr, &signed("POST", path, body.to_string().as_bytes()));
+    let text = String::from_utf8_lossy(body_of(&out));
+    assert_eq!(status_of(&out), 200, "{path}: {text}");
+    serde_json::from_slice(body_of(&out)).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 /// `/connect` for `user` with `conn_id`, subscribed to `channels`.
@@ -123,6 +148,8 @@ pub fn connect(addr: SocketAddr, user: &str, conn_id: &str, channels: &[&str]) -
 
 pub type Ws = tungstenite::WebSocket<TcpStream>;
 
+/// A `tungstenite` websocket on `/ws?conn_id=`: 10 s for the handshake, then reads that
+/// give up after 100 ms so callers can poll against a deadline.
 pub fn open_ws(addr: SocketAddr, conn_id: &str) -> Ws {
     let stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -136,7 +163,9 @@ pub fn open_ws(addr: SocketAddr, conn_id: &str) -> Ws {
     ws
 }
 
-/// Every non-empty frame's items within `within`, until `until` says stop.
+/// The items of the text frames (each a JSON list; heartbeats are `[]`) that arrive
+/// within `within`, up to the first one `until` says stop at. Panics on a frame that is
+/// not a JSON list and on a websocket error: the server sends neither to a live client.
 pub fn read_items(
     ws: &mut Ws,
     within: Duration,
@@ -147,23 +176,41 @@ pub fn read_items(
     while Instant::now() < end {
         match ws.read() {
             Ok(Message::Text(t)) => {
-                if let Ok(Value::Array(list)) = serde_json::from_str::<Value>(&t) {
-                    for item in list {
-                        let stop = until(&item);
-                        items.push(item);
-                        if stop {
-                            return items;
-                        }
+                let list = match serde_json::from_str::<Value>(&t) {
+                    Ok(Value::Array(list)) => list,
+                    _ => panic!("a frame that is not a JSON list: {t}"),
+                };
+                for item in list {
+                    let stop = until(&item);
+                    items.push(item);
+                    if stop {
+                        return items;
                     }
                 }
             }
             Ok(_) => {}
             Err(tungstenite::Error::Io(e))
                 if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(_) => break,
+            Err(e) => panic!("websocket error: {e}"),
         }
     }
     items
+}
+
+/// Reads until a close frame arrives or `within` passes. `Some(code)` for a close frame
+/// (`Some(None)` if it carried no code); `None` if none came or the socket failed first.
+pub fn read_close(ws: &mut Ws, within: Duration) -> Option<Option<u16>> {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Close(frame)) => return Some(frame.map(|f| u16::from(f.code))),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Waits for a channel message whose body has `marker` in it.
@@ -185,24 +232,10 @@ pub fn publish(addr: SocketAddr, channel: &str, marker: &str) {
     );
 }
 
-/// A client-side masked websocket frame (RFC 6455 §5.2), mask key fixed.
+/// A masked client frame (RFC 6455 §5.2) with a fixed key; `first` (FIN, RSV, opcode)
+/// is sent as given, so it can also be one the server must refuse.
 pub fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x12, 0x34, 0x56, 0x78];
-    let mut f = vec![first];
-    match payload.len() {
-        n if n < 126 => f.push(0x80 | n as u8),
-        n if n <= 0xffff => {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&key);
-    f.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    f
+    ws::testing::client_frame(first, payload, [0x12, 0x34, 0x56, 0x78])
 }
 
 /// A raw websocket for `conn_id`: the handshake done by hand, the 101 and any first
@@ -264,110 +297,4 @@ pub fn close_code(b: &[u8]) -> Option<u16> {
         i += hdr + len;
     }
     None
-}
-
-/// VmRSS of this process in KiB.
-pub fn rss_kib(pid: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The real `channelstream` binary as a child process; killed (SIGKILL) if still running
-/// when dropped, so a failing test leaves nothing behind.
-pub struct Binary {
-    pub child: std::process::Child,
-    pub addr: SocketAddr,
-    /// Everything the server wrote to stderr so far (read by a thread).
-    pub log: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-impl Binary {
-    /// Starts `sh -c "<prefix> exec channelstream --host 127.0.0.1 --port 0 <args>"` and
-    /// waits for the "serving on" line.
-    pub fn start(shell_prefix: &str, args: &[&str]) -> Binary {
-        use std::io::BufRead;
-        let bin = env!("CARGO_BIN_EXE_channelstream");
-        let script =
-            format!("{shell_prefix} exec \"$0\" --host 127.0.0.1 --port 0 --workers 2 \"$@\"");
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(bin)
-            .args(args)
-            .stderr(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn channelstream");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        thread_spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(rest) = line.split("serving on http://").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
-                }
-                if let Ok(mut l) = sink.lock() {
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(a) => a.parse().expect("address"),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "server did not start: {}",
-                    log.lock().map(|l| l.clone()).unwrap_or_default()
-                );
-            }
-        };
-        Binary { child, addr, log }
-    }
-
-    pub fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    /// Sends SIGTERM with the `kill` command and waits (up to 10 s) for the exit status.
-    pub fn terminate(&mut self) -> Option<i32> {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid()])
-            .status();
-        let end = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < end {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-fn thread_spawn(f: impl FnOnce() + Send + 'static) {
-    std::thread::spawn(f);
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
 }
