@@ -160,6 +160,31 @@ impl Hub {
         if !stale.is_empty() {
             self.remove_connections(&stale, now);
         }
+        let oldest = self.connections.values().map(|c| c.last_active).min();
+        self.drop_unreachable_frames(oldest.unwrap_or(now).min(now));
+    }
+
+    /// Drops catch-up frames stored before `horizon`, the oldest activity of any
+    /// connection. A frame is only ever sent to a connection whose activity is not newer
+    /// than the frame, and activity only moves forward (a new connection starts at
+    /// "now"), so those frames can never be sent. Without this a channel kept its last
+    /// 100 frames for as long as it existed: a long-running server with thousands of
+    /// quiet channels held them all. Now frames live about as long as a connection can
+    /// stay inactive (`gc_conns_after`). The one exception is the reference's
+    /// `/disconnect`, which moves a connection's activity 60 days back until the next
+    /// pass collects it (at most a second later); a websocket attached in between gets
+    /// only the frames kept (docs/COMPATIBILITY.md).
+    fn drop_unreachable_frames(&mut self, horizon: Time) {
+        for ch in self.channels.values_mut() {
+            while ch.frames.front().is_some_and(|(t, _)| *t < horizon) {
+                ch.frames.pop_front();
+            }
+        }
+        for u in self.users.values_mut() {
+            while u.frames.front().is_some_and(|(t, _)| *t < horizon) {
+                u.frames.pop_front();
+            }
+        }
     }
 
     /// `gc_users`: forgets users inactive for [`GC_USERS_AFTER`]; also forgets channels

@@ -254,6 +254,50 @@ fn catchup_on_attach_has_newer_frames_minus_excluded_and_foreign_pms() {
 }
 
 #[test]
+fn frames_older_than_every_connection_are_dropped_and_catchup_is_unchanged() {
+    let mut h = hub();
+    join(&mut h, "a", &["room"], ChannelConfig::default(), 1, at(0.0));
+    let say = |h: &mut Hub, n: &str, t: f64| {
+        h.pass_message(msg(json!({"channel": "room", "message": {"n": n}})), at(t));
+    };
+    say(&mut h, "before-b", 1.0);
+    let p = ConnectParams {
+        username: "b".into(),
+        channels: vec!["room".into()],
+        ..Default::default()
+    };
+    let b = h.connect(&p, at(2.0)); // detached until 4.0: its activity stays at 2.0
+    say(&mut h, "after-b", 3.0);
+    assert_eq!(h.channels["room"].frames.len(), 2);
+    h.tick(at(3.5)); // the GC pass: b (2.0) is now the oldest activity
+    let kept: Vec<Value> = h.channels["room"]
+        .frames
+        .iter()
+        .map(|(_, m)| m.value()["message"]["n"].clone())
+        .collect();
+    assert_eq!(
+        kept,
+        vec!["after-b"],
+        "the frame before every connection is gone"
+    );
+    let frames = h.attach_ws(b, ws(2), at(4.0)).unwrap_or_default();
+    let got: Vec<Value> = frames
+        .iter()
+        .map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null)[0]["message"]["n"].clone())
+        .collect();
+    assert_eq!(got, vec!["after-b"], "catch-up is what it was");
+    // With no connection left, no frame can ever be sent: all go.
+    h.remove_connections(&h.connections.keys().copied().collect::<Vec<_>>(), at(5.0));
+    h.pass_message(
+        msg(json!({"pm_users": ["a"], "message": {"n": "pm"}})),
+        at(5.0),
+    );
+    h.tick(at(6.0));
+    assert!(h.channels["room"].frames.is_empty());
+    assert!(h.users["a"].frames.is_empty());
+}
+
+#[test]
 fn edit_updates_history_and_frames_and_emits_message_edit() {
     let mut h = hub();
     let cfg = ChannelConfig {
