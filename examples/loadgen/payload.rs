@@ -123,17 +123,43 @@ pub fn scan(frame: &[u8], mut found: impl FnMut(Probe)) -> usize {
     count
 }
 
-/// Offset of the next `"LG1:` in `buf`.
+/// Offset of the next `"LG1:` in `buf`. Looks for the `L`, which is rare in these
+/// frames (keys, ids and names are lower case), eight bytes at a time: a byte-by-byte
+/// search for `"` (forty per frame) was half of a receiver thread's time.
 fn find_mark(buf: &[u8]) -> Option<usize> {
-    let mut from = 0;
-    while let Some(q) = buf.get(from..)?.iter().position(|&b| b == b'"') {
-        let at = from + q;
-        if buf.get(at + 1..at + 1 + MARK.len()) == Some(MARK) {
-            return Some(at);
+    let mut from = 1;
+    while let Some(rel) = buf.get(from..).and_then(|rest| find_byte(rest, MARK[0])) {
+        let at = from + rel;
+        if buf.get(at - 1) == Some(&b'"') && buf.get(at..at + MARK.len()) == Some(MARK) {
+            return Some(at - 1);
         }
         from = at + 1;
     }
     None
+}
+
+/// Offset of the first `needle` in `hay`, testing a word of eight bytes per step (the
+/// classic "has a zero byte" bit trick on `word ^ needle * 0x01..01`).
+fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * u64::from(needle);
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return chunk.iter().position(|&b| b == needle).map(|i| base + i);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| base + i)
 }
 
 /// The slow, obviously correct path: parse the frame as JSON and read `message.lg` of
@@ -246,6 +272,25 @@ mod tests {
             assert_eq!(slow, probes);
             assert_eq!((n, m), (2, Some(2)));
         }
+    }
+
+    #[test]
+    fn find_byte_finds_the_first_match_at_every_offset_and_length() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut hay = vec![b'x'; len];
+                if at < len {
+                    hay[at] = b'L';
+                    if at + 3 < len {
+                        hay[at + 3] = b'L';
+                    }
+                }
+                let want = hay.iter().position(|&b| b == b'L');
+                assert_eq!(find_byte(&hay, b'L'), want, "len {len} at {at}");
+            }
+        }
+        // Bytes that differ from the needle by one bit or sit next to 0x80 do not match.
+        assert_eq!(find_byte(&[b'M', 0xCC, 0x4C ^ 0x80, b'K'], b'L'), None);
     }
 
     #[test]
