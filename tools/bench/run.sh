@@ -128,7 +128,7 @@ latency)
 curve)
     # Ours only: latency at fixed rates (msgs/s x 1000 subscribers), both publishing shapes,
     # to show where p99 stays under 5 ms on this 2-core machine.
-    for spec in "1 100" "1 200" "1 400" "1 800" "10 400" "10 800" "10 1600" "10 3200"; do
+    for spec in "1 100" "1 200" "1 400" "1 800" "10 400" "10 1000" "10 2000" "10 4000"; do
         set -- $spec; b=$1; r=$2
         start_ours
         run curve_b${b}_r$r $OURS_PORT "$OURS_PID" fanout --subscribers 1000 --channels 1 --payload 100 \

@@ -130,7 +130,7 @@ for b in (10, 1):
             f"{lr['params'].get('rate')}; {lr['deliveries']['losses']}", ratio=None)
         notes.append(f"latency {b} msg/POST ours: " + cpu_note(lo))
 
-for b, r in ((1, 100), (1, 200), (1, 400), (1, 800), (10, 400), (10, 800), (10, 1600), (10, 3200)):
+for b, r in ((1, 100), (1, 200), (1, 400), (1, 800), (10, 400), (10, 1000), (10, 2000), (10, 4000)):
     c = load(f"curve_b{b}_r{r}")
     if c:
         lat = c["latency"]
