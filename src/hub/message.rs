@@ -139,11 +139,12 @@ pub fn str_list(msg: &Map<String, Value>, key: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> Map<String, Value> {
+    /// The object inside `v` (test input is always an object).
+    pub(in crate::hub) fn obj(v: Value) -> Map<String, Value> {
         match v {
             Value::Object(m) => m,
             _ => unreachable!(),

@@ -84,15 +84,9 @@ pub fn apply_edit(stored: &mut Map<String, Value>, edit: &Map<String, Value>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::message::tests::obj;
     use super::*;
     use serde_json::json;
-
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
 
     #[test]
     fn a_stored_message_parses_back_to_the_same_object() {
