@@ -9,6 +9,7 @@
 //! and `handle.rs` (cross-thread messages), `refusal.rs` (engine-made error responses),
 //! `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
 
+mod admission;
 mod conn;
 mod handle;
 mod listener;
@@ -253,6 +254,7 @@ impl Server {
         let open = Arc::new(AtomicUsize::new(0));
         let limits = self.config.limits;
         let worker_count = self.workers.len();
+        let congestion = admission::Congestion::new(worker_count);
         let mut threads = Vec::new();
         for (i, (poll, mailbox)) in self.workers.into_iter().enumerate() {
             let worker = worker::Worker {
@@ -269,9 +271,13 @@ impl Server {
                     local: Vec::new(),
                     deferred: Vec::new(),
                     scratch: vec![0; 64 * 1024].into_boxed_slice(),
+                    hold_requests: false,
                 },
                 open: open.clone(),
                 dirty: Vec::new(),
+                backlog: admission::Backlog::default(),
+                congestion: congestion.clone(),
+                held: Vec::new(),
             };
             let thread = thread::Builder::new()
                 .name(format!("cs-worker-{i}"))

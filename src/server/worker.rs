@@ -2,6 +2,7 @@
 //! timers and its mailbox. Moves bytes between sockets and [`Conn`]s; protocol decisions
 //! live in `conn.rs`.
 
+use super::admission::{Backlog, Congestion, Standing, HOLD_CHECK};
 use super::conn::{Conn, Env};
 use super::mailbox::{Addr, Mail};
 use super::slots::Slots;
@@ -36,6 +37,12 @@ pub(crate) struct Worker<A> {
     pub(crate) open: Arc<AtomicUsize>,
     /// Connections touched from outside their own socket event (mail, other sends).
     pub(crate) dirty: Vec<u32>,
+    /// This worker's websockets and how many are behind (admission control).
+    pub(crate) backlog: Backlog,
+    /// Every worker's congestion.
+    pub(crate) congestion: Congestion,
+    /// Connections whose next request is held back; looked at again each turn.
+    pub(crate) held: Vec<u32>,
 }
 
 impl<A: App> Worker<A> {
@@ -43,9 +50,11 @@ impl<A: App> Worker<A> {
     pub(crate) fn run(mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
         loop {
+            let now = Instant::now();
+            let recheck = (!self.held.is_empty()).then(|| now + HOLD_CHECK);
             match self
                 .poll
-                .poll(&mut events, self.timers.next_wait(Instant::now(), None))
+                .poll(&mut events, self.timers.next_wait(now, recheck))
             {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => other?,
@@ -59,6 +68,7 @@ impl<A: App> Worker<A> {
             }
             self.fire_timers(now);
             self.flush_dirty(now);
+            self.admit(now);
             if self.env.shutting_down && self.conns.is_empty() {
                 return Ok(());
             }
@@ -101,10 +111,29 @@ impl<A: App> Worker<A> {
         }
     }
 
+    /// Publishes this worker's congestion, reads everyone's, and looks again at held
+    /// connections: each is read once nobody is congested or its hold ran out.
+    fn admit(&mut self, now: Instant) {
+        self.congestion.set(self.id, self.backlog.congested());
+        self.env.hold_requests = self.congestion.any();
+        for key in std::mem::take(&mut self.held) {
+            if self
+                .conns
+                .get_any_mut(key)
+                .is_some_and(|(_, c)| c.is_held())
+            {
+                self.settle(key, now);
+            }
+        }
+        self.flush_dirty(now);
+    }
+
     /// Applies `f` to the connection at `addr` if it still exists, and marks it dirty.
     fn touch(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>)) {
         if let Some(conn) = self.conns.get_mut(key, gen) {
+            let before = conn.standing();
             f(conn, &self.env);
+            self.backlog.note(before, conn.standing());
             self.dirty.push(key);
         }
     }
@@ -116,7 +145,9 @@ impl<A: App> Worker<A> {
     /// socket's next write.
     fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>), now: Instant) {
         if let Some(conn) = self.conns.get_mut(key, gen) {
+            let before = conn.standing();
             f(conn, &self.env);
+            self.backlog.note(before, conn.standing());
             self.settle(key, now);
         }
     }
@@ -153,7 +184,9 @@ impl<A: App> Worker<A> {
             }
             conn.armed = None;
             if conn.deadline(&self.env.limits).is_some_and(|d| d <= now) {
+                let before = conn.standing();
                 conn.on_deadline(now);
+                self.backlog.note(before, conn.standing());
             }
             self.dirty.push(due.key);
         }
@@ -182,7 +215,12 @@ impl<A: App> Worker<A> {
         let Some((gen, conn)) = self.conns.get_any_mut(key) else {
             return;
         };
+        let before = conn.standing();
         conn.drive(&mut self.env, now);
+        self.backlog.note(before, conn.standing());
+        if conn.is_held() {
+            self.held.push(key);
+        }
         if conn.take_close_notice() {
             notify_close(&*self.env.app, conn.id());
         }
@@ -216,7 +254,9 @@ impl<A: App> Worker<A> {
     fn deliver_deferred(&mut self, now: Instant) {
         for (id, frame) in std::mem::take(&mut self.env.deferred) {
             if let Some(conn) = self.conns.get_mut(id.key, id.gen) {
+                let before = conn.standing();
                 conn.send_frame(frame, now);
+                self.backlog.note(before, conn.standing());
                 self.dirty.push(id.key);
             }
         }
@@ -226,6 +266,7 @@ impl<A: App> Worker<A> {
         let Some(mut conn) = self.conns.remove(key) else {
             return;
         };
+        self.backlog.note(conn.standing(), Standing::default());
         if conn.registered.is_some() {
             let _ = self.poll.registry().deregister(conn.stream());
         }

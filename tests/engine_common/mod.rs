@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 /// Routes: `GET /ws` upgrades (websocket echo), `/json` answers JSON at once, `/later`
 /// answers 50 ms later from another thread through `Handle::respond`, `POST /body` echoes
-/// the body, `/never` waits forever (`Later`, never answered), `/panic` panics; anything else is 404. A websocket text `panic` panics.
+/// the body, `/never` waits forever (`Later`, never answered), `/panic` panics, `/fill`
+/// sends 8 MiB (256 binary frames of 32 KiB) to every websocket opened so far; anything
+/// else is 404. A websocket text `panic` panics.
 #[derive(Default)]
 pub struct TestApp {
     pub upgraded: Mutex<Vec<ConnId>>,
@@ -53,6 +55,15 @@ impl App for TestApp {
                 Reply::Later
             }
             ("GET", "/panic") => panic!("the test app panics on /panic"),
+            ("GET", "/fill") => {
+                let frame = ws::shared_frame(OpCode::Binary, &vec![b'f'; 32 * 1024]);
+                for conn in self.upgraded.lock().unwrap().iter() {
+                    for _ in 0..256 {
+                        ctx.send(*conn, frame.clone());
+                    }
+                }
+                Reply::Respond(Response::json(200, b"{}".to_vec()))
+            }
             _ => Reply::Respond(Response::json(404, br#"{"error":"not found"}"#.to_vec())),
         }
     }

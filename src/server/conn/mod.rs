@@ -8,6 +8,7 @@
 mod request;
 mod websocket;
 
+use super::admission::{Standing, HOLD_MAX};
 use super::out_queue::OutQueue;
 use super::{App, ConnId, Handle, Limits};
 use crate::decoded::Decoded;
@@ -37,6 +38,8 @@ pub(crate) struct Env<A> {
     pub deferred: Vec<(ConnId, Arc<[u8]>)>,
     /// Read buffer shared by the worker's connections (one read at a time).
     pub scratch: Box<[u8]>,
+    /// Some worker is congested: new HTTP requests wait (`admission.rs`).
+    pub hold_requests: bool,
 }
 
 /// An upgrade request's handshake check, done before the request goes to the app.
@@ -85,6 +88,8 @@ pub(crate) struct Conn {
     ping_sent: Option<Instant>,
     /// When the current request's first byte arrived (or the connection was accepted).
     request_started: Option<Instant>,
+    /// Since when reading a new request has been held back by admission control.
+    held_since: Option<Instant>,
     /// Upgraded or awaited a `Later` reply, and the app has not had `on_close` yet.
     pub(crate) notify_close: bool,
     /// The live timer entry's deadline (see `timers.rs`).
@@ -121,6 +126,7 @@ impl Conn {
             last_write: now,
             ping_sent: None,
             request_started: Some(now),
+            held_since: None,
             notify_close: false,
             armed: None,
             registered: None,
@@ -268,12 +274,40 @@ impl Conn {
             if self.is_done() {
                 return;
             }
-            if self.readable && self.wants_read() {
+            if self.readable && self.wants_read() && !self.holds_request(env, now) {
                 progress |= self.read_some(env, now);
             }
             if !progress || self.is_done() {
                 return;
             }
+        }
+    }
+
+    /// Admission control: while some worker is congested, an HTTP connection between
+    /// requests is not read, for at most `HOLD_MAX` per request (`admission.rs`).
+    fn holds_request<A: App>(&mut self, env: &Env<A>, now: Instant) -> bool {
+        if !matches!(self.state, ConnState::Reading(_)) || !env.hold_requests {
+            self.held_since = None;
+            return false;
+        }
+        let since = *self.held_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < HOLD_MAX {
+            return true;
+        }
+        self.held_since = None;
+        false
+    }
+
+    /// Readable but held back by admission control: the worker must look again.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held_since.is_some() && self.readable && matches!(self.state, ConnState::Reading(_))
+    }
+
+    /// What it counts for in the worker's backlog.
+    pub(crate) fn standing(&self) -> Standing {
+        match self.state {
+            ConnState::WebSocket(_) => Standing::websocket(self.out.queued(), self.out.limit()),
+            _ => Standing::default(),
         }
     }
 

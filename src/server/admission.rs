@@ -1,0 +1,136 @@
+//! Admission control: while most websockets of some worker are far behind, every worker
+//! holds new HTTP requests for a short while, so publishers slow down to what subscribers
+//! read. Without it a publisher answered at once could fill every subscriber's out queue
+//! past `max_outbound` and get them all closed with 1008 (measured: all 1 000 subscribers
+//! of a 30 s max-rate broadcast whose client read 4.5 M deliveries/s).
+//!
+//! "Behind" is a queue of at least a sixteenth of `max_outbound` (256 KiB by default):
+//! far above what a normal burst leaves queued, far below the cut. A few stalled clients
+//! cannot hold the server: it takes a majority of a worker's websockets, and no request
+//! is held longer than [`HOLD_MAX`], so messages still flow and stalled clients still
+//! reach their cut.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest one request is held.
+pub(crate) const HOLD_MAX: Duration = Duration::from_millis(50);
+
+/// How often a worker with held requests looks at them again when nothing else wakes it.
+pub(crate) const HOLD_CHECK: Duration = Duration::from_millis(5);
+
+/// What a connection counts for in its worker's backlog.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Standing {
+    pub(crate) websocket: bool,
+    pub(crate) behind: bool,
+}
+
+impl Standing {
+    /// A websocket's standing with `queued` bytes waiting and an out-queue limit of
+    /// `limit`.
+    pub(crate) fn websocket(queued: usize, limit: usize) -> Standing {
+        Standing {
+            websocket: true,
+            behind: queued >= (limit / 64).max(1),
+        }
+    }
+}
+
+/// One worker's websockets and how many of them are behind.
+#[derive(Debug, Default)]
+pub(crate) struct Backlog {
+    websockets: usize,
+    behind: usize,
+}
+
+impl Backlog {
+    /// A connection went from standing `before` to `after`.
+    pub(crate) fn note(&mut self, before: Standing, after: Standing) {
+        if before == after {
+            return;
+        }
+        if before.websocket {
+            self.websockets = self.websockets.saturating_sub(1);
+        }
+        if before.behind {
+            self.behind = self.behind.saturating_sub(1);
+        }
+        self.websockets += usize::from(after.websocket);
+        self.behind += usize::from(after.behind);
+    }
+
+    /// Most of this worker's websockets are behind.
+    pub(crate) fn congested(&self) -> bool {
+        self.behind > 0 && self.behind * 2 > self.websockets
+    }
+}
+
+/// Each worker's congestion, shared by all workers: a publisher's request may reach
+/// subscribers on any worker.
+#[derive(Clone, Debug)]
+pub(crate) struct Congestion(Arc<[AtomicBool]>);
+
+impl Congestion {
+    pub(crate) fn new(workers: usize) -> Congestion {
+        Congestion((0..workers).map(|_| AtomicBool::new(false)).collect())
+    }
+
+    /// Publishes worker `worker`'s state.
+    pub(crate) fn set(&self, worker: u16, congested: bool) {
+        if let Some(flag) = self.0.get(worker as usize) {
+            if flag.load(Ordering::Relaxed) != congested {
+                flag.store(congested, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Some worker is congested.
+    pub(crate) fn any(&self) -> bool {
+        self.0.iter().any(|f| f.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: usize = 16 * 1024;
+
+    #[test]
+    fn a_worker_is_congested_when_most_websockets_are_behind() {
+        let mut b = Backlog::default();
+        let http = Standing::default();
+        let idle = Standing::websocket(0, LIMIT);
+        let behind = Standing::websocket(LIMIT / 64, LIMIT);
+        assert!(!Standing::websocket(LIMIT / 64 - 1, LIMIT).behind);
+        for _ in 0..3 {
+            b.note(http, idle);
+        }
+        assert!(!b.congested(), "nobody behind");
+        b.note(idle, behind);
+        assert!(!b.congested(), "one of three");
+        b.note(idle, behind);
+        assert!(b.congested(), "two of three");
+        b.note(behind, idle);
+        assert!(!b.congested(), "one again");
+        b.note(behind, http); // closed
+        b.note(idle, http);
+        b.note(idle, http);
+        assert_eq!((b.websockets, b.behind), (0, 0));
+        assert!(!b.congested());
+    }
+
+    #[test]
+    fn congestion_of_any_worker_is_seen_by_all() {
+        let c = Congestion::new(3);
+        let seen_by_other = c.clone();
+        assert!(!seen_by_other.any());
+        c.set(2, true);
+        assert!(seen_by_other.any());
+        c.set(2, false);
+        c.set(7, true); // no such worker: ignored
+        assert!(!seen_by_other.any());
+    }
+}
