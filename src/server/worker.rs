@@ -116,6 +116,9 @@ impl<A: App> Worker<A> {
     fn admit(&mut self, now: Instant) {
         self.congestion.set(self.id, self.backlog.congested());
         self.env.hold_requests = self.congestion.any();
+        if self.held.is_empty() {
+            return;
+        }
         for key in std::mem::take(&mut self.held) {
             if self
                 .conns
@@ -131,9 +134,7 @@ impl<A: App> Worker<A> {
     /// Applies `f` to the connection at `addr` if it still exists, and marks it dirty.
     fn touch(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>)) {
         if let Some(conn) = self.conns.get_mut(key, gen) {
-            let before = conn.standing();
-            f(conn, &self.env);
-            self.backlog.note(before, conn.standing());
+            tracked(&mut self.backlog, conn, |c| f(c, &self.env));
             self.dirty.push(key);
         }
     }
@@ -145,9 +146,7 @@ impl<A: App> Worker<A> {
     /// socket's next write.
     fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>), now: Instant) {
         if let Some(conn) = self.conns.get_mut(key, gen) {
-            let before = conn.standing();
-            f(conn, &self.env);
-            self.backlog.note(before, conn.standing());
+            tracked(&mut self.backlog, conn, |c| f(c, &self.env));
             self.settle(key, now);
         }
     }
@@ -184,9 +183,7 @@ impl<A: App> Worker<A> {
             }
             conn.armed = None;
             if conn.deadline(&self.env.limits).is_some_and(|d| d <= now) {
-                let before = conn.standing();
-                conn.on_deadline(now);
-                self.backlog.note(before, conn.standing());
+                tracked(&mut self.backlog, conn, |c| c.on_deadline(now));
             }
             self.dirty.push(due.key);
         }
@@ -215,9 +212,7 @@ impl<A: App> Worker<A> {
         let Some((gen, conn)) = self.conns.get_any_mut(key) else {
             return;
         };
-        let before = conn.standing();
-        conn.drive(&mut self.env, now);
-        self.backlog.note(before, conn.standing());
+        tracked(&mut self.backlog, conn, |c| c.drive(&mut self.env, now));
         if conn.is_held() {
             self.held.push(key);
         }
@@ -254,9 +249,7 @@ impl<A: App> Worker<A> {
     fn deliver_deferred(&mut self, now: Instant) {
         for (id, frame) in std::mem::take(&mut self.env.deferred) {
             if let Some(conn) = self.conns.get_mut(id.key, id.gen) {
-                let before = conn.standing();
-                conn.send_frame(frame, now);
-                self.backlog.note(before, conn.standing());
+                tracked(&mut self.backlog, conn, |c| c.send_frame(frame, now));
                 self.dirty.push(id.key);
             }
         }
@@ -275,6 +268,14 @@ impl<A: App> Worker<A> {
             notify_close(&*self.env.app, conn.id());
         }
     }
+}
+
+/// Applies `f` to `conn`, keeping the worker's backlog count in step with what `f` did
+/// to the connection's state and out queue.
+fn tracked(backlog: &mut Backlog, conn: &mut Conn, f: impl FnOnce(&mut Conn)) {
+    let before = conn.standing();
+    f(conn);
+    backlog.note(before, conn.standing());
 }
 
 /// Calls `App::on_close`; a panicking app must not take the worker's other connections
