@@ -311,7 +311,7 @@ impl Command {
                 Err(e) => Outcome::Respond(reply::invalid(e)),
             },
             Kind::Message(m) => {
-                Outcome::Respond(reply::rendered_body(message::run(m, hub, now), cors))
+                Outcome::Respond(reply::rendered_body(200, message::run(m, hub, now), cors))
             }
             Kind::ChannelConfig(c) => json(channel_config::run(c, hub, now)),
             Kind::Info(cfg) => json(hub.channels_info(&cfg)),

@@ -48,14 +48,12 @@ pub fn pretty<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
 
 /// A rendered JSON response.
 pub fn rendered<T: Serialize + ?Sized>(status: u16, body: &T, cors: &Cors) -> Response {
-    let mut r = Response::json(status, pretty(body));
-    r.headers.extend(cors.iter().cloned());
-    r
+    rendered_body(status, pretty(body), cors)
 }
 
-/// A 200 JSON response whose body is already rendered (by [`pretty`]).
-pub fn rendered_body(body: Vec<u8>, cors: &Cors) -> Response {
-    let mut r = Response::json(200, body);
+/// A JSON response whose body is already rendered (by [`pretty`]).
+pub fn rendered_body(status: u16, body: Vec<u8>, cors: &Cors) -> Response {
+    let mut r = Response::json(status, body);
     r.headers.extend(cors.iter().cloned());
     r
 }

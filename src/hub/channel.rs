@@ -3,7 +3,7 @@
 
 use super::id::Uuid;
 use super::message::{catchup_copy, str_list};
-use super::stored::Stored;
+use super::stored::{delete_message_frame, edit_message_frame, Frames, Stored};
 use super::time::Time;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -74,7 +74,7 @@ pub struct Channel {
     /// Stored `message`s, oldest first, with their delivery keys (as the reference keeps).
     pub history: VecDeque<Stored>,
     /// Catch-up frames with the time they were stored, oldest first.
-    pub frames: VecDeque<(Time, Stored)>,
+    pub frames: Frames,
     /// Connections in `connections`, kept by every change to it: channel info reports it
     /// on each `/connect`, and summing a channel of 19 000 users each time made
     /// connecting quadratic.
@@ -169,13 +169,7 @@ impl Channel {
             m.edit(edit);
         }
         // In the reference history and frames share the object, so both change.
-        if let Some((_, m)) = self
-            .frames
-            .iter_mut()
-            .find(|(_, m)| m.has_uuid(uuid) && m.is_message())
-        {
-            m.edit(edit);
-        }
+        edit_message_frame(&mut self.frames, edit);
     }
 
     /// Removes the stored message with the same uuid from history and frames.
@@ -183,13 +177,7 @@ impl Channel {
         if let Some(i) = self.history.iter().position(|m| m.has_uuid(Some(uuid))) {
             self.history.remove(i);
         }
-        if let Some(i) = self
-            .frames
-            .iter()
-            .position(|(_, m)| m.has_uuid(Some(uuid)) && m.is_message())
-        {
-            self.frames.remove(i);
-        }
+        delete_message_frame(&mut self.frames, uuid);
     }
 
     /// Sorted names of the users present.

@@ -3,6 +3,7 @@
 
 use super::connection::Target;
 use super::id::Uuid;
+use super::stored::drop_frames_before;
 use super::time::Time;
 use super::{Effect, Hub};
 use std::sync::Arc;
@@ -176,14 +177,10 @@ impl Hub {
     /// only the frames kept (docs/COMPATIBILITY.md).
     fn drop_unreachable_frames(&mut self, horizon: Time) {
         for ch in self.channels.values_mut() {
-            while ch.frames.front().is_some_and(|(t, _)| *t < horizon) {
-                ch.frames.pop_front();
-            }
+            drop_frames_before(&mut ch.frames, horizon);
         }
         for u in self.users.values_mut() {
-            while u.frames.front().is_some_and(|(t, _)| *t < horizon) {
-                u.frames.pop_front();
-            }
+            drop_frames_before(&mut u.frames, horizon);
         }
     }
 

@@ -5,6 +5,7 @@ use super::channel::{Channel, ChannelConfig};
 use super::connection::{Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
+use super::stored::{delete_message_frame, edit_message_frame};
 use super::time::Time;
 use super::user::User;
 use super::{Effect, Hub};
@@ -222,16 +223,8 @@ impl Hub {
                 }
             }
             Route::User(name) => {
-                let Some(u) = hub.users.get_mut(name) else {
-                    return;
-                };
-                let uuid = edit.get("uuid");
-                if let Some((_, m)) = u
-                    .frames
-                    .iter_mut()
-                    .find(|(_, m)| m.has_uuid(uuid) && m.is_message())
-                {
-                    m.edit(&edit);
+                if let Some(u) = hub.users.get_mut(name) {
+                    edit_message_frame(&mut u.frames, &edit);
                 }
             }
         });
@@ -249,15 +242,8 @@ impl Hub {
                 }
             }
             Route::User(name) => {
-                let Some(u) = hub.users.get_mut(name) else {
-                    return;
-                };
-                if let Some(i) = u
-                    .frames
-                    .iter()
-                    .position(|(_, m)| m.has_uuid(Some(&uuid)) && m.is_message())
-                {
-                    u.frames.remove(i);
+                if let Some(u) = hub.users.get_mut(name) {
+                    delete_message_frame(&mut u.frames, &uuid);
                 }
             }
         });

@@ -5,15 +5,11 @@
 
 use super::channel::{Channel, ChannelConfig};
 use super::id::Uuid;
-use super::stored::Stored;
+use super::stored::{Frames, Stored};
 use super::time::Time;
 use super::user::User;
 use super::Hub;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
-
-/// Stored frames: time stored and message.
-type Frames = VecDeque<(Time, Stored)>;
 
 /// Format version written into every snapshot.
 const VERSION: u64 = 1;

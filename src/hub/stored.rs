@@ -10,7 +10,9 @@
 //! answered without parsing.
 
 use super::message::EDITABLE_KEYS;
+use super::time::Time;
 use serde_json::{Map, Value};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -70,6 +72,38 @@ impl Stored {
 impl fmt::Debug for Stored {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.json)
+    }
+}
+
+/// Catch-up frames (a channel's, or a user's private ones): when each was stored, and
+/// the message, oldest first.
+pub type Frames = VecDeque<(Time, Stored)>;
+
+/// Applies `edit` to the `message` frame with the same uuid, if one is kept.
+pub fn edit_message_frame(frames: &mut Frames, edit: &Map<String, Value>) {
+    let uuid = edit.get("uuid");
+    if let Some((_, m)) = frames
+        .iter_mut()
+        .find(|(_, m)| m.has_uuid(uuid) && m.is_message())
+    {
+        m.edit(edit);
+    }
+}
+
+/// Removes the `message` frame with this uuid, if one is kept.
+pub fn delete_message_frame(frames: &mut Frames, uuid: &Value) {
+    if let Some(i) = frames
+        .iter()
+        .position(|(_, m)| m.has_uuid(Some(uuid)) && m.is_message())
+    {
+        frames.remove(i);
+    }
+}
+
+/// Drops the frames stored before `horizon`.
+pub fn drop_frames_before(frames: &mut Frames, horizon: Time) {
+    while frames.front().is_some_and(|(t, _)| *t < horizon) {
+        frames.pop_front();
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::id::Uuid;
 use super::message::{catchup_copy, python_eq};
-use super::stored::Stored;
+use super::stored::{Frames, Stored};
 use super::time::Time;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
@@ -25,7 +25,7 @@ pub struct User {
     /// This user's connections, oldest first.
     pub connections: Vec<Uuid>,
     /// Private messages (already delivery copies) with the time they were stored.
-    pub frames: VecDeque<(Time, Stored)>,
+    pub frames: Frames,
     /// Last activity, for user GC.
     pub last_active: Time,
 }
