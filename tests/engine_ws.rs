@@ -11,6 +11,17 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+/// One worker with a short idle timeout, for the silent-websocket tests.
+fn start_with_idle_timeout(idle_timeout: Duration) -> Running {
+    start(
+        Limits {
+            idle_timeout,
+            ..limits()
+        },
+        1,
+    )
+}
+
 fn client(addr: SocketAddr) -> WebSocket<TcpStream> {
     let stream = connect(addr);
     let (ws, resp) = tungstenite::client(format!("ws://{addr}/ws"), stream).expect("handshake");
@@ -193,13 +204,7 @@ fn shutdown_sends_close_1001_to_websockets_and_run_returns() {
 
 #[test]
 fn silent_websocket_is_pinged_then_closed_1001_if_it_never_answers() {
-    let server = start(
-        Limits {
-            idle_timeout: Duration::from_millis(300),
-            ..limits()
-        },
-        1,
-    );
+    let server = start_with_idle_timeout(Duration::from_millis(300));
     let mut s = raw_ws(server.addr);
     let t0 = std::time::Instant::now();
     let (op, _) = read_frame(&mut s);
@@ -221,13 +226,7 @@ fn silent_websocket_is_pinged_then_closed_1001_if_it_never_answers() {
 
 #[test]
 fn silent_websocket_that_answers_pings_stays_open_past_the_idle_timeout() {
-    let server = start(
-        Limits {
-            idle_timeout: Duration::from_millis(300),
-            ..limits()
-        },
-        1,
-    );
+    let server = start_with_idle_timeout(Duration::from_millis(300));
     let mut s = raw_ws(server.addr);
     let t0 = std::time::Instant::now();
     let mut pings = 0;

@@ -52,6 +52,16 @@ fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, 
     id
 }
 
+/// Connects `user` to `channels` (default settings) without attaching anything.
+fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
+    let p = ConnectParams {
+        username: user.into(),
+        channels: channels.iter().map(|s| s.to_string()).collect(),
+        ..ConnectParams::default()
+    };
+    h.connect(&p, now)
+}
+
 /// Every websocket send as (recipients, parsed list).
 fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
     h.take_effects()
@@ -221,12 +231,7 @@ fn catchup_on_attach_has_newer_frames_minus_excluded_and_foreign_pms() {
         msg(json!({"channel": "room", "message": {"n": "old"}})),
         at(1.0),
     );
-    let p = ConnectParams {
-        username: "b".into(),
-        channels: vec!["room".into()],
-        ..Default::default()
-    };
-    let b = h.connect(&p, at(2.0));
+    let b = detached(&mut h, "b", &["room"], at(2.0));
     for (n, extra) in [
         ("all", json!({})),
         ("excluded", json!({"exclude_users": ["b"]})),
@@ -261,12 +266,7 @@ fn frames_older_than_every_connection_are_dropped_and_catchup_is_unchanged() {
         h.pass_message(msg(json!({"channel": "room", "message": {"n": n}})), at(t));
     };
     say(&mut h, "before-b", 1.0);
-    let p = ConnectParams {
-        username: "b".into(),
-        channels: vec!["room".into()],
-        ..Default::default()
-    };
-    let b = h.connect(&p, at(2.0)); // detached until 4.0: its activity stays at 2.0
+    let b = detached(&mut h, "b", &["room"], at(2.0)); // detached until 4.0: its activity stays at 2.0
     say(&mut h, "after-b", 3.0);
     assert_eq!(h.channels["room"].frames.len(), 2);
     h.tick(at(3.5)); // the GC pass: b (2.0) is now the oldest activity
@@ -462,13 +462,7 @@ fn idle_connections_are_collected_after_15s_with_parted_and_close() {
 #[test]
 fn unattached_connection_lives_15s_and_users_live_a_day() {
     let mut h = hub();
-    let id = h.connect(
-        &ConnectParams {
-            username: "a".into(),
-            ..Default::default()
-        },
-        at(0.0),
-    );
+    let id = detached(&mut h, "a", &[], at(0.0));
     h.tick(at(15.0));
     assert!(h.connections.contains_key(&id));
     h.tick(at(16.0));
@@ -483,13 +477,7 @@ fn unattached_connection_lives_15s_and_users_live_a_day() {
 fn gc_conns_after_sets_how_long_an_unattached_connection_lives() {
     let mut h = hub();
     h.set_gc_periods(Duration::from_secs(40), GC_CHANNELS_AFTER);
-    let id = h.connect(
-        &ConnectParams {
-            username: "a".into(),
-            ..Default::default()
-        },
-        at(0.0),
-    );
+    let id = detached(&mut h, "a", &[], at(0.0));
     h.tick(at(16.0));
     assert!(
         h.connections.contains_key(&id),
@@ -545,12 +533,7 @@ fn heartbeat_is_one_shared_empty_list_every_5s() {
 #[test]
 fn long_poll_answers_after_gathering_or_after_wake_time() {
     let mut h = hub();
-    let p = ConnectParams {
-        username: "a".into(),
-        channels: vec!["r".into()],
-        ..Default::default()
-    };
-    let id = h.connect(&p, at(0.0));
+    let id = detached(&mut h, "a", &["r"], at(0.0));
     let http = ws(50);
     assert!(h.attach_poll(id, http, Some("cb".into()), at(0.0)));
     h.pass_message(msg(json!({"channel": "r", "message": {"n": 1}})), at(1.0));
@@ -614,12 +597,7 @@ fn user_state_change_is_sent_to_notify_state_channels_with_public_changes() {
 #[test]
 fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
     let mut h = hub();
-    let p = ConnectParams {
-        username: "a".into(),
-        channels: vec!["r".into()],
-        ..Default::default()
-    };
-    let id = h.connect(&p, at(0.0));
+    let id = detached(&mut h, "a", &["r"], at(0.0));
     h.pass_message(msg(json!({"channel": "r"})), at(1.0));
     assert_eq!(h.attach_ws(id, ws(1), at(2.0)).map(|f| f.len()), Some(1));
     h.take_effects();
@@ -640,13 +618,7 @@ fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
 #[test]
 fn poll_replaced_or_closed_is_answered_or_forgotten() {
     let mut h = hub();
-    let id = h.connect(
-        &ConnectParams {
-            username: "a".into(),
-            ..Default::default()
-        },
-        at(0.0),
-    );
+    let id = detached(&mut h, "a", &[], at(0.0));
     assert!(h.attach_poll(id, ws(1), None, at(0.0)));
     assert!(h.attach_poll(id, ws(2), None, at(0.5)));
     let e = h.take_effects();
@@ -666,23 +638,11 @@ fn poll_replaced_or_closed_is_answered_or_forgotten() {
 #[test]
 fn shutdown_answers_polls_but_leaves_websockets_alone() {
     let mut h = hub();
-    let id = h.connect(
-        &ConnectParams {
-            username: "a".into(),
-            ..Default::default()
-        },
-        at(0.0),
-    );
+    let id = detached(&mut h, "a", &[], at(0.0));
     assert!(h.attach_poll(id, ws(1), None, at(0.0)));
     assert!(h.attach_ws(id, ws(2), at(0.1)).is_some()); // poll answered, ws attached
     h.take_effects();
-    let other = h.connect(
-        &ConnectParams {
-            username: "b".into(),
-            ..Default::default()
-        },
-        at(0.0),
-    );
+    let other = detached(&mut h, "b", &[], at(0.0));
     assert!(h.attach_poll(other, ws(3), Some("f".into()), at(0.2)));
     h.answer_all_polls();
     let e = h.take_effects();
