@@ -48,6 +48,9 @@ impl Response {
     /// (RFC 9110 §8.6, §15.3.5). An HTTP/1.0 client that is kept alive is told so with
     /// `Connection: keep-alive`, since it assumes close otherwise (RFC 9112 §9.3). A
     /// status outside 100..=999 cannot be written (RFC 9112 §4) and is sent as 500.
+    /// Every response says `X-Content-Type-Options: nosniff`, so that no browser ever
+    /// reads an answer as anything other than its declared type (a JSON or text body
+    /// echoing request text must never be sniffed into HTML or script).
     pub fn encode_for(&self, version: Version, keep_alive: bool, out: &mut Vec<u8>) {
         let status = if (100..=999).contains(&self.status) {
             self.status
@@ -68,9 +71,14 @@ impl Response {
         out.extend_from_slice(reason_phrase(status).as_bytes());
         out.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
-            let framing = ["content-length", "transfer-encoding", "connection"]
-                .iter()
-                .any(|f| name.eq_ignore_ascii_case(f));
+            let framing = [
+                "content-length",
+                "transfer-encoding",
+                "connection",
+                "x-content-type-options",
+            ]
+            .iter()
+            .any(|f| name.eq_ignore_ascii_case(f));
             let splits = [name, value].iter().any(|s| s.contains(['\r', '\n']));
             if framing || splits {
                 continue;
@@ -80,6 +88,7 @@ impl Response {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        out.extend_from_slice(NOSNIFF);
         if has_body {
             out.extend_from_slice(b"Content-Length: ");
             out.extend_from_slice(self.body.len().to_string().as_bytes());
@@ -96,6 +105,9 @@ impl Response {
         }
     }
 }
+
+/// Sent with every response; the caller's own field of that name is dropped.
+pub const NOSNIFF: &[u8] = b"X-Content-Type-Options: nosniff\r\n";
 
 /// The reason phrase for the codes this server sends (RFC 9110 §15); clients ignore it.
 fn reason_phrase(status: u16) -> &'static str {
@@ -140,7 +152,7 @@ mod tests {
         let r = Response::json(200, b"{\"ok\": true}".to_vec());
         assert_eq!(
             encoded(&r, true),
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12\r\n\r\n{\"ok\": true}"
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 12\r\n\r\n{\"ok\": true}"
         );
     }
 
@@ -153,7 +165,7 @@ mod tests {
         };
         assert_eq!(
             encoded(&r, false),
-            "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+            "HTTP/1.1 404 Not Found\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
         );
     }
 
@@ -166,7 +178,7 @@ mod tests {
             body: vec![],
         }
         .encode(true, &mut out);
-        assert_eq!(out, b"earlierHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(out, b"earlierHTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 0\r\n\r\n");
     }
 
     #[test]
@@ -183,7 +195,7 @@ mod tests {
         };
         assert_eq!(
             encoded(&r, false),
-            "HTTP/1.1 200 OK\r\nX-A: 1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
+            "HTTP/1.1 200 OK\r\nX-A: 1\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc"
         );
     }
 
@@ -199,7 +211,7 @@ mod tests {
         };
         assert_eq!(
             encoded(&r, true),
-            "HTTP/1.1 200 OK\r\nX-B: 2\r\nContent-Length: 0\r\n\r\n"
+            "HTTP/1.1 200 OK\r\nX-B: 2\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 0\r\n\r\n"
         );
     }
 
@@ -210,7 +222,10 @@ mod tests {
             headers: vec![],
             body: b"dropped".to_vec(),
         };
-        assert_eq!(encoded(&r, true), "HTTP/1.1 204 No Content\r\n\r\n");
+        assert_eq!(
+            encoded(&r, true),
+            "HTTP/1.1 204 No Content\r\nX-Content-Type-Options: nosniff\r\n\r\n"
+        );
         let r = Response {
             status: 101,
             headers: vec![("Upgrade".into(), "x".into())],
@@ -218,7 +233,7 @@ mod tests {
         };
         assert_eq!(
             encoded(&r, true),
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nX-Content-Type-Options: nosniff\r\n\r\n"
         );
     }
 
@@ -233,14 +248,32 @@ mod tests {
         r.encode_for(Version::Http10, true, &mut out);
         assert_eq!(
             out,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n"
         );
         out.clear();
         r.encode_for(Version::Http10, false, &mut out);
         assert_eq!(
             out,
-            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"HTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn every_response_says_nosniff_once_even_if_the_caller_set_its_own() {
+        for status in [101, 200, 204, 302, 404, 500] {
+            let r = Response {
+                status,
+                headers: vec![("x-content-type-options".into(), "sniff-away".into())],
+                body: b"<b>x</b>".to_vec(),
+            };
+            let text = encoded(&r, true);
+            assert_eq!(
+                text.matches("X-Content-Type-Options: nosniff\r\n").count(),
+                1,
+                "{text}"
+            );
+            assert!(!text.contains("sniff-away"), "{text}");
+        }
     }
 
     #[test]

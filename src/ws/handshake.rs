@@ -113,6 +113,7 @@ pub fn handshake_response(accept: &str, out: &mut Vec<u8>) {
         b"HTTP/1.1 101 Switching Protocols\r\n\
           Upgrade: websocket\r\n\
           Connection: Upgrade\r\n\
+          X-Content-Type-Options: nosniff\r\n\
           Sec-WebSocket-Accept: ",
     );
     out.extend_from_slice(accept.as_bytes());
@@ -349,7 +350,7 @@ mod tests {
         assert_eq!(
             out,
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+              X-Content-Type-Options: nosniff\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
         );
     }
 
