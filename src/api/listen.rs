@@ -20,12 +20,39 @@ pub struct Listen {
 }
 
 /// `conn_id` must be a UUID: otherwise 422 `["Wrong UUID format"]` (`uuid_from_string`;
-/// a missing id, a 500 in the reference, gets the same).
+/// a missing id, a 500 in the reference, gets the same). A `callback` must be a
+/// JavaScript identifier path (see [`is_callback_name`]): anything else is 400, since the
+/// callback is written in front of the answer and run by the browser as script.
 pub fn parse_listen(req: &Request) -> Result<Listen, Rejection> {
     let id = query_param(req.query(), "conn_id").and_then(|s| Uuid::parse(&s));
     let conn_id = id.ok_or_else(|| Rejection::Invalid(json!(["Wrong UUID format"])))?;
     let callback = query_param(req.query(), "callback").filter(|c| !c.is_empty());
+    if let Some(cb) = &callback {
+        if !is_callback_name(cb) {
+            return Err(Rejection::BadRequest(json!({ "callback": [BAD_CALLBACK] })));
+        }
+    }
     Ok(Listen { conn_id, callback })
+}
+
+/// The longest JSONP callback name accepted.
+pub const MAX_CALLBACK_LEN: usize = 128;
+
+/// Why a callback was refused (400).
+pub const BAD_CALLBACK: &str =
+    "Must be a JavaScript identifier path of at most 128 characters (like cb or jQuery.cb_1).";
+
+/// `^[A-Za-z_$][A-Za-z0-9_$]*(\.[A-Za-z_$][A-Za-z0-9_$]*)*$`, at most
+/// [`MAX_CALLBACK_LEN`] bytes: the names JSONP callers use, and nothing that could end the
+/// call expression and start another statement.
+pub fn is_callback_name(name: &str) -> bool {
+    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b'$';
+    name.len() <= MAX_CALLBACK_LEN
+        && name.split('.').all(|part| {
+            let bytes = part.as_bytes();
+            bytes.first().is_some_and(|b| start(*b))
+                && bytes.iter().all(|b| start(*b) || b.is_ascii_digit())
+        })
 }
 
 /// Attaches the poll; an unknown connection is 401 (`HTTPUnauthorized`).
@@ -37,17 +64,18 @@ pub fn run_listen(l: Listen, hub: &mut Hub, conn: ConnId, now: Time, page: PageK
     }
 }
 
-/// The answer to a long-poll: the JSON list, or `callback(list)`. The reference returns
-/// its `request.response` directly, so the content type is pyramid's default.
+/// The answer to a long-poll: the JSON list as `application/json`, or `callback(list)`
+/// as `application/javascript` (the reference sends both as `text/html`, which let a
+/// crafted callback run as HTML; the callback is checked by [`parse_listen`]).
 pub fn answer(callback: Option<&str>, body: &str, cors: &Cors) -> Response {
-    let text = match callback {
-        Some(cb) => format!("{cb}({body})"),
-        None => body.to_string(),
+    let (ctype, text) = match callback {
+        Some(cb) => (
+            "application/javascript; charset=UTF-8",
+            format!("{cb}({body})"),
+        ),
+        None => ("application/json", body.to_string()),
     };
-    let mut headers = vec![(
-        "Content-Type".to_string(),
-        "text/html; charset=UTF-8".to_string(),
-    )];
+    let mut headers = vec![("Content-Type".to_string(), ctype.to_string())];
     headers.extend(cors.iter().cloned());
     Response {
         status: 200,
@@ -72,4 +100,44 @@ pub fn parse_disconnect(body: Option<&Value>, req: &Request) -> Result<Kind, Rej
     uuid(&raw)
         .map(Kind::Disconnect)
         .map_err(|e| Rejection::Invalid(json!({ "conn_id": e })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_names_are_identifier_paths_and_nothing_else() {
+        for good in ["cb", "cb_1", "$", "_x", "jQuery123.cb", "a.b.c", "$.ajax_4"] {
+            assert!(is_callback_name(good), "{good}");
+        }
+        let long = "a".repeat(MAX_CALLBACK_LEN + 1);
+        for bad in [
+            "",
+            "1cb",
+            "a..b",
+            "a.",
+            ".a",
+            "cb(1)",
+            "a b",
+            "<script>alert(document.domain)</script>",
+            "alert(1);cb",
+            "a-b",
+            "caf\u{e9}",
+            "cb\n",
+            long.as_str(),
+        ] {
+            assert!(!is_callback_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn answers_are_json_or_javascript_never_html() {
+        let plain = answer(None, "[]", &Vec::new());
+        let jsonp = answer(Some("cb"), "[]", &Vec::new());
+        let ctype = |r: &Response| r.headers[0].1.clone();
+        assert_eq!(ctype(&plain), "application/json");
+        assert_eq!(ctype(&jsonp), "application/javascript; charset=UTF-8");
+        assert_eq!(jsonp.body, b"cb([])");
+    }
 }

@@ -101,8 +101,6 @@ pub struct Api {
     allow_cors: Vec<String>,
     validate_requests: bool,
     enforce_https: bool,
-    /// Scheme of generated URLs (`http_scheme`, `subscribers.py`); default `http`.
-    scheme: String,
 }
 
 /// Whether a route needs the API secret.
@@ -123,10 +121,6 @@ impl Api {
             allow_cors: config.allow_cors.clone(),
             validate_requests: config.validate_requests,
             enforce_https: config.enforce_https,
-            scheme: match config.http_scheme.as_str() {
-                "https" => "https".into(),
-                _ => "http".into(),
-            },
         }
     }
 
@@ -178,9 +172,8 @@ impl Api {
             match access {
                 Access::Secret => return Routed::Respond(reply::forbidden(page)),
                 Access::Admin => {
-                    let host = req.header("host").map(String::from_utf8_lossy);
-                    let host = host.as_deref().unwrap_or("localhost");
-                    return Routed::Respond(reply::to_sign_in(page, &self.scheme, host));
+                    let prefix = script_name(req).filter(|p| req.path().starts_with(p));
+                    return Routed::Respond(reply::to_sign_in(page, prefix.unwrap_or("")));
                 }
                 Access::Public => {}
             }
@@ -189,6 +182,9 @@ impl Api {
             Ok(kind) => kind,
             Err(Rejection::Json) => return Routed::Respond(reply::malformed_json()),
             Err(Rejection::Invalid(errors)) => return Routed::Respond(reply::invalid(errors)),
+            Err(Rejection::BadRequest(errors)) => {
+                return Routed::Respond(Response::json(400, reply::pretty(&errors)))
+            }
         };
         Routed::Hub(Box::new(Command { kind, cors, page }))
     }
@@ -269,16 +265,18 @@ impl Api {
 /// The path with an `X-Script-Name` prefix removed (`events.py` `use_prefix`).
 fn strip_script_name(req: &Request) -> &str {
     let path = req.path();
-    let prefix = req
-        .header("x-script-name")
-        .or_else(|| req.header("x_script_name"));
-    match prefix
-        .and_then(|p| std::str::from_utf8(p).ok())
-        .filter(|p| !p.is_empty())
-    {
+    match script_name(req) {
         Some(p) => path.strip_prefix(p).unwrap_or(path),
         None => path,
     }
+}
+
+/// The non-empty `X-Script-Name` (or `X_Script_Name`) header.
+fn script_name(req: &Request) -> Option<&str> {
+    req.header("x-script-name")
+        .or_else(|| req.header("x_script_name"))
+        .and_then(|p| std::str::from_utf8(p).ok())
+        .filter(|p| !p.is_empty())
 }
 
 /// Why a request never reaches the hub.
@@ -288,6 +286,9 @@ pub enum Rejection {
     Json,
     /// Validation failed: 422 with this error object.
     Invalid(Value),
+    /// A request no client library sends (a JSONP callback that is not a name): 400 with
+    /// this error object.
+    BadRequest(Value),
 }
 
 /// The request body as JSON.

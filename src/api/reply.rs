@@ -201,9 +201,27 @@ pub fn unauthorized(kind: PageKind) -> Response {
     page(kind, 401, "401 Unauthorized", explanation, "")
 }
 
-/// 302 to the admin sign-in page (`unauthorized_handler` for `/admin` routes).
-pub fn to_sign_in(kind: PageKind, scheme: &str, host: &str) -> Response {
-    let location = format!("{scheme}://{host}/admin/sign_in");
+/// Whether `p` is `/segment/segment...` of URL-safe characters: never `//host` or a
+/// scheme, so a redirect built from it stays on this server.
+pub fn is_plain_prefix(p: &str) -> bool {
+    p.len() <= 256
+        && p.split('/').skip(1).all(|seg| {
+            !seg.is_empty()
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        })
+        && p.starts_with('/')
+}
+
+/// 302 to the admin sign-in page (`unauthorized_handler` for `/admin` routes). The
+/// `Location` is relative (`prefix` + `/admin/sign_in`): the reference builds an absolute
+/// URL from the `Host` header, which lets a forged header send browsers (and caches)
+/// elsewhere. `prefix` is the `X-Script-Name` the request was routed under, used only
+/// when it is a plain path ([`is_plain_prefix`]).
+pub fn to_sign_in(kind: PageKind, prefix: &str) -> Response {
+    let prefix = if is_plain_prefix(prefix) { prefix } else { "" };
+    let location = format!("{prefix}/admin/sign_in");
     let text =
         format!("The resource was found at {location}; you should be redirected automatically.");
     let (ctype, body) = match kind {
@@ -284,6 +302,46 @@ mod tests {
             r.body,
             b"404 Not Found\n\nThe resource could not be found.\n\n\n/nope\n\n"
         );
+    }
+
+    #[test]
+    fn sign_in_redirect_is_relative_whatever_the_prefix_says() {
+        let location = |prefix: &str| {
+            let r = to_sign_in(PageKind::Html, prefix);
+            let l = r.headers.iter().find(|(n, _)| n == "Location").cloned();
+            (r.status, l.map(|(_, v)| v).unwrap_or_default())
+        };
+        assert_eq!(location(""), (302, "/admin/sign_in".into()));
+        assert_eq!(location("/cs"), (302, "/cs/admin/sign_in".into()));
+        assert_eq!(location("/a/b-c"), (302, "/a/b-c/admin/sign_in".into()));
+        for hostile in [
+            "//evil.example",
+            "http://evil.example",
+            "/a//b",
+            "/<x>",
+            "evil",
+            "/",
+        ] {
+            assert_eq!(
+                location(hostile),
+                (302, "/admin/sign_in".into()),
+                "{hostile}"
+            );
+        }
+    }
+
+    #[test]
+    fn pages_escape_the_path_they_echo() {
+        let r = not_found(PageKind::Html, "/<script>alert(1)</script>&\"");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(!body.contains("<script>"), "{body}");
+        assert!(
+            body.contains("/&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;"),
+            "{body}"
+        );
+        let r = not_found(PageKind::Json, "/\"<script>");
+        let v: Value = serde_json::from_slice(&r.body).expect("json page");
+        assert!(v["message"].as_str().unwrap_or("").contains("/\"<script>"));
     }
 
     #[test]

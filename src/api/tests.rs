@@ -683,8 +683,40 @@ fn listen_waits_in_the_hub_and_jsonp_wraps_the_answer() {
     assert_eq!((r.status, r.body.as_slice()), (200, b"cb_1([])".as_slice()));
     assert_eq!(
         r.headers[0],
-        ("Content-Type".into(), "text/html; charset=UTF-8".into())
+        (
+            "Content-Type".into(),
+            "application/javascript; charset=UTF-8".into()
+        )
     );
+}
+
+#[test]
+fn listen_refuses_a_callback_that_is_not_a_name_with_400_json() {
+    let api = api();
+    let id = "00000000-0000-4000-8000-000000000001";
+    for cb in [
+        "%3Cscript%3Ealert(document.domain)%3C%2Fscript%3E",
+        "a;b",
+        "x(1)",
+        "1a",
+    ] {
+        let req = request(
+            "GET",
+            &format!("/listen?conn_id={id}&callback={cb}"),
+            b"",
+            None,
+        );
+        let Routed::Respond(r) = api.route(&req, LOCAL, NOW) else {
+            panic!("{cb} reached the hub");
+        };
+        let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+        assert_eq!(r.status, 400, "{cb}");
+        assert_eq!(body["callback"][0], listen::BAD_CALLBACK, "{cb}");
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("<script"),
+            "{cb}"
+        );
+    }
 }
 
 #[test]
@@ -730,26 +762,47 @@ fn websocket_route_parses_the_id_and_unknown_ids_upgrade_then_close() {
 }
 
 #[test]
-fn admin_redirect_points_at_sign_in_on_the_request_host_and_configured_scheme() {
-    let req = request("GET", "/admin/admin.json", b"", None);
-    let location = |api: &Api| match api.route(&req, LOCAL, NOW) {
-        Routed::Respond(r) => r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "Location")
-            .map(|(_, v)| v.clone()),
-        Routed::Hub(_) => None,
+fn admin_redirect_is_relative_whatever_the_host_header_says() {
+    let location = |api: &Api, host: &[u8], prefix: Option<&[u8]>| {
+        let mut req = request("GET", "/cs/admin/admin.json", b"", None);
+        req.headers[0].1 = host.to_vec();
+        if let Some(p) = prefix {
+            req.headers.push(("x-script-name".into(), p.to_vec()));
+        }
+        match api.route(&req, LOCAL, NOW) {
+            Routed::Respond(r) => r
+                .headers
+                .iter()
+                .find(|(k, _)| k == "Location")
+                .map(|(_, v)| v.clone()),
+            Routed::Hub(_) => None,
+        }
     };
-    assert_eq!(
-        location(&api()).as_deref(),
-        Some("http://example.test/admin/sign_in")
-    );
-    let https = Config {
+    let https = Api::new(&Config {
         http_scheme: "https".into(),
         ..Config::default()
+    });
+    for api in [api(), https] {
+        for host in [b"evil.example".as_slice(), b"example.test", b""] {
+            assert_eq!(
+                location(&api, host, Some(b"/cs")).as_deref(),
+                Some("/cs/admin/sign_in")
+            );
+            assert_eq!(
+                location(&api, host, Some(b"//evil.example")).as_deref(),
+                None,
+                "a prefix the path does not start with is not routed"
+            );
+        }
+    }
+    let mut req = request("GET", "/admin/admin.json", b"", None);
+    req.headers[0].1 = b"evil.example".to_vec();
+    let Routed::Respond(r) = api().route(&req, LOCAL, NOW) else {
+        panic!("unsigned admin request reached the hub");
     };
-    assert_eq!(
-        location(&Api::new(&https)).as_deref(),
-        Some("https://example.test/admin/sign_in")
-    );
+    assert_eq!(r.status, 302);
+    assert!(r
+        .headers
+        .contains(&("Location".into(), "/admin/sign_in".into())));
+    assert!(!String::from_utf8_lossy(&r.body).contains("evil"));
 }
