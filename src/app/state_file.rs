@@ -173,4 +173,64 @@ mod tests {
         );
         let _ = fs::remove_dir_all(&dir);
     }
+
+    /// A state file written by release 0.1.0 (before the snapshot format was derived
+    /// with serde): channels "frames", "hist" and "plain", five messages in "hist" (kept:
+    /// the last three), alice's state with one public key, a private frame for bob.
+    const RELEASE_0_1_0: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/state_v1_release_0.1.0.json"
+    );
+
+    #[test]
+    fn a_state_file_written_by_release_0_1_0_still_loads() {
+        let mut hub = Hub::new(Time(0), Duration::from_secs(5), 1);
+        restore(&mut hub, Path::new(RELEASE_0_1_0)).expect("old state file loads");
+
+        let names: Vec<&str> = hub.channels.keys().map(String::as_str).collect();
+        assert_eq!(names, ["frames", "hist", "plain"]);
+        let hist = &hub.channels["hist"];
+        assert_eq!(hist.uuid.to_string().len(), 36);
+        assert!(hist.config.store_history && hist.config.notify_presence);
+        assert_eq!(hist.config.history_size, 3);
+        let kept: Vec<serde_json::Value> = hist
+            .history
+            .iter()
+            .map(|m| m.value()["message"].clone())
+            .collect();
+        assert_eq!(
+            kept,
+            [2, 3, 4].map(|i| serde_json::json!({"i": i, "text": "h\u{e9}llo \u{2603}"}))
+        );
+        assert_eq!(hist.frames.len(), 6, "presence, state change and messages");
+        assert!(hub.channels["frames"].config.notify_state);
+        assert_eq!(hub.channels["frames"].frames.len(), 2);
+
+        let alice = &hub.users["alice"];
+        assert_eq!(
+            serde_json::Value::Object(alice.state.clone()),
+            serde_json::json!({"color": "blue", "n": 3, "secret": "s"})
+        );
+        assert_eq!(alice.state_public_keys, ["color"]);
+        let bob = &hub.users["bob"];
+        assert_eq!(bob.frames.len(), 1);
+        assert_eq!(
+            bob.frames[0].1.value()["message"],
+            serde_json::json!({"private": "to bob"})
+        );
+        assert_eq!(hub.stats.total_unique_messages, 7);
+        assert_eq!(hub.stats.total_messages, 7);
+        assert!(hub.connections.is_empty(), "connections are never saved");
+
+        // Saved again, it is the same document, so an older release can read it back.
+        let dir = std::env::temp_dir().join(format!("cs-release-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("state.json");
+        save(&hub, &path).expect("save");
+        let parse = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(p).expect("read")).expect("json")
+        };
+        assert_eq!(parse(&path), parse(Path::new(RELEASE_0_1_0)));
+        let _ = fs::remove_dir_all(&dir);
+    }
 }
