@@ -4,7 +4,7 @@
 //! be read back is moved aside (`<state_file>.corrupt`) and the server starts empty: a
 //! server that refuses to start loses more than the bad file holds.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Snapshot, SnapshotError};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -44,15 +44,14 @@ pub fn restore(hub: &mut Hub, path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let invalid = |m: String| {
+    let invalid = |e: SnapshotError| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: {m}", path.display()),
+            format!("{}: {e}", path.display()),
         )
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-    hub.restore(&value).map_err(|e| invalid(e.to_string()))
+    let snapshot = Snapshot::from_json(&bytes).map_err(invalid)?;
+    hub.restore(snapshot).map_err(invalid)
 }
 
 /// Saves `hub` to `path` atomically: write a sibling temporary file, fsync it, rename it
@@ -61,7 +60,7 @@ pub fn save(hub: &Hub, path: &Path) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let bytes = serde_json::to_vec(&hub.snapshot()).map_err(io::Error::other)?;
+    let bytes = hub.snapshot().to_json();
     {
         use io::Write;
         let mut f = fs::File::create(&tmp)?;

@@ -30,7 +30,7 @@ pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
-pub use snapshot::SnapshotError;
+pub use snapshot::{Snapshot, SnapshotError};
 pub use stored::Stored;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
