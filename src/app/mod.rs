@@ -11,7 +11,7 @@
 mod hub_thread;
 mod state_file;
 
-use crate::api::{self, Api, Routed};
+use crate::api::{Api, Routed};
 use crate::config::Config;
 use crate::http::Request;
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
@@ -187,6 +187,3 @@ impl App for Channelstream {
         let _ = done.recv_timeout(Duration::from_secs(1));
     }
 }
-
-/// Used by the hub thread for rendered long-poll answers.
-pub(crate) use api::listen::answer as poll_answer;

@@ -1,12 +1,12 @@
 //! Attaching listeners to connections: websockets (`ws_app.py`) and long-polls
 //! (`server.py` `listen`), the catch-up they get, and what happens when they go away.
 
-use super::connection::{Poll, Target};
+use super::connection::{Poll, PollReply, Target};
 use super::id::Uuid;
 use super::message::{encode, list_of};
 use super::time::Time;
 use super::{Hub, POLL_GATHER};
-use crate::server::ConnId;
+use crate::conn_id::ConnId;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -54,14 +54,9 @@ impl Hub {
     }
 
     /// Attaches a long-poll request to connection `id`, its queue starting with the
-    /// catch-up. False if the id is unknown (the caller answers 401, as the reference).
-    pub fn attach_poll(
-        &mut self,
-        id: Uuid,
-        http: ConnId,
-        callback: Option<String>,
-        now: Time,
-    ) -> bool {
+    /// catch-up; `reply` comes back with the answer. False if the id is unknown (the
+    /// caller answers 401, as the reference).
+    pub fn attach_poll(&mut self, id: Uuid, http: ConnId, reply: PollReply, now: Time) -> bool {
         if !self.connections.contains_key(&id) {
             return false;
         }
@@ -70,7 +65,7 @@ impl Hub {
         let deadline = now.plus(self.wake_after);
         let poll = Poll {
             http,
-            callback,
+            reply,
             deadline,
             quiet_until,
             messages,

@@ -25,7 +25,7 @@ mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
-pub use connection::{Connection, Poll, Target};
+pub use connection::{Connection, Poll, PollReply, Target};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
@@ -35,7 +35,7 @@ pub use stored::Stored;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
-use crate::server::ConnId;
+use crate::conn_id::ConnId;
 use message::{delivery_copy, encode_delivery};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,8 +57,8 @@ pub enum Effect {
     Answer {
         /// The waiting HTTP request.
         http: ConnId,
-        /// JSONP callback, if the request asked for one.
-        callback: Option<String>,
+        /// How to wrap it, as given to [`Hub::attach_poll`].
+        reply: PollReply,
         /// The JSON list.
         body: String,
     },

@@ -530,12 +530,20 @@ fn heartbeat_is_one_shared_empty_list_every_5s() {
     assert_eq!(sends(&mut h), vec![(vec![ws(1), ws(2)], json!([]))]);
 }
 
+/// How a JSONP long-poll with a CORS header asks to be answered.
+fn jsonp(callback: &str) -> PollReply {
+    PollReply {
+        callback: Some(callback.into()),
+        headers: vec![("Access-Control-Allow-Origin".into(), "*".into())],
+    }
+}
+
 #[test]
 fn long_poll_answers_after_gathering_or_after_wake_time() {
     let mut h = hub();
     let id = detached(&mut h, "a", &["r"], at(0.0));
     let http = ws(50);
-    assert!(h.attach_poll(id, http, Some("cb".into()), at(0.0)));
+    assert!(h.attach_poll(id, http, jsonp("cb"), at(0.0)));
     h.pass_message(msg(json!({"channel": "r", "message": {"n": 1}})), at(1.0));
     h.tick(at(1.2));
     assert!(h.take_effects().is_empty(), "still gathering");
@@ -544,19 +552,19 @@ fn long_poll_answers_after_gathering_or_after_wake_time() {
     let e = h.take_effects();
     let [Effect::Answer {
         http: got,
-        callback,
+        reply,
         body,
     }] = &e[..]
     else {
         panic!("{e:?}")
     };
-    assert_eq!((*got, callback.as_deref()), (http, Some("cb")));
+    assert_eq!((*got, reply), (http, &jsonp("cb")));
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     assert_eq!(v.as_array().map(Vec::len), Some(2));
     assert_eq!(h.connections[&id].last_active, at(1.45));
 
     // nothing arrives: answered at wake time + one gathering window, with []
-    assert!(h.attach_poll(id, http, None, at(2.0)));
+    assert!(h.attach_poll(id, http, PollReply::default(), at(2.0)));
     h.tick(at(4.9)); // the heartbeat at 5 s has not come yet
     h.tick(at(7.0));
     h.take_effects();
@@ -619,8 +627,8 @@ fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
 fn poll_replaced_or_closed_is_answered_or_forgotten() {
     let mut h = hub();
     let id = detached(&mut h, "a", &[], at(0.0));
-    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
-    assert!(h.attach_poll(id, ws(2), None, at(0.5)));
+    assert!(h.attach_poll(id, ws(1), PollReply::default(), at(0.0)));
+    assert!(h.attach_poll(id, ws(2), PollReply::default(), at(0.5)));
     let e = h.take_effects();
     assert!(
         matches!(&e[..], [Effect::Answer { http, .. }] if *http == ws(1)),
@@ -632,18 +640,21 @@ fn poll_replaced_or_closed_is_answered_or_forgotten() {
         .take_effects()
         .iter()
         .all(|e| !matches!(e, Effect::Answer { .. })));
-    assert!(!h.attach_poll(Uuid(1), ws(3), None, at(6.0)), "unknown id");
+    assert!(
+        !h.attach_poll(Uuid(1), ws(3), PollReply::default(), at(6.0)),
+        "unknown id"
+    );
 }
 
 #[test]
 fn shutdown_answers_polls_but_leaves_websockets_alone() {
     let mut h = hub();
     let id = detached(&mut h, "a", &[], at(0.0));
-    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_poll(id, ws(1), PollReply::default(), at(0.0)));
     assert!(h.attach_ws(id, ws(2), at(0.1)).is_some()); // poll answered, ws attached
     h.take_effects();
     let other = detached(&mut h, "b", &[], at(0.0));
-    assert!(h.attach_poll(other, ws(3), Some("f".into()), at(0.2)));
+    assert!(h.attach_poll(other, ws(3), jsonp("f"), at(0.2)));
     h.answer_all_polls();
     let e = h.take_effects();
     assert_eq!(e.len(), 1, "{e:?}");

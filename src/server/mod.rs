@@ -21,6 +21,7 @@ mod sys;
 mod timers;
 mod worker;
 
+pub use crate::conn_id::ConnId;
 pub use handle::{Handle, Wakeups};
 
 use crate::http::{Request, Response};
@@ -87,18 +88,6 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Limits applied to every connection.
     pub limits: Limits,
-}
-
-/// A connection's address anywhere in the process. Slab keys are reused at once, so
-/// anything that crosses a thread carries `gen`, and the worker checks it. CONTRACT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    /// Index of the worker that owns the socket.
-    pub worker: u16,
-    /// Slab key within that worker.
-    pub key: u32,
-    /// Generation, bumped each time a slab key is reused.
-    pub gen: u32,
 }
 
 /// A whole websocket data message, handed to the app. CONTRACT.
