@@ -26,8 +26,9 @@ pub fn load_or_set_aside(hub: &mut Hub, path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             let aside = corrupt_path(path);
             fs::rename(path, &aside)?;
-            eprintln!(
-                "WARNING channelstream: state file is corrupt ({e}); moved to {} and starting empty",
+            crate::log!(
+                Warning,
+                "state file is corrupt ({e}); moved to {} and starting empty",
                 aside.display()
             );
             Ok(())
@@ -116,10 +117,7 @@ impl Saver {
     /// Saves now; a failure is logged, and the server keeps running.
     pub fn save(&self, hub: &Hub) {
         if let Err(e) = save(hub, &self.path) {
-            eprintln!(
-                "WARNING channelstream: cannot save state to {}: {e}",
-                self.path.display()
-            );
+            crate::log!(Warning, "cannot save state to {}: {e}", self.path.display());
         }
     }
 }

@@ -186,16 +186,16 @@ impl Server {
         let signal_fd = match sys::install_signal_handlers() {
             Ok(fd) => Some(fd),
             Err(e) => {
-                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
+                crate::log!(Warning, "no signal handlers ({e}); use Handle::shutdown");
                 None
             }
         };
         if let Err(e) = sys::raise_nofile_limit() {
-            eprintln!("channelstream: could not raise the open-file limit: {e}");
+            crate::log!(Warning, "could not raise the open-file limit: {e}");
         }
         let listener = TcpListener::bind(config.addr)?;
         if let Err(e) = sys::deepen_backlog(&listener) {
-            eprintln!("channelstream: could not deepen the listen backlog: {e}");
+            crate::log!(Warning, "could not deepen the listen backlog: {e}");
         }
         let local_addr = listener.local_addr()?;
         let acceptor_poll = Poll::new()?;
