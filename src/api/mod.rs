@@ -290,6 +290,17 @@ pub enum Rejection {
     Invalid(Value),
 }
 
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json => f.write_str("request body is not JSON"),
+            Self::Invalid(errors) => write!(f, "invalid request: {errors}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
 /// The request body as JSON.
 fn json_body(req: &Request) -> Result<Value, Rejection> {
     serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)

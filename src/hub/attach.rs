@@ -35,6 +35,7 @@ impl Hub {
     ///
     /// A websocket or poll already attached is let go (closed / answered): the reference
     /// keeps the old socket open but silent, and its later close collects the connection.
+    #[must_use = "the catch-up must be sent, and `None` must close the websocket"]
     pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, now: Time) -> Option<Vec<Arc<str>>> {
         if !self.connections.contains_key(&id) {
             return None;
@@ -56,6 +57,7 @@ impl Hub {
     /// Attaches a long-poll request to connection `id`, its queue starting with the
     /// catch-up; `reply` comes back with the answer. False if the id is unknown (the
     /// caller answers 401, as the reference).
+    #[must_use = "an unknown id must be answered (401), or the request hangs"]
     pub fn attach_poll(&mut self, id: Uuid, http: ConnId, reply: PollReply, now: Time) -> bool {
         if !self.connections.contains_key(&id) {
             return false;

@@ -134,7 +134,9 @@ impl Hub {
         self.ids.uuid4()
     }
 
-    /// Takes the effects queued so far.
+    /// Takes the effects queued so far. Dropping them loses deliveries, answers and
+    /// closes for good.
+    #[must_use = "effects not handed to the engine are lost"]
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
     }

@@ -115,6 +115,7 @@ impl Snapshot {
     }
 
     /// The state file's bytes.
+    #[must_use]
     pub fn to_json(&self) -> Vec<u8> {
         // Maps with string keys and numbers from JSON cannot fail to serialize.
         serde_json::to_vec(self).unwrap_or_default()
@@ -160,6 +161,7 @@ impl From<SavedSettings> for ChannelConfig {
 
 impl Hub {
     /// The durable state.
+    #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         let mut users: Vec<&User> = self.users.values().collect();
         users.sort_by(|a, b| a.username.cmp(&b.username));

@@ -38,8 +38,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// Hard limits, safe on a public port. Each says what happens past it. CONTRACT.
+/// Hard limits, safe on a public port. Each says what happens past it. Fields may be
+/// added, so other crates start from [`Limits::default`] and set fields.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Open client connections. Past it: the acceptor answers 503 `{"error":"server busy"}`
     /// at once and closes, so clients do not wait in the backlog.
