@@ -385,7 +385,7 @@ fn a_connections_channels_follow_subscribe_unsubscribe_and_removal() {
     assert_eq!(h.conn_channels(a), vec!["b-room", "c-room"]);
     assert_eq!(h.conn_channels(c), vec!["a-room", "b-room"]);
     let _ = h.take_effects();
-                              // Both of a's connections and c's go in one pass.
+    // Both of a's connections and c's go in one pass.
     h.remove_connections(&[c, a, a2], at(2.0));
     assert!(sends(&mut h).is_empty(), "nobody is left to hear a parted");
     for name in ["a-room", "b-room", "c-room"] {
