@@ -65,14 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let limits = Limits {
-        max_message,
-        // Room for one echoed maximal message plus what follows it.
-        max_outbound: max_message
-            .saturating_mul(2)
-            .max(Limits::default().max_outbound),
-        ..Limits::default()
-    };
+    let mut limits = Limits::default();
+    limits.max_message = max_message;
+    // Room for one echoed maximal message plus what follows it.
+    limits.max_outbound = max_message.saturating_mul(2).max(limits.max_outbound);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let server = match Server::bind(ServerConfig {
         addr,

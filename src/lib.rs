@@ -8,14 +8,18 @@
 //! - [`api`]: the REST layer: request -> validated command -> JSON response.
 //! - [`app`]: the glue that implements [`server::App`] and runs the hub thread.
 //! - [`config`]: ini file, environment and command line, with documented precedence.
+//! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
+//! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod conn_id;
 pub mod decoded;
 pub mod http;
 pub mod hub;
+pub mod log;
 pub mod server;
 pub mod ws;

@@ -1,6 +1,8 @@
-//! The `channelstream` binary: reads the configuration (see `docs/CONFIG.md`), starts the
-//! server and runs until SIGTERM/SIGINT, then exits 0 after a clean shutdown.
+//! The `channelstream` binary: reads the configuration (see `docs/CONFIG.md`), sets the log
+//! level, starts the server and runs until SIGTERM/SIGINT, then exits 0 after a clean
+//! shutdown.
 
+use channelstream::log::{self, Level};
 use channelstream::{app, config};
 use std::process::ExitCode;
 
@@ -9,29 +11,33 @@ fn main() -> ExitCode {
         Ok(loaded) => loaded,
         Err(status) => return ExitCode::from(u8::try_from(status).unwrap_or(2)),
     };
+    // The config accepts only names `from_name` knows; INFO is its default.
+    log::set_level(Level::from_name(&config.log_level).unwrap_or(Level::Info));
     for warning in &warnings {
-        eprintln!("WARNING channelstream: {warning}");
+        channelstream::log!(Warning, "{warning}");
     }
-    eprintln!(
-        "WARNING channelstream: IP's allowed to post to API {:?}",
+    channelstream::log!(
+        Warning,
+        "IP's allowed to post to API {:?}",
         config.allow_posting_from
     );
     let running = match app::spawn(config) {
         Ok(running) => running,
         Err(err) => {
-            eprintln!("ERROR channelstream: cannot start: {err}");
+            channelstream::log!(Error, "cannot start: {err}");
             return ExitCode::from(1);
         }
     };
-    eprintln!(
-        "INFO channelstream: Starting channelstream {} serving on http://{}",
+    channelstream::log!(
+        Info,
+        "Starting channelstream {} serving on http://{}",
         env!("CARGO_PKG_VERSION"),
         running.addr
     );
     match running.wait() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("ERROR channelstream: {err}");
+            channelstream::log!(Error, "{err}");
             ExitCode::from(1)
         }
     }

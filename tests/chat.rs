@@ -17,14 +17,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 const SECRET: &str = "chat-secret";
 
 fn config() -> Config {
-    Config {
-        secret: SECRET.into(),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
-        allow_posting_from: vec!["127.0.0.1".into()],
-        workers: 2,
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.secret = SECRET.into();
+    c.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    c.port = 0;
+    c.allow_posting_from = vec!["127.0.0.1".into()];
+    c.workers = 2;
+    c
 }
 
 /// What the web application does: a signed JSON POST.

@@ -31,13 +31,7 @@ fn until_answer(addr: SocketAddr, within: Duration, want: impl Fn(Duration) -> b
 #[test]
 fn requests_wait_while_most_websockets_are_behind_and_not_after() {
     // Room for the 8 MiB backlog below, so the stalled websocket is behind, not cut.
-    let server = start(
-        Limits {
-            max_outbound: 16 * 1024 * 1024,
-            ..limits()
-        },
-        1,
-    );
+    let server = start(limits_with(|l| l.max_outbound = 16 * 1024 * 1024), 1);
     let held = |d: Duration| d >= Duration::from_millis(40);
     assert!(
         until_answer(server.addr, Duration::from_secs(2), |d| !held(d)),

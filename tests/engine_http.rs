@@ -136,13 +136,7 @@ fn malformed_request_gets_400_json_and_close() {
 
 #[test]
 fn max_connections_reached_gets_503_busy_json() {
-    let server = start(
-        engine_common::Limits {
-            max_connections: 2,
-            ..limits()
-        },
-        1,
-    );
+    let server = start(limits_with(|l| l.max_connections = 2), 1);
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut s = connect(server.addr);
@@ -164,10 +158,7 @@ fn max_connections_reached_gets_503_busy_json() {
 
 #[test]
 fn header_timeout_closes_a_silent_socket() {
-    let limits = engine_common::Limits {
-        header_timeout: Duration::from_millis(200),
-        ..limits()
-    };
+    let limits = limits_with(|l| l.header_timeout = Duration::from_millis(200));
     let server = start(limits, 1);
     let mut s = connect(server.addr);
     let t0 = Instant::now();

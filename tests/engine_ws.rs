@@ -13,13 +13,7 @@ use tungstenite::{Message, WebSocket};
 
 /// One worker with a short idle timeout, for the silent-websocket tests.
 fn start_with_idle_timeout(idle_timeout: Duration) -> Running {
-    start(
-        Limits {
-            idle_timeout,
-            ..limits()
-        },
-        1,
-    )
+    start(limits_with(|l| l.idle_timeout = idle_timeout), 1)
 }
 
 fn client(addr: SocketAddr) -> WebSocket<TcpStream> {
@@ -99,13 +93,7 @@ fn unmasked_frame_gets_close_1002_and_a_bystander_still_works() {
 
 #[test]
 fn oversized_message_gets_close_1009() {
-    let server = start(
-        Limits {
-            max_message: 1024,
-            ..limits()
-        },
-        1,
-    );
+    let server = start(limits_with(|l| l.max_message = 1024), 1);
     let mut s = raw_ws(server.addr);
     s.write_all(&client_frame(0x2, &[7u8; 1025])).unwrap();
     assert_close_then_eof(&mut s, 1009);
@@ -277,13 +265,7 @@ fn a_panicking_message_handler_closes_with_1011_and_the_worker_lives() {
 
 #[test]
 fn broadcasts_to_300_clients_arrive_complete_and_in_order() {
-    let server = start(
-        Limits {
-            max_connections: 1000,
-            ..limits()
-        },
-        2,
-    );
+    let server = start(limits_with(|l| l.max_connections = 1000), 2);
     let mut socks: Vec<TcpStream> = (0..300).map(|_| raw_ws(server.addr)).collect();
     wait_for("300 upgrades", || {
         server.app.upgraded.lock().unwrap().len() == 300
@@ -306,10 +288,7 @@ fn broadcasts_to_300_clients_arrive_complete_and_in_order() {
 
 #[test]
 fn a_client_that_does_not_read_gets_close_1008_when_its_queue_is_full() {
-    let limits = Limits {
-        max_outbound: 256 * 1024,
-        ..limits()
-    };
+    let limits = limits_with(|l| l.max_outbound = 256 * 1024);
     let server = start(limits, 1);
     let mut s = raw_ws(server.addr);
     wait_for("upgrade", || server.app.upgraded.lock().unwrap().len() == 1);

@@ -15,7 +15,6 @@ mod rng;
 mod run;
 mod seqmap;
 mod shared;
-mod signer;
 mod sink;
 mod stats;
 mod sub;

@@ -7,10 +7,10 @@ use crate::net;
 use crate::procstat::Sample;
 use crate::rng::Rng;
 pub use crate::shared::Shared;
-use crate::signer::Signer;
 use crate::stats::RecvStats;
 use crate::sub::{Cx, Kind, Phase, Proto};
 use crate::wire::{ReadEnd, Wire};
+use channelstream::api::signature::Signer;
 
 #[path = "control.rs"]
 mod control;

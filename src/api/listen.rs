@@ -5,9 +5,9 @@
 use super::fields::{msg, uuid, INVALID_INPUT, NULL};
 use super::reply::{self, Cors, PageKind};
 use super::{Kind, Outcome, Rejection};
+use crate::conn_id::ConnId;
 use crate::http::{query_param, Request, Response};
-use crate::hub::{Hub, Time, Uuid};
-use crate::server::ConnId;
+use crate::hub::{Hub, PollReply, Time, Uuid};
 use serde_json::{json, Value};
 
 /// A validated long-poll request.
@@ -55,9 +55,21 @@ pub fn is_callback_name(name: &str) -> bool {
         })
 }
 
-/// Attaches the poll; an unknown connection is 401 (`HTTPUnauthorized`).
-pub fn run_listen(l: Listen, hub: &mut Hub, conn: ConnId, now: Time, page: PageKind) -> Outcome {
-    if hub.attach_poll(l.conn_id, conn, l.callback, now) {
+/// Attaches the poll, which keeps `cors` for its answer ([`answer`]); an unknown
+/// connection is 401 (`HTTPUnauthorized`).
+pub fn run_listen(
+    l: Listen,
+    hub: &mut Hub,
+    conn: ConnId,
+    now: Time,
+    page: PageKind,
+    cors: Cors,
+) -> Outcome {
+    let reply = PollReply {
+        callback: l.callback,
+        headers: cors,
+    };
+    if hub.attach_poll(l.conn_id, conn, reply, now) {
         Outcome::Waiting
     } else {
         Outcome::Respond(reply::unauthorized(page))

@@ -19,9 +19,9 @@ pub mod subscribe;
 pub mod user_state;
 
 use crate::config::Config;
+use crate::conn_id::ConnId;
 use crate::http::{query_param, Request, Response};
 use crate::hub::{Hub, Time};
-use crate::server::ConnId;
 use reply::{Cors, PageKind};
 use serde_json::Value;
 use signature::Signer;
@@ -291,6 +291,18 @@ pub enum Rejection {
     BadRequest(Value),
 }
 
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json => f.write_str("request body is not JSON"),
+            Self::Invalid(errors) => write!(f, "invalid request: {errors}"),
+            Self::BadRequest(errors) => write!(f, "bad request: {errors}"),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
 /// The request body as JSON.
 fn json_body(req: &Request) -> Result<Value, Rejection> {
     serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)
@@ -318,7 +330,7 @@ impl Command {
             Kind::Info(cfg) => json(hub.channels_info(&cfg)),
             Kind::Admin => json(hub.admin_info(now, VERSION)),
             Kind::Disconnect(id) => json(Value::Bool(hub.disconnect(id))),
-            Kind::Listen(l) => listen::run_listen(l, hub, conn, now, self.page),
+            Kind::Listen(l) => listen::run_listen(l, hub, conn, now, self.page, cors.clone()),
             Kind::Ws(id) => match id.and_then(|id| hub.attach_ws(id, conn, now)) {
                 Some(frames) => Outcome::Upgrade(frames),
                 None => Outcome::UpgradeAndClose,

@@ -200,4 +200,38 @@ mod tests {
             Err(BadSignature::MalformedTimestamp)
         );
     }
+
+    /// Tokens itsdangerous 1.1 made (`get_timestamp` pinned), kept from the load
+    /// generator's former signer when it moved to this one: a non-ASCII secret, a value
+    /// with dots, an empty value and a five-byte timestamp.
+    #[test]
+    fn signs_like_itsdangerous_for_odd_secrets_values_and_times() {
+        const PYTHON_TOKENS: &[(&str, &str, u64, &str)] = &[
+            (
+                "secret",
+                "channelstream",
+                1_700_000_000,
+                "channelstream.ZVPxAA.UB9ITnnv9UITu0ka92WJCn1VFsQ",
+            ),
+            (
+                "s3cr3t \u{e9}",
+                "a.b",
+                1,
+                "a.b.AQ.Zu67xz88wqfIazs_nzuaQWxM1yg",
+            ),
+            (
+                "secret",
+                "",
+                4_102_444_800,
+                ".9IZXAA.OmDtOTYL8PQkC_DRyevNhD51ib0",
+            ),
+        ];
+        for &(secret, value, ts, token) in PYTHON_TOKENS {
+            assert_eq!(
+                Signer::new(secret).sign(value, ts),
+                token,
+                "{secret:?} {value:?}"
+            );
+        }
+    }
 }

@@ -3,7 +3,7 @@
 //! calls, wrapping each shared payload into one websocket frame.
 
 use super::state_file::Saver;
-use crate::api::reply::Cors;
+use crate::api::listen;
 use crate::api::{Command, Outcome};
 use crate::config::Config;
 use crate::http::Response;
@@ -11,7 +11,6 @@ use crate::hub::{Effect, Hub, Time};
 use crate::server::{ConnId, Handle, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -66,8 +65,6 @@ pub fn new_hub(config: &Config) -> Hub {
 
 /// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
 pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option<Saver>) {
-    // CORS headers of waiting long-polls, for their eventual answer.
-    let mut polls: HashMap<ConnId, Cors> = HashMap::new();
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
@@ -76,23 +73,23 @@ pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut polls, msg);
+                handle_msg(&mut hub, &handle, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut polls, &rx) {
+                if drain_waiting(&mut hub, &handle, &rx) {
                     break;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
         }
         hub.tick(now());
-        flush(&mut hub, &handle, &mut polls);
+        flush(&mut hub, &handle);
         if let Some(s) = saver.as_mut() {
             s.tick(&hub, Instant::now());
         }
     }
     hub.answer_all_polls();
-    flush(&mut hub, &handle, &mut polls);
+    flush(&mut hub, &handle);
     if let Some(s) = &saver {
         s.save(&hub);
     }
@@ -104,26 +101,20 @@ const MAX_DRAIN: usize = 64;
 
 /// Handles up to [`MAX_DRAIN`] messages that are already queued, without waiting.
 /// Returns true if the thread should stop.
-fn drain_waiting(
-    hub: &mut Hub,
-    handle: &Handle,
-    polls: &mut HashMap<ConnId, Cors>,
-    rx: &Receiver<HubMsg>,
-) -> bool {
+fn drain_waiting(hub: &mut Hub, handle: &Handle, rx: &Receiver<HubMsg>) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, polls, msg),
+            Ok(msg) => handle_msg(hub, handle, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {
+fn handle_msg(hub: &mut Hub, handle: &Handle, msg: HubMsg) {
     match msg {
         HubMsg::Command { conn, cmd } => {
-            let cors = cmd.cors.clone();
             // A bug in one command must not take the hub thread (and every client) down:
             // answer 500 and carry on.
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
@@ -149,19 +140,15 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
                     handle.upgrade(conn, Vec::new());
                     handle.close(conn, 1000);
                 }
-                Outcome::Waiting => {
-                    polls.insert(conn, cors);
-                }
+                // The poll waits in the hub, with everything its answer needs.
+                Outcome::Waiting => {}
             }
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
-        HubMsg::Closed(conn) => {
-            polls.remove(&conn);
-            hub.on_engine_close(conn);
-        }
+        HubMsg::Closed(conn) => hub.on_engine_close(conn),
         HubMsg::Shutdown(ack) => {
             hub.answer_all_polls();
-            flush(hub, handle, polls);
+            flush(hub, handle);
             let _ = ack.send(());
         }
         HubMsg::Stop => {}
@@ -170,7 +157,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
 
 /// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
 /// per worker for all the groups of this flush.
-fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
+fn flush(hub: &mut Hub, handle: &Handle) {
     let mut wakeups = Wakeups::default();
     for effect in hub.take_effects() {
         match effect {
@@ -178,13 +165,9 @@ fn flush(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>) {
                 let frame = shared_frame(OpCode::Text, payload.as_bytes());
                 handle.send_many_unwoken(&conns, frame, &mut wakeups);
             }
-            Effect::Answer {
-                http,
-                callback,
-                body,
-            } => {
-                let cors = polls.remove(&http).unwrap_or_default();
-                handle.respond(http, super::poll_answer(callback.as_deref(), &body, &cors));
+            Effect::Answer { http, reply, body } => {
+                let answer = listen::answer(reply.callback.as_deref(), &body, &reply.headers);
+                handle.respond(http, answer);
             }
             Effect::Close { conn, code } => handle.close(conn, code),
         }

@@ -11,7 +11,7 @@
 mod hub_thread;
 mod state_file;
 
-use crate::api::{self, Api, Routed};
+use crate::api::{Api, Routed};
 use crate::config::Config;
 use crate::http::Request;
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A channelstream server running in background threads. CONTRACT.
+/// A channelstream server running in background threads.
 #[derive(Debug)]
 pub struct Running {
     /// The bound address (with `port = 0` in the config, the port picked).
@@ -37,13 +37,13 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts a clean shutdown and waits until every thread has finished. CONTRACT.
+    /// Starts a clean shutdown and waits until every thread has finished.
     pub fn shutdown(self) -> io::Result<()> {
         self.handle.shutdown();
         self.wait()
     }
 
-    /// Waits until the server stops by itself (SIGTERM/SIGINT). CONTRACT.
+    /// Waits until the server stops by itself (SIGTERM/SIGINT).
     pub fn wait(self) -> io::Result<()> {
         let result = self
             .engine
@@ -58,7 +58,7 @@ impl Running {
 }
 
 /// Binds `config.host:config.port`, starts the hub thread and the engine workers, and
-/// returns at once. CONTRACT.
+/// returns at once.
 pub fn spawn(config: Config) -> io::Result<Running> {
     let server = Server::bind(ServerConfig {
         addr: SocketAddr::new(config.host, config.port),
@@ -187,6 +187,3 @@ impl App for Channelstream {
         let _ = done.recv_timeout(Duration::from_secs(1));
     }
 }
-
-/// Used by the hub thread for rendered long-poll answers.
-pub(crate) use api::listen::answer as poll_answer;

@@ -4,7 +4,7 @@
 //! be read back is moved aside (`<state_file>.corrupt`) and the server starts empty: a
 //! server that refuses to start loses more than the bad file holds.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Snapshot, SnapshotError};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,8 +26,9 @@ pub fn load_or_set_aside(hub: &mut Hub, path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::InvalidData => {
             let aside = corrupt_path(path);
             fs::rename(path, &aside)?;
-            eprintln!(
-                "WARNING channelstream: state file is corrupt ({e}); moved to {} and starting empty",
+            crate::log!(
+                Warning,
+                "state file is corrupt ({e}); moved to {} and starting empty",
                 aside.display()
             );
             Ok(())
@@ -44,15 +45,14 @@ pub fn restore(hub: &mut Hub, path: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let invalid = |m: String| {
+    let invalid = |e: SnapshotError| {
         io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{}: {m}", path.display()),
+            format!("{}: {e}", path.display()),
         )
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-    hub.restore(&value).map_err(|e| invalid(e.to_string()))
+    let snapshot = Snapshot::from_json(&bytes).map_err(invalid)?;
+    hub.restore(snapshot).map_err(invalid)
 }
 
 /// Saves `hub` to `path` atomically: write a sibling temporary file, fsync it, rename it
@@ -61,7 +61,7 @@ pub fn save(hub: &Hub, path: &Path) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
-    let bytes = serde_json::to_vec(&hub.snapshot()).map_err(io::Error::other)?;
+    let bytes = hub.snapshot().to_json();
     {
         use io::Write;
         let mut f = fs::File::create(&tmp)?;
@@ -117,10 +117,7 @@ impl Saver {
     /// Saves now; a failure is logged, and the server keeps running.
     pub fn save(&self, hub: &Hub) {
         if let Err(e) = save(hub, &self.path) {
-            eprintln!(
-                "WARNING channelstream: cannot save state to {}: {e}",
-                self.path.display()
-            );
+            crate::log!(Warning, "cannot save state to {}: {e}", self.path.display());
         }
     }
 }
@@ -171,6 +168,66 @@ mod tests {
             fs::read(corrupt_path(&path)).expect("moved aside"),
             b"{\"channels\": [tru"
         );
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A state file written by release 0.1.0 (before the snapshot format was derived
+    /// with serde): channels "frames", "hist" and "plain", five messages in "hist" (kept:
+    /// the last three), alice's state with one public key, a private frame for bob.
+    const RELEASE_0_1_0: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/state_v1_release_0.1.0.json"
+    );
+
+    #[test]
+    fn a_state_file_written_by_release_0_1_0_still_loads() {
+        let mut hub = Hub::new(Time(0), Duration::from_secs(5), 1);
+        restore(&mut hub, Path::new(RELEASE_0_1_0)).expect("old state file loads");
+
+        let names: Vec<&str> = hub.channels.keys().map(String::as_str).collect();
+        assert_eq!(names, ["frames", "hist", "plain"]);
+        let hist = &hub.channels["hist"];
+        assert_eq!(hist.uuid.to_string().len(), 36);
+        assert!(hist.config.store_history && hist.config.notify_presence);
+        assert_eq!(hist.config.history_size, 3);
+        let kept: Vec<serde_json::Value> = hist
+            .history
+            .iter()
+            .map(|m| m.value()["message"].clone())
+            .collect();
+        assert_eq!(
+            kept,
+            [2, 3, 4].map(|i| serde_json::json!({"i": i, "text": "h\u{e9}llo \u{2603}"}))
+        );
+        assert_eq!(hist.frames.len(), 6, "presence, state change and messages");
+        assert!(hub.channels["frames"].config.notify_state);
+        assert_eq!(hub.channels["frames"].frames.len(), 2);
+
+        let alice = &hub.users["alice"];
+        assert_eq!(
+            serde_json::Value::Object(alice.state.clone()),
+            serde_json::json!({"color": "blue", "n": 3, "secret": "s"})
+        );
+        assert_eq!(alice.state_public_keys, ["color"]);
+        let bob = &hub.users["bob"];
+        assert_eq!(bob.frames.len(), 1);
+        assert_eq!(
+            bob.frames[0].1.value()["message"],
+            serde_json::json!({"private": "to bob"})
+        );
+        assert_eq!(hub.stats.total_unique_messages, 7);
+        assert_eq!(hub.stats.total_messages, 7);
+        assert!(hub.connections.is_empty(), "connections are never saved");
+
+        // Saved again, it is the same document, so an older release can read it back.
+        let dir = std::env::temp_dir().join(format!("cs-release-{}", std::process::id()));
+        let _ = fs::create_dir_all(&dir);
+        let path = dir.join("state.json");
+        save(&hub, &path).expect("save");
+        let parse = |p: &Path| -> serde_json::Value {
+            serde_json::from_slice(&fs::read(p).expect("read")).expect("json")
+        };
+        assert_eq!(parse(&path), parse(Path::new(RELEASE_0_1_0)));
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -35,6 +35,7 @@ impl fmt::Display for Source {
 
 /// Why no configuration could be built. The binary prints it and exits with status 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// The ini file could not be read.
     Io {

@@ -53,21 +53,21 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "admin_user",
-        help: "Admin panel user name.",
+        help: "Admin panel user name (accepted for compatibility; no effect yet: no admin sign-in).",
         default: || "admin".into(),
         set: |c, v| text(&mut c.admin_user, v),
         is_bool: false,
     },
     Key {
         name: "admin_secret",
-        help: "Admin panel password. Change it.",
+        help: "Admin panel password (accepted for compatibility; no effect yet: no admin sign-in).",
         default: || "admin_secret".into(),
         set: |c, v| text(&mut c.admin_secret, v),
         is_bool: false,
     },
     Key {
         name: "cookie_secret",
-        help: "Admin cookie secret; empty = random at each start (set it to share sessions between servers).",
+        help: "Admin cookie secret (accepted for compatibility; no effect yet: no admin sign-in).",
         default: String::new,
         set: |c, v| text(&mut c.cookie_secret, v),
         is_bool: false,
@@ -138,7 +138,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "log_level",
-        help: "Log level: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
+        help: "Lowest level of log lines written: DEBUG, INFO, WARNING, ERROR or CRITICAL.",
         default: || "INFO".into(),
         set: |c, v| {
             c.log_level = log_level(v)

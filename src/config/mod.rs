@@ -43,8 +43,10 @@ use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-/// Every setting the server runs with. CONTRACT (fields may be added).
+/// Every setting the server runs with. Fields may be added, so other crates start from
+/// [`Config::default`] and set fields.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// HMAC secret for server-side API calls (`secret`).
     pub secret: String,

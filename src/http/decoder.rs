@@ -8,7 +8,7 @@ use super::{HttpError, HttpEvent, HttpLimits, Request};
 use crate::decoded::Decoded;
 use std::mem;
 
-/// Incremental request decoder for one connection. CONTRACT.
+/// Incremental request decoder for one connection.
 ///
 /// Head bytes stay in the caller's buffer until the whole head is there (it is bounded by
 /// `max_head`); body bytes are taken into the decoder as they arrive (`NeedMore { consumed }`
@@ -46,7 +46,7 @@ enum Body {
 type Step = Result<(State, Decoded<HttpEvent>), HttpError>;
 
 impl RequestDecoder {
-    /// A decoder waiting for the first request head. CONTRACT.
+    /// A decoder waiting for the first request head.
     pub fn new(limits: HttpLimits) -> Self {
         RequestDecoder {
             limits,
@@ -54,7 +54,7 @@ impl RequestDecoder {
         }
     }
 
-    /// Decodes from `buf` (the caller's unconsumed bytes). CONTRACT.
+    /// Decodes from `buf` (the caller's unconsumed bytes).
     ///
     /// Any split of the same bytes yields the same events. After `Done`, call again with the
     /// bytes after `consumed` (the next pipelined request may be there already). After

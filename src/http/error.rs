@@ -4,8 +4,8 @@ use super::Response;
 use std::fmt;
 
 /// Why a request was refused. Every variant ends the connection after its response.
-/// CONTRACT (variants may be added).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HttpError {
     /// Syntax error in the request line, headers or chunked framing: 400.
     Malformed,
@@ -22,7 +22,7 @@ pub enum HttpError {
 }
 
 impl HttpError {
-    /// The status code sent before closing. CONTRACT.
+    /// The status code sent before closing.
     pub fn status(self) -> u16 {
         match self {
             HttpError::Malformed | HttpError::AmbiguousLength => 400,

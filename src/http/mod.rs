@@ -79,7 +79,7 @@ pub enum Version {
     Http11,
 }
 
-/// One complete request. CONTRACT.
+/// One complete request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
     /// Method token as sent (`GET`, `POST`, ...).
@@ -97,24 +97,24 @@ pub struct Request {
 }
 
 impl Request {
-    /// First value of header `name` (give it lower-case). CONTRACT.
+    /// First value of header `name` (give it lower-case).
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_slice())
     }
-    /// The path part of the target, before `?`. CONTRACT.
+    /// The path part of the target, before `?`.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or("")
     }
-    /// The query part of the target, after `?` (empty if none). CONTRACT.
+    /// The query part of the target, after `?` (empty if none).
     pub fn query(&self) -> &str {
         self.target.split_once('?').map(|(_, q)| q).unwrap_or("")
     }
 }
 
-/// What the decoder yields. CONTRACT.
+/// What the decoder yields.
 #[derive(Debug, PartialEq, Eq)]
 pub enum HttpEvent {
     /// The head carried `Expect: 100-continue` and the body is still to come: the caller

@@ -2,7 +2,7 @@
 //! space) and parameter lookup. Pure string functions.
 
 /// Percent-decodes `s` (`+` as space, as HTML forms send it). `None` on a malformed escape
-/// or invalid UTF-8. CONTRACT.
+/// or invalid UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -23,7 +23,7 @@ pub fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-/// The first value of `name` in a query string, percent-decoded. CONTRACT.
+/// The first value of `name` in a query string, percent-decoded.
 ///
 /// Names are compared after decoding (`user%5Fid` matches `user_id`). A key without `=`
 /// has the value `""`. `None` if the name is absent, or if the first match's value is not

@@ -3,7 +3,7 @@
 
 use super::Version;
 
-/// A response to encode. CONTRACT.
+/// A response to encode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     /// Status code.
@@ -15,7 +15,7 @@ pub struct Response {
 }
 
 impl Response {
-    /// A response with a JSON body (`Content-Type: application/json`). CONTRACT.
+    /// A response with a JSON body (`Content-Type: application/json`).
     pub fn json(status: u16, body: Vec<u8>) -> Self {
         Response {
             status,
@@ -32,7 +32,7 @@ impl Response {
     }
 
     /// Appends head and body to `out`, so both leave in one write. Always sets a correct
-    /// `Content-Length`, and `Connection: close` when `keep_alive` is false. CONTRACT.
+    /// `Content-Length`, and `Connection: close` when `keep_alive` is false.
     ///
     /// Same as [`Response::encode_for`] with an HTTP/1.1 request.
     pub fn encode(&self, keep_alive: bool, out: &mut Vec<u8>) {

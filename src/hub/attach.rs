@@ -1,12 +1,12 @@
 //! Attaching listeners to connections: websockets (`ws_app.py`) and long-polls
 //! (`server.py` `listen`), the catch-up they get, and what happens when they go away.
 
-use super::connection::{Poll, Target};
+use super::connection::{Poll, PollReply, Target};
 use super::id::Uuid;
 use super::message::{encode, list_of};
 use super::time::Time;
 use super::{Hub, POLL_GATHER};
-use crate::server::ConnId;
+use crate::conn_id::ConnId;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -35,6 +35,7 @@ impl Hub {
     ///
     /// A websocket or poll already attached is let go (closed / answered): the reference
     /// keeps the old socket open but silent, and its later close collects the connection.
+    #[must_use = "the catch-up must be sent, and `None` must close the websocket"]
     pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, now: Time) -> Option<Vec<Arc<str>>> {
         if !self.connections.contains_key(&id) {
             return None;
@@ -54,14 +55,10 @@ impl Hub {
     }
 
     /// Attaches a long-poll request to connection `id`, its queue starting with the
-    /// catch-up. False if the id is unknown (the caller answers 401, as the reference).
-    pub fn attach_poll(
-        &mut self,
-        id: Uuid,
-        http: ConnId,
-        callback: Option<String>,
-        now: Time,
-    ) -> bool {
+    /// catch-up; `reply` comes back with the answer. False if the id is unknown (the
+    /// caller answers 401, as the reference).
+    #[must_use = "an unknown id must be answered (401), or the request hangs"]
+    pub fn attach_poll(&mut self, id: Uuid, http: ConnId, reply: PollReply, now: Time) -> bool {
         if !self.connections.contains_key(&id) {
             return false;
         }
@@ -70,7 +67,7 @@ impl Hub {
         let deadline = now.plus(self.wake_after);
         let poll = Poll {
             http,
-            callback,
+            reply,
             deadline,
             quiet_until,
             messages,

@@ -49,6 +49,7 @@ impl Timers {
 
 impl Hub {
     /// The earliest time [`Hub::tick`] has something to do.
+    #[must_use = "the driver must wake by this time, or polls and GC run late"]
     pub fn next_deadline(&self) -> Time {
         let t = &self.timers;
         let mut next = t.heartbeat.min(t.gc_conns).min(t.gc_users);

@@ -5,7 +5,7 @@
 use super::id::Uuid;
 use super::message::Encoded;
 use super::time::Time;
-use crate::server::ConnId;
+use crate::conn_id::ConnId;
 
 /// Where a connection's messages go at this moment.
 #[derive(Debug)]
@@ -18,13 +18,25 @@ pub enum Target {
     Poll(Poll),
 }
 
+/// How a long-poll's answer is to be wrapped, decided by the API when the request
+/// arrived. The hub does not read it: it keeps it with the [`Poll`] and hands it back in
+/// the [`Effect::Answer`](super::Effect::Answer), so everything about a waiting poll has
+/// one owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollReply {
+    /// JSONP callback name.
+    pub callback: Option<String>,
+    /// Extra response headers (CORS).
+    pub headers: Vec<(String, String)>,
+}
+
 /// A long-poll request waiting for messages (`server.py` `await_data`).
 #[derive(Debug)]
 pub struct Poll {
     /// The HTTP request to answer.
     pub http: ConnId,
-    /// JSONP callback name, passed back untouched to the answer.
-    pub callback: Option<String>,
+    /// How to wrap the answer, passed back untouched.
+    pub reply: PollReply,
     /// When to stop waiting for a first message (`wake_connections_after`).
     pub deadline: Time,
     /// Once anything arrived (a heartbeat counts): answer when this passes without more.

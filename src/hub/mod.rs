@@ -25,17 +25,17 @@ mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
-pub use connection::{Connection, Poll, Target};
+pub use connection::{Connection, Poll, PollReply, Target};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::InfoConfig;
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
-pub use snapshot::SnapshotError;
+pub use snapshot::{Snapshot, SnapshotError};
 pub use stored::Stored;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
-use crate::server::ConnId;
+use crate::conn_id::ConnId;
 use message::{delivery_copy, encode_delivery};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -57,8 +57,8 @@ pub enum Effect {
     Answer {
         /// The waiting HTTP request.
         http: ConnId,
-        /// JSONP callback, if the request asked for one.
-        callback: Option<String>,
+        /// How to wrap it, as given to [`Hub::attach_poll`].
+        reply: PollReply,
         /// The JSON list.
         body: String,
     },
@@ -134,7 +134,9 @@ impl Hub {
         self.ids.uuid4()
     }
 
-    /// Takes the effects queued so far.
+    /// Takes the effects queued so far. Dropping them loses deliveries, answers and
+    /// closes for good.
+    #[must_use = "effects not handed to the engine are lost"]
     pub fn take_effects(&mut self) -> Vec<Effect> {
         std::mem::take(&mut self.effects)
     }

@@ -343,7 +343,7 @@ impl Hub {
                 let body = super::list_of(&p.messages);
                 self.effects.push(Effect::Answer {
                     http: p.http,
-                    callback: p.callback,
+                    reply: p.reply,
                     body,
                 });
             }

@@ -2,6 +2,11 @@
 //! private frames), channels (settings, history, frames) and counters. Connections are
 //! not saved: they belong to sockets that do not survive a restart, so clients
 //! `/connect` again. Pure: the app reads and writes the file.
+//!
+//! The `Saved*` types are the file format, derived with serde; they are kept apart from
+//! the hub's own types so that a change to the hub cannot silently change the format.
+//! `tests/fixtures/state_v1_release_0.1.0.json` is a file written by release 0.1.0 and
+//! must keep loading.
 
 use super::channel::{Channel, ChannelConfig};
 use super::id::Uuid;
@@ -9,161 +14,214 @@ use super::stored::{Frames, Stored};
 use super::time::Time;
 use super::user::User;
 use super::Hub;
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 /// Format version written into every snapshot.
 const VERSION: u64 = 1;
 
 /// Why a snapshot could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SnapshotError(pub String);
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The text is not JSON, or not a snapshot (a key missing, a value of the wrong type).
+    Malformed(String),
+    /// Written by a format this build does not know.
+    UnknownVersion(u64),
+}
 
-impl std::fmt::Display for SnapshotError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "bad state snapshot: {}", self.0)
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed(why) => write!(f, "bad state snapshot: {why}"),
+            Self::UnknownVersion(v) => write!(f, "bad state snapshot: unknown version {v}"),
+        }
     }
 }
 
-fn frames_json(frames: &Frames) -> Value {
-    Value::Array(
-        frames
-            .iter()
-            .map(|(t, m)| json!([t.0, m.value()]))
-            .collect(),
-    )
+impl std::error::Error for SnapshotError {}
+
+/// The durable state, as written to the state file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    version: u64,
+    users: Vec<SavedUser>,
+    channels: Vec<SavedChannel>,
+    stats: SavedStats,
 }
 
-fn frames_from(v: &Value) -> Result<Frames, SnapshotError> {
-    let bad = || SnapshotError("frames must be [[time, object], ...]".into());
-    let list = v.as_array().ok_or_else(bad)?;
-    list.iter()
-        .map(|f| match f.as_array().map(Vec::as_slice) {
-            Some([Value::Number(t), Value::Object(m)]) => {
-                Ok((Time(t.as_u64().ok_or_else(bad)?), Stored::new(m)))
-            }
-            _ => Err(bad()),
-        })
+/// One catch-up frame: `[stored at (microseconds since the epoch), message]`.
+type SavedFrame = (u64, Map<String, Value>);
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SavedUser {
+    username: String,
+    #[serde(with = "uuid_text")]
+    uuid: Uuid,
+    state: Map<String, Value>,
+    state_public_keys: Vec<String>,
+    last_active: u64,
+    frames: Vec<SavedFrame>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct SavedChannel {
+    name: String,
+    #[serde(with = "uuid_text")]
+    uuid: Uuid,
+    settings: SavedSettings,
+    last_active: u64,
+    history: Vec<Map<String, Value>>,
+    frames: Vec<SavedFrame>,
+}
+
+/// A channel's [`ChannelConfig`], every key required.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct SavedSettings {
+    notify_presence: bool,
+    store_history: bool,
+    history_size: u64,
+    broadcast_presence_with_user_lists: bool,
+    notify_state: bool,
+    store_frames: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct SavedStats {
+    total_messages: u64,
+    total_unique_messages: u64,
+}
+
+/// Uuids are saved in their text form (`8-4-4-4-12` hex digits).
+mod uuid_text {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(uuid: &Uuid, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(uuid)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+        let text = String::deserialize(d)?;
+        Uuid::parse(&text).ok_or_else(|| serde::de::Error::custom("not a uuid"))
+    }
+}
+
+impl Snapshot {
+    /// Parses a state file's bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
+        serde_json::from_slice(bytes).map_err(|e| SnapshotError::Malformed(e.to_string()))
+    }
+
+    /// The state file's bytes.
+    #[must_use]
+    pub fn to_json(&self) -> Vec<u8> {
+        // Maps with string keys and numbers from JSON cannot fail to serialize.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+fn save_frames(frames: &Frames) -> Vec<SavedFrame> {
+    frames.iter().map(|(t, m)| (t.0, m.map())).collect()
+}
+
+fn load_frames(frames: Vec<SavedFrame>) -> Frames {
+    frames
+        .into_iter()
+        .map(|(t, m)| (Time(t), Stored::new(&m)))
         .collect()
 }
 
-fn field<'a>(v: &'a Value, key: &str) -> Result<&'a Value, SnapshotError> {
-    v.get(key)
-        .ok_or_else(|| SnapshotError(format!("missing {key}")))
+impl From<ChannelConfig> for SavedSettings {
+    fn from(c: ChannelConfig) -> Self {
+        SavedSettings {
+            notify_presence: c.notify_presence,
+            store_history: c.store_history,
+            history_size: c.history_size,
+            broadcast_presence_with_user_lists: c.broadcast_presence_with_user_lists,
+            notify_state: c.notify_state,
+            store_frames: c.store_frames,
+        }
+    }
 }
 
-fn string(v: &Value, key: &str) -> Result<String, SnapshotError> {
-    field(v, key)?
-        .as_str()
-        .map(String::from)
-        .ok_or_else(|| SnapshotError(format!("{key} must be a string")))
-}
-
-fn uint(v: &Value, key: &str) -> Result<u64, SnapshotError> {
-    field(v, key)?
-        .as_u64()
-        .ok_or_else(|| SnapshotError(format!("{key} must be an unsigned integer")))
-}
-
-fn uuid(v: &Value, key: &str) -> Result<Uuid, SnapshotError> {
-    Uuid::parse(&string(v, key)?).ok_or_else(|| SnapshotError(format!("{key} must be a uuid")))
+impl From<SavedSettings> for ChannelConfig {
+    fn from(s: SavedSettings) -> Self {
+        ChannelConfig {
+            notify_presence: s.notify_presence,
+            store_history: s.store_history,
+            history_size: s.history_size,
+            broadcast_presence_with_user_lists: s.broadcast_presence_with_user_lists,
+            notify_state: s.notify_state,
+            store_frames: s.store_frames,
+        }
+    }
 }
 
 impl Hub {
-    /// The durable state as JSON.
-    pub fn snapshot(&self) -> Value {
+    /// The durable state.
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
         let mut users: Vec<&User> = self.users.values().collect();
         users.sort_by(|a, b| a.username.cmp(&b.username));
-        let users: Vec<Value> = users
-            .iter()
-            .map(|u| {
-                json!({"username": u.username, "uuid": u.uuid.to_string(), "state": u.state,
-                    "state_public_keys": u.state_public_keys, "last_active": u.last_active.0,
-                    "frames": frames_json(&u.frames)})
+        let users = users
+            .into_iter()
+            .map(|u| SavedUser {
+                username: u.username.clone(),
+                uuid: u.uuid,
+                state: u.state.clone(),
+                state_public_keys: u.state_public_keys.clone(),
+                last_active: u.last_active.0,
+                frames: save_frames(&u.frames),
             })
             .collect();
-        let channels: Vec<Value> = self
+        let channels = self
             .channels
             .values()
-            .map(|c| {
-                let history: Vec<Value> = c.history.iter().map(Stored::value).collect();
-                json!({"name": c.name, "uuid": c.uuid.to_string(), "settings": c.config.to_json(),
-                    "last_active": c.last_active.0, "history": history, "frames": frames_json(&c.frames)})
+            .map(|c| SavedChannel {
+                name: c.name.clone(),
+                uuid: c.uuid,
+                settings: c.config.into(),
+                last_active: c.last_active.0,
+                history: c.history.iter().map(Stored::map).collect(),
+                frames: save_frames(&c.frames),
             })
             .collect();
-        json!({
-            "version": VERSION,
-            "users": users,
-            "channels": channels,
-            "stats": {"total_messages": self.stats.total_messages,
-                      "total_unique_messages": self.stats.total_unique_messages},
-        })
+        Snapshot {
+            version: VERSION,
+            users,
+            channels,
+            stats: SavedStats {
+                total_messages: self.stats.total_messages,
+                total_unique_messages: self.stats.total_unique_messages,
+            },
+        }
     }
 
     /// Replaces users, channels and counters with those of `snap`. Nothing changes on
     /// error.
-    pub fn restore(&mut self, snap: &Value) -> Result<(), SnapshotError> {
-        if uint(snap, "version")? != VERSION {
-            return Err(SnapshotError("unknown version".into()));
+    pub fn restore(&mut self, snap: Snapshot) -> Result<(), SnapshotError> {
+        if snap.version != VERSION {
+            return Err(SnapshotError::UnknownVersion(snap.version));
         }
-        let mut users = std::collections::HashMap::new();
-        for u in field(snap, "users")?.as_array().into_iter().flatten() {
-            let mut user = User::new(
-                uuid(u, "uuid")?,
-                &string(u, "username")?,
-                Time(uint(u, "last_active")?),
-            );
-            user.state = field(u, "state")?
-                .as_object()
-                .cloned()
-                .ok_or_else(|| SnapshotError("state".into()))?;
-            user.state_public_keys = field(u, "state_public_keys")?
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|k| k.as_str().map(String::from))
-                        .collect()
-                })
-                .ok_or_else(|| SnapshotError("state_public_keys".into()))?;
-            user.frames = frames_from(field(u, "frames")?)?;
-            users.insert(user.username.clone(), user);
+        let mut users = HashMap::new();
+        for u in snap.users {
+            let mut user = User::new(u.uuid, &u.username, Time(u.last_active));
+            user.state = u.state;
+            user.state_public_keys = u.state_public_keys;
+            user.frames = load_frames(u.frames);
+            users.insert(u.username, user);
         }
-        let mut channels = std::collections::BTreeMap::new();
-        for c in field(snap, "channels")?.as_array().into_iter().flatten() {
-            let s = field(c, "settings")?;
-            let flag = |k: &str| {
-                s.get(k)
-                    .and_then(Value::as_bool)
-                    .ok_or_else(|| SnapshotError(format!("settings.{k}")))
-            };
-            let config = ChannelConfig {
-                notify_presence: flag("notify_presence")?,
-                store_history: flag("store_history")?,
-                history_size: uint(s, "history_size")?,
-                broadcast_presence_with_user_lists: flag("broadcast_presence_with_user_lists")?,
-                notify_state: flag("notify_state")?,
-                store_frames: flag("store_frames")?,
-            };
-            let name = string(c, "name")?;
-            let mut ch = Channel::new(
-                uuid(c, "uuid")?,
-                &name,
-                config,
-                Time(uint(c, "last_active")?),
-            );
-            ch.history = field(c, "history")?
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|m| m.as_object().map(Stored::new))
-                        .collect()
-                })
-                .ok_or_else(|| SnapshotError("history".into()))?;
-            ch.frames = frames_from(field(c, "frames")?)?;
-            channels.insert(name, ch);
+        let mut channels = BTreeMap::new();
+        for c in snap.channels {
+            let mut ch = Channel::new(c.uuid, &c.name, c.settings.into(), Time(c.last_active));
+            ch.history = c.history.iter().map(Stored::new).collect();
+            ch.frames = load_frames(c.frames);
+            channels.insert(c.name, ch);
         }
-        let stats = field(snap, "stats")?;
-        self.stats.total_messages = uint(stats, "total_messages")?;
-        self.stats.total_unique_messages = uint(stats, "total_unique_messages")?;
+        self.stats.total_messages = snap.stats.total_messages;
+        self.stats.total_unique_messages = snap.stats.total_unique_messages;
         self.users = users;
         self.channels = channels;
         Ok(())
@@ -174,6 +232,7 @@ impl Hub {
 mod tests {
     use super::*;
     use crate::hub::ConnectParams;
+    use serde_json::json;
     use std::time::Duration;
 
     #[test]
@@ -201,7 +260,7 @@ mod tests {
         let snap = h.snapshot();
 
         let mut restored = Hub::new(t, Duration::from_secs(5), 4);
-        assert_eq!(restored.restore(&snap), Ok(()));
+        assert_eq!(restored.restore(snap.clone()), Ok(()));
         assert_eq!(restored.snapshot(), snap);
         assert!(
             restored.connections.is_empty(),
@@ -216,7 +275,7 @@ mod tests {
     }
 
     #[test]
-    fn restore_refuses_malformed_snapshots_and_keeps_state() {
+    fn malformed_or_future_snapshots_are_refused_and_state_is_kept() {
         let t = Time(0);
         let mut h = Hub::new(t, Duration::from_secs(5), 3);
         h.connect(
@@ -228,11 +287,18 @@ mod tests {
         );
         for bad in [
             json!({}),
-            json!({"version": 2}),
             json!({"version": 1, "users": [{"username": 5}]}),
+            json!({"version": 1, "users": [], "channels": [], "stats": {}}),
         ] {
-            assert!(h.restore(&bad).is_err(), "{bad}");
-            assert!(h.users.contains_key("keep"));
+            let err = Snapshot::from_json(bad.to_string().as_bytes());
+            assert!(
+                matches!(err, Err(SnapshotError::Malformed(_))),
+                "{bad}: {err:?}"
+            );
         }
+        let mut future = h.snapshot();
+        future.version = 2;
+        assert_eq!(h.restore(future), Err(SnapshotError::UnknownVersion(2)));
+        assert!(h.users.contains_key("keep"));
     }
 }

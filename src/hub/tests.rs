@@ -113,7 +113,7 @@ fn unsubscribe_last_connection_sends_parted_and_stranger_sends_none() {
     join(&mut h, "alice", &["room"], presence_cfg(false), 1, at(0.0));
     let bob = join(&mut h, "bob", &["room"], presence_cfg(false), 2, at(0.0));
     let carol = join(&mut h, "carol", &["other"], presence_cfg(false), 3, at(0.0));
-    h.take_effects();
+    let _ = h.take_effects();
     assert_eq!(
         h.unsubscribe(carol, &["room".into()], at(1.0)),
         Vec::<String>::new()
@@ -146,7 +146,7 @@ fn channel_message_reaches_members_minus_excluded_and_only_pm_users() {
             at(0.0),
         );
     }
-    h.take_effects();
+    let _ = h.take_effects();
     h.pass_message(msg(json!({"channel": "room", "extra": 5})), at(1.0));
     let s = sends(&mut h);
     assert_eq!(s.len(), 1, "one serialization for all");
@@ -307,7 +307,7 @@ fn edit_updates_history_and_frames_and_emits_message_edit() {
     join(&mut h, "a", &["room"], cfg, 1, at(0.0));
     let uuid = "12345678-1234-4234-8234-123456789012";
     h.pass_message(msg(json!({"channel": "room", "uuid": uuid})), at(1.0));
-    h.take_effects();
+    let _ = h.take_effects();
     let edit = obj(
         json!({"uuid": uuid, "channel": "room", "pm_users": [], "exclude_users": [],
         "no_history": false, "message": {"text": "edited"}, "edited": "2024-01-02T00:00:00"}),
@@ -384,7 +384,7 @@ fn a_connections_channels_follow_subscribe_unsubscribe_and_removal() {
     h.unsubscribe(a, &["a-room".into()], at(1.0));
     assert_eq!(h.conn_channels(a), vec!["b-room", "c-room"]);
     assert_eq!(h.conn_channels(c), vec!["a-room", "b-room"]);
-    h.take_effects();
+    let _ = h.take_effects();
     // Both of a's connections and c's go in one pass.
     h.remove_connections(&[c, a, a2], at(2.0));
     assert!(sends(&mut h).is_empty(), "nobody is left to hear a parted");
@@ -403,7 +403,7 @@ fn removing_connections_sends_parted_in_channel_then_user_order() {
     join(&mut h, "watcher", &["x", "y"], cfg, 1, at(0.0));
     let p = join(&mut h, "p", &["y", "x"], cfg, 2, at(0.0));
     let q = join(&mut h, "q", &["x", "y"], cfg, 3, at(0.0));
-    h.take_effects();
+    let _ = h.take_effects();
     h.remove_connections(&[q, p], at(1.0));
     let parted: Vec<(String, String)> = sends(&mut h)
         .into_iter()
@@ -432,7 +432,7 @@ fn idle_connections_are_collected_after_15s_with_parted_and_close() {
     let mut h = hub();
     join(&mut h, "a", &["room"], presence_cfg(false), 1, at(0.0));
     let b = join(&mut h, "b", &["room"], presence_cfg(false), 2, at(0.0));
-    h.take_effects();
+    let _ = h.take_effects();
     h.on_engine_close(ws(1)); // a's socket went away: marked for GC
     h.tick(at(1.0));
     let effects = h.take_effects();
@@ -446,7 +446,7 @@ fn idle_connections_are_collected_after_15s_with_parted_and_close() {
     assert!(h.connections.contains_key(&b));
     // /disconnect marks it; the next pass collects it and closes its socket
     assert!(h.disconnect(b));
-    h.take_effects();
+    let _ = h.take_effects();
     h.tick(at(41.0));
     let e = h.take_effects();
     assert!(
@@ -530,12 +530,20 @@ fn heartbeat_is_one_shared_empty_list_every_5s() {
     assert_eq!(sends(&mut h), vec![(vec![ws(1), ws(2)], json!([]))]);
 }
 
+/// How a JSONP long-poll with a CORS header asks to be answered.
+fn jsonp(callback: &str) -> PollReply {
+    PollReply {
+        callback: Some(callback.into()),
+        headers: vec![("Access-Control-Allow-Origin".into(), "*".into())],
+    }
+}
+
 #[test]
 fn long_poll_answers_after_gathering_or_after_wake_time() {
     let mut h = hub();
     let id = detached(&mut h, "a", &["r"], at(0.0));
     let http = ws(50);
-    assert!(h.attach_poll(id, http, Some("cb".into()), at(0.0)));
+    assert!(h.attach_poll(id, http, jsonp("cb"), at(0.0)));
     h.pass_message(msg(json!({"channel": "r", "message": {"n": 1}})), at(1.0));
     h.tick(at(1.2));
     assert!(h.take_effects().is_empty(), "still gathering");
@@ -544,22 +552,22 @@ fn long_poll_answers_after_gathering_or_after_wake_time() {
     let e = h.take_effects();
     let [Effect::Answer {
         http: got,
-        callback,
+        reply,
         body,
     }] = &e[..]
     else {
         panic!("{e:?}")
     };
-    assert_eq!((*got, callback.as_deref()), (http, Some("cb")));
+    assert_eq!((*got, reply), (http, &jsonp("cb")));
     let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
     assert_eq!(v.as_array().map(Vec::len), Some(2));
     assert_eq!(h.connections[&id].last_active, at(1.45));
 
     // nothing arrives: answered at wake time + one gathering window, with []
-    assert!(h.attach_poll(id, http, None, at(2.0)));
+    assert!(h.attach_poll(id, http, PollReply::default(), at(2.0)));
     h.tick(at(4.9)); // the heartbeat at 5 s has not come yet
     h.tick(at(7.0));
-    h.take_effects();
+    let _ = h.take_effects();
     assert!(h.next_deadline() <= at(7.25));
     h.tick(at(7.25));
     let e = h.take_effects();
@@ -577,7 +585,7 @@ fn user_state_change_is_sent_to_notify_state_channels_with_public_changes() {
         ..Default::default()
     };
     join(&mut h, "a", &["room"], cfg, 1, at(0.0));
-    h.take_effects();
+    let _ = h.take_effects();
     let changed = h.change_user_state(
         "a",
         &obj(json!({"color": "red", "secret": 2})),
@@ -600,7 +608,7 @@ fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
     let id = detached(&mut h, "a", &["r"], at(0.0));
     h.pass_message(msg(json!({"channel": "r"})), at(1.0));
     assert_eq!(h.attach_ws(id, ws(1), at(2.0)).map(|f| f.len()), Some(1));
-    h.take_effects();
+    let _ = h.take_effects();
     assert_eq!(h.attach_ws(id, ws(2), at(3.0)).map(|f| f.len()), Some(0));
     assert_eq!(
         h.take_effects(),
@@ -619,8 +627,8 @@ fn reattaching_a_websocket_closes_the_old_one_and_does_not_replay_catchup() {
 fn poll_replaced_or_closed_is_answered_or_forgotten() {
     let mut h = hub();
     let id = detached(&mut h, "a", &[], at(0.0));
-    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
-    assert!(h.attach_poll(id, ws(2), None, at(0.5)));
+    assert!(h.attach_poll(id, ws(1), PollReply::default(), at(0.0)));
+    assert!(h.attach_poll(id, ws(2), PollReply::default(), at(0.5)));
     let e = h.take_effects();
     assert!(
         matches!(&e[..], [Effect::Answer { http, .. }] if *http == ws(1)),
@@ -632,18 +640,21 @@ fn poll_replaced_or_closed_is_answered_or_forgotten() {
         .take_effects()
         .iter()
         .all(|e| !matches!(e, Effect::Answer { .. })));
-    assert!(!h.attach_poll(Uuid(1), ws(3), None, at(6.0)), "unknown id");
+    assert!(
+        !h.attach_poll(Uuid(1), ws(3), PollReply::default(), at(6.0)),
+        "unknown id"
+    );
 }
 
 #[test]
 fn shutdown_answers_polls_but_leaves_websockets_alone() {
     let mut h = hub();
     let id = detached(&mut h, "a", &[], at(0.0));
-    assert!(h.attach_poll(id, ws(1), None, at(0.0)));
+    assert!(h.attach_poll(id, ws(1), PollReply::default(), at(0.0)));
     assert!(h.attach_ws(id, ws(2), at(0.1)).is_some()); // poll answered, ws attached
-    h.take_effects();
+    let _ = h.take_effects();
     let other = detached(&mut h, "b", &[], at(0.0));
-    assert!(h.attach_poll(other, ws(3), Some("f".into()), at(0.2)));
+    assert!(h.attach_poll(other, ws(3), jsonp("f"), at(0.2)));
     h.answer_all_polls();
     let e = h.take_effects();
     assert_eq!(e.len(), 1, "{e:?}");

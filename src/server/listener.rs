@@ -84,7 +84,7 @@ impl<A: App> Acceptor<A> {
             if try_accept && paused_until.is_none() {
                 if let Err(e) = self.accept_all(&mut next) {
                     if !logged_fd_shortage {
-                        eprintln!("channelstream: accept failed ({e}); pausing accepts for 100 ms");
+                        crate::log!(Error, "accept failed ({e}); pausing accepts for 100 ms");
                         logged_fd_shortage = true;
                     }
                     paused_until = Some(Instant::now() + FD_BACKOFF);
@@ -95,7 +95,7 @@ impl<A: App> Acceptor<A> {
         drop(self.listener);
         let app = &self.app;
         if panic::catch_unwind(AssertUnwindSafe(|| app.on_shutdown())).is_err() {
-            eprintln!("channelstream: App::on_shutdown panicked");
+            crate::log!(Error, "App::on_shutdown panicked");
         }
         for worker in 0..self.workers {
             self.handle.post(worker as u16, Mail::Shutdown);

@@ -21,6 +21,7 @@ mod sys;
 mod timers;
 mod worker;
 
+pub use crate::conn_id::ConnId;
 pub use handle::{Handle, Wakeups};
 
 use crate::http::{Request, Response};
@@ -37,8 +38,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-/// Hard limits, safe on a public port. Each says what happens past it. CONTRACT.
+/// Hard limits, safe on a public port. Each says what happens past it. Fields may be
+/// added, so other crates start from [`Limits::default`] and set fields.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Limits {
     /// Open client connections. Past it: the acceptor answers 503 `{"error":"server busy"}`
     /// at once and closes, so clients do not wait in the backlog.
@@ -87,18 +90,6 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Limits applied to every connection.
     pub limits: Limits,
-}
-
-/// A connection's address anywhere in the process. Slab keys are reused at once, so
-/// anything that crosses a thread carries `gen`, and the worker checks it. CONTRACT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    /// Index of the worker that owns the socket.
-    pub worker: u16,
-    /// Slab key within that worker.
-    pub key: u32,
-    /// Generation, bumped each time a slab key is reused.
-    pub gen: u32,
 }
 
 /// A whole websocket data message, handed to the app. CONTRACT.
@@ -197,16 +188,16 @@ impl Server {
         let signal_fd = match sys::install_signal_handlers() {
             Ok(fd) => Some(fd),
             Err(e) => {
-                eprintln!("channelstream: no signal handlers ({e}); use Handle::shutdown");
+                crate::log!(Warning, "no signal handlers ({e}); use Handle::shutdown");
                 None
             }
         };
         if let Err(e) = sys::raise_nofile_limit() {
-            eprintln!("channelstream: could not raise the open-file limit: {e}");
+            crate::log!(Warning, "could not raise the open-file limit: {e}");
         }
         let listener = TcpListener::bind(config.addr)?;
         if let Err(e) = sys::deepen_backlog(&listener) {
-            eprintln!("channelstream: could not deepen the listen backlog: {e}");
+            crate::log!(Warning, "could not deepen the listen backlog: {e}");
         }
         let local_addr = listener.local_addr()?;
         let acceptor_poll = Poll::new()?;

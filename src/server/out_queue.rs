@@ -31,6 +31,14 @@ impl Chunk {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct QueueFull;
 
+impl std::fmt::Display for QueueFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("outbound queue full")
+    }
+}
+
+impl std::error::Error for QueueFull {}
+
 /// Bytes waiting for one socket, at most `limit` of them, except that an empty queue
 /// always takes one chunk: the limit bounds a backlog, not the size of one answer.
 #[derive(Debug)]

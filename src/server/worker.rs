@@ -282,6 +282,6 @@ fn tracked(backlog: &mut Backlog, conn: &mut Conn, f: impl FnOnce(&mut Conn)) {
 /// down with it.
 fn notify_close<A: App>(app: &A, id: ConnId) {
     if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
-        eprintln!("channelstream: App::on_close panicked");
+        crate::log!(Error, "App::on_close panicked");
     }
 }

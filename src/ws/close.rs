@@ -26,7 +26,7 @@ pub fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, ProtocolErro
     }
 }
 
-/// A close frame with `code` and a UTF-8 `reason` (truncated to fit 125 bytes). CONTRACT.
+/// A close frame with `code` and a UTF-8 `reason` (truncated to fit 125 bytes).
 ///
 /// The reason is cut at a char boundary so the client never sees invalid UTF-8 (which it
 /// would have to answer with 1007).

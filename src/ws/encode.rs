@@ -28,7 +28,6 @@ pub fn frame_head(op: OpCode, len: usize) -> ([u8; 10], usize) {
 }
 
 /// Appends one unmasked, unfragmented server frame with the shortest length encoding.
-/// CONTRACT.
 pub fn encode_frame(op: OpCode, payload: &[u8], out: &mut Vec<u8>) {
     let (head, n) = frame_head(op, payload.len());
     out.reserve(n + payload.len());
@@ -36,7 +35,7 @@ pub fn encode_frame(op: OpCode, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// A whole server frame as shared bytes, encoded once for every recipient. CONTRACT.
+/// A whole server frame as shared bytes, encoded once for every recipient.
 pub fn shared_frame(op: OpCode, payload: &[u8]) -> Arc<[u8]> {
     let mut out = Vec::with_capacity(payload.len() + 10);
     encode_frame(op, payload, &mut out);

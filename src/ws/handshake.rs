@@ -14,7 +14,7 @@ use std::fmt;
 /// The GUID of RFC 6455 §1.3, appended to the client key before hashing.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2). CONTRACT.
+/// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key` (RFC 6455 §4.2.2).
 pub fn accept_key(client_key: &[u8]) -> String {
     let mut sha = Sha1::new();
     sha.update(client_key);
@@ -22,8 +22,9 @@ pub fn accept_key(client_key: &[u8]) -> String {
     BASE64.encode(sha.finalize())
 }
 
-/// Why an upgrade request was refused. CONTRACT (variants may be added).
+/// Why an upgrade request was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HandshakeError {
     /// Not a GET request: 405... sent as 400 with an explanation.
     NotGet,
@@ -38,7 +39,7 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
-    /// The status code of the refusal. CONTRACT.
+    /// The status code of the refusal.
     pub fn status(self) -> u16 {
         match self {
             HandshakeError::UnsupportedVersion => 426,
@@ -77,7 +78,7 @@ fn has_token(list: Option<&[u8]>, token: &str) -> bool {
     })
 }
 
-/// Checks an upgrade request (RFC 6455 §4.2.1) and returns the accept key. CONTRACT.
+/// Checks an upgrade request (RFC 6455 §4.2.1) and returns the accept key.
 pub fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
     if req.method != "GET" {
         return Err(HandshakeError::NotGet);
@@ -102,12 +103,12 @@ pub fn validate_handshake(req: &Request) -> Result<String, HandshakeError> {
 }
 
 /// Whether a request asks for a websocket upgrade at all (has `Upgrade: websocket`), so the
-/// engine knows to call [`validate_handshake`]. CONTRACT.
+/// engine knows to call [`validate_handshake`].
 pub fn is_upgrade_request(req: &Request) -> bool {
     has_token(req.header("upgrade"), "websocket")
 }
 
-/// The complete `101 Switching Protocols` response for an accept key. CONTRACT.
+/// The complete `101 Switching Protocols` response for an accept key.
 pub fn handshake_response(accept: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(
         b"HTTP/1.1 101 Switching Protocols\r\n\

@@ -10,7 +10,9 @@
 //! - `close`: close frame payloads (§5.5.1, §7.4): validate the client's, build ours.
 //! - `encode`: unmasked server frames.
 //! - `testing`: a masking client encoder and a piece-by-piece reader driver, for tests and
-//!   fuzz targets only.
+//!   fuzz targets only: compiled for unit tests and with the `testing` cargo feature,
+//!   which the integration tests (through a dev-dependency on this crate) and the fuzz
+//!   crate enable. A release build does not contain it.
 //!
 //! The engine drives a [`MessageReader`] by calling [`MessageReader::decode`] on its unread
 //! bytes until it answers `NeedMore`, dropping `consumed` bytes after every answer.
@@ -21,6 +23,7 @@ mod frame;
 mod handshake;
 mod mask;
 mod reader;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 mod utf8;
@@ -35,7 +38,7 @@ pub use reader::MessageReader;
 
 use std::fmt;
 
-/// A whole message or control frame from the client. CONTRACT.
+/// A whole message or control frame from the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsEvent {
     /// A complete text message, already validated as UTF-8.
@@ -50,8 +53,9 @@ pub enum WsEvent {
     Close(Option<(u16, String)>),
 }
 
-/// Why a client's frames were refused. CONTRACT (variants may be added).
+/// Why a client's frames were refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProtocolError {
     /// Client frame without the mask bit (RFC 6455 §5.1).
     UnmaskedClientFrame,
@@ -74,7 +78,7 @@ pub enum ProtocolError {
 }
 
 impl ProtocolError {
-    /// The close code we send (RFC 6455 §7.4.1). CONTRACT.
+    /// The close code we send (RFC 6455 §7.4.1).
     pub fn close_code(self) -> u16 {
         match self {
             ProtocolError::MessageTooBig => 1009,

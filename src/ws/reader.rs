@@ -11,7 +11,7 @@ use super::utf8::Utf8Validator;
 use super::{ProtocolError, WsEvent};
 use crate::decoded::Decoded;
 
-/// Incremental decoder of client frames into [`WsEvent`]s. CONTRACT.
+/// Incremental decoder of client frames into [`WsEvent`]s.
 ///
 /// Drive it by calling [`decode`](Self::decode) on the unread bytes until it answers
 /// `NeedMore`, dropping `consumed` bytes after every answer. `NeedMore` always consumes
@@ -71,7 +71,7 @@ const FRESH_HEADER: State = State::Header {
 };
 
 impl MessageReader {
-    /// A reader that refuses messages longer than `max_message` bytes. CONTRACT.
+    /// A reader that refuses messages longer than `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
         MessageReader {
             max_message,
@@ -82,7 +82,7 @@ impl MessageReader {
 
     /// Decodes from `buf`; any split of the same bytes yields the same events, and invalid
     /// UTF-8 fails as soon as the bad byte is seen. After an error the reader is spent:
-    /// the caller sends a close frame with `err.close_code()` and closes. CONTRACT.
+    /// the caller sends a close frame with `err.close_code()` and closes.
     pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded<WsEvent>, ProtocolError> {
         let mut pos = 0;
         loop {

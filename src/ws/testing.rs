@@ -1,7 +1,8 @@
 //! What a websocket *client* does, for the reader's unit tests and the `ws_frames` fuzz
 //! target: encode masked client frames, and feed a [`MessageReader`] in pieces the way the
 //! engine does. The server never calls it. It is public (and hidden from the docs) only
-//! because the fuzz crate cannot see `#[cfg(test)]` code. Pure: no sockets, no clock.
+//! because integration tests and the fuzz crate cannot see `#[cfg(test)]` code, and it is
+//! compiled only for tests or with the `testing` feature. Pure: no sockets, no clock.
 
 use super::frame::MAX_HEADER;
 use super::{encode_frame, MessageReader, OpCode, ProtocolError, WsEvent};

@@ -122,15 +122,22 @@ impl Drop for Running {
 
 /// Test limits: small enough to hit, large enough for the tests' normal traffic.
 pub fn limits() -> Limits {
-    Limits {
-        max_connections: 100,
-        max_head: 2048,
-        max_body: 4096,
-        max_message: 64 * 1024,
-        max_outbound: 1024 * 1024,
-        header_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(10),
-    }
+    let mut l = Limits::default();
+    l.max_connections = 100;
+    l.max_head = 2048;
+    l.max_body = 4096;
+    l.max_message = 64 * 1024;
+    l.max_outbound = 1024 * 1024;
+    l.header_timeout = Duration::from_secs(5);
+    l.idle_timeout = Duration::from_secs(10);
+    l
+}
+
+/// [`limits`] with `change` applied (`Limits` is `#[non_exhaustive]`: no struct literals).
+pub fn limits_with(change: impl FnOnce(&mut Limits)) -> Limits {
+    let mut l = limits();
+    change(&mut l);
+    l
 }
 
 pub fn start(limits: Limits, workers: usize) -> Running {

@@ -22,15 +22,14 @@ use tungstenite::Message;
 /// A config on `127.0.0.1:0` that accepts this module's signature ([`token`]) from
 /// localhost, two workers, long-polls answered after 1 s, default limits.
 pub fn loopback_config() -> Config {
-    Config {
-        secret: "secret".into(),
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port: 0,
-        allow_posting_from: vec!["127.0.0.1".into()],
-        wake_connections_after: 1,
-        workers: 2,
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.secret = "secret".into();
+    c.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    c.port = 0;
+    c.allow_posting_from = vec!["127.0.0.1".into()];
+    c.wake_connections_after = 1;
+    c.workers = 2;
+    c
 }
 
 /// [`loopback_config`] with small limits, so every limit is cheap to reach.

@@ -36,9 +36,8 @@ pub fn load_golden(path: &Path) -> Result<Value, String> {
 }
 
 /// The settings the recorder gave the reference (golden `config`), on 127.0.0.1:0.
-///
-/// Every field is spelled out because `Config` has no `Default` yet; once it has, this
-/// becomes `Config { secret, .., ..Config::default() }`.
+/// `Config` is `#[non_exhaustive]`: start from its defaults and set every field the
+/// recording depends on.
 pub fn config_for(golden: &Value) -> Config {
     let c = &golden["config"];
     let text = |key: &str, default: &str| {
@@ -47,49 +46,48 @@ pub fn config_for(golden: &Value) -> Config {
             .unwrap_or(default)
             .to_string()
     };
-    Config {
-        secret: text("secret", "secret"),
-        admin_user: text("admin_user", "admin"),
-        admin_secret: text("admin_secret", "admin_secret"),
-        cookie_secret: "cookie_secret".into(),
-        // The reference's effective value: gc.py hard-codes 15 s and never reads its
-        // `gc_conns_after` setting; [gc_idle_connection] depends on it.
-        gc_conns_after: c
-            .get("gc_conns_after")
-            .and_then(Value::as_u64)
-            .unwrap_or(15),
-        gc_channels_after: 3600 * 72,
-        wake_connections_after: c
-            .get("wake_connections_after")
-            .and_then(Value::as_u64)
-            .unwrap_or(5),
-        allow_posting_from: c
-            .get("allow_posting_from")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_else(|| vec!["127.0.0.1".into()]),
-        port: 0,
-        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        debug: false,
-        log_level: "WARNING".into(),
-        demo: false,
-        allow_cors: Vec::new(),
-        validate_requests: c
-            .get("validate_requests")
-            .and_then(Value::as_bool)
-            .unwrap_or(true),
-        enforce_https: false,
-        http_scheme: String::new(),
-        signature_checker: "channelstream.utils.DefaultSigner".into(),
-        workers: 2,
-        limits: Limits::default(),
-        ..Config::default()
-    }
+    let mut config = Config::default();
+    config.secret = text("secret", "secret");
+    config.admin_user = text("admin_user", "admin");
+    config.admin_secret = text("admin_secret", "admin_secret");
+    config.cookie_secret = "cookie_secret".into();
+    // The reference's effective value: gc.py hard-codes 15 s and never reads its
+    // `gc_conns_after` setting; [gc_idle_connection] depends on it.
+    config.gc_conns_after = c
+        .get("gc_conns_after")
+        .and_then(Value::as_u64)
+        .unwrap_or(15);
+    config.gc_channels_after = 3600 * 72;
+    config.wake_connections_after = c
+        .get("wake_connections_after")
+        .and_then(Value::as_u64)
+        .unwrap_or(5);
+    config.allow_posting_from = c
+        .get("allow_posting_from")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["127.0.0.1".into()]);
+    config.port = 0;
+    config.host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    config.debug = false;
+    config.log_level = "WARNING".into();
+    config.demo = false;
+    config.allow_cors = Vec::new();
+    config.validate_requests = c
+        .get("validate_requests")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    config.enforce_https = false;
+    config.http_scheme = String::new();
+    config.signature_checker = "channelstream.utils.DefaultSigner".into();
+    config.workers = 2;
+    config.limits = Limits::default();
+    config
 }
 
 #[cfg(test)]

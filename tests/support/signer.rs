@@ -2,6 +2,10 @@
 //! `TimestampSigner(secret).sign(value)` with its defaults (salt "itsdangerous.Signer",
 //! key derivation "django-concat", HMAC-SHA1). Written from itsdangerous' `signer.py`,
 //! `timed.py` and `encoding.py`; checked against tokens Python produced.
+//!
+//! Independent of `channelstream::api::signature::Signer` on purpose: the differential
+//! replay signs with this one, so a bug in the server's signer cannot make the server
+//! agree with itself. Shipped code and the load generator use the server's.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
