@@ -433,6 +433,8 @@ fn signature_and_address_checks_give_the_references_statuses() {
         Routed::Hub(_) => (200, String::new()),
     };
     let expired = Signer::new("secret").sign("x", NOW - 61);
+    let skewed = Signer::new("secret").sign("x", NOW + signature::MAX_CLOCK_SKEW);
+    let future = Signer::new("secret").sign("x", NOW + signature::MAX_CLOCK_SKEW + 1);
     let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     let cases: &[(&str, Request, IpAddr, u16)] = &[
         (
@@ -456,6 +458,24 @@ fn signature_and_address_checks_give_the_references_statuses() {
         (
             "expired",
             request("POST", "/connect", body, Some(&expired)),
+            LOCAL,
+            401,
+        ),
+        (
+            "ahead by the clock skew allowance",
+            request("POST", "/connect", body, Some(&skewed)),
+            LOCAL,
+            200,
+        ),
+        (
+            "from the future",
+            request("POST", "/connect", body, Some(&future)),
+            LOCAL,
+            401,
+        ),
+        (
+            "from the future on a public route",
+            request("GET", "/listen?conn_id=x", b"", Some(&future)),
             LOCAL,
             401,
         ),
@@ -515,6 +535,32 @@ fn signature_and_address_checks_give_the_references_statuses() {
             assert_eq!(body, "{\n    \"request\": \"Bad Signature\"\n}", "{name}");
         }
     }
+}
+
+#[test]
+fn future_signatures_are_refused_even_with_validate_requests_off() {
+    let api = Api::new(&Config {
+        secret: "secret".into(),
+        allow_posting_from: vec!["127.0.0.1".into()],
+        validate_requests: false,
+        ..Config::default()
+    });
+    let body = br#"{"username": "u"}"#;
+    let status = |stamp: u64| {
+        let token = Signer::new("secret").sign("x", stamp);
+        match api.route(&request("POST", "/connect", body, Some(&token)), LOCAL, NOW) {
+            Routed::Respond(r) => r.status,
+            Routed::Hub(_) => 200,
+        }
+    };
+    assert_eq!(
+        status(NOW - 86_400),
+        200,
+        "old is fine without validate_requests"
+    );
+    assert_eq!(status(NOW + 60), 200, "within the skew");
+    assert_eq!(status(NOW + 61), 401, "past the skew");
+    assert_eq!(status(u64::MAX), 401, "the far future");
 }
 
 #[test]

@@ -1,0 +1,77 @@
+//! Bounds on the API secret over real HTTP: a signature stamped more than the clock-skew
+//! allowance in the future is refused on every route whether or not `validate_requests`
+//! is on.
+
+mod server_common;
+
+use channelstream::api::signature::{Signer, MAX_CLOCK_SKEW};
+use server_common::*;
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Sends `method target` with `body` and `token` in `X-Channelstream-Secret`; returns the
+/// status and the body text.
+fn send(addr: SocketAddr, method: &str, target: &str, body: &str, token: &str) -> (u16, String) {
+    let req = format!(
+        "{method} {target} HTTP/1.1\r\nHost: t\r\nX-Channelstream-Secret: {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let out = raw(addr, req.as_bytes());
+    (
+        status_of(&out),
+        String::from_utf8_lossy(body_of(&out)).into_owned(),
+    )
+}
+
+#[test]
+fn future_timestamps_get_401_on_every_route_with_and_without_validate_requests() {
+    for validate_requests in [true, false] {
+        let running = start(channelstream::config::Config {
+            validate_requests,
+            ..loopback_config()
+        });
+        let addr = running.addr;
+        let signer = Signer::new("secret");
+        // A few seconds of margin below the allowance for a slow machine.
+        let near = signer.sign("channelstream", unix_now() + MAX_CLOCK_SKEW - 5);
+        let far = signer.sign("channelstream", unix_now() + 3600);
+        let farthest = signer.sign("channelstream", u64::MAX);
+        let connect = r#"{"username": "u", "conn_id": "00000000-0000-4000-8000-000000000001"}"#;
+        let routes: &[(&str, &str, &str)] = &[
+            ("POST", "/connect", connect),
+            ("POST", "/info", "{}"),
+            ("GET", "/admin/admin.json", ""),
+            (
+                "GET",
+                "/listen?conn_id=00000000-0000-4000-8000-000000000001",
+                "",
+            ),
+            ("POST", "/disconnect", "{}"),
+            ("GET", "/nowhere", ""),
+        ];
+        for (method, target, body) in routes {
+            let case = format!("{method} {target} validate_requests={validate_requests}");
+            for token in [&far, &farthest] {
+                let (status, text) = send(addr, method, target, body, token);
+                assert_eq!(status, 401, "{case}: {text}");
+                let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+                assert_eq!(
+                    json,
+                    serde_json::json!({"request": "Bad Signature"}),
+                    "{case}"
+                );
+            }
+        }
+        let (status, text) = send(addr, "POST", "/connect", connect, &near);
+        assert_eq!(status, 200, "within the allowance: {text}");
+        running.shutdown().expect("shutdown");
+    }
+}
