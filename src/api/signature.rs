@@ -30,6 +30,11 @@ pub enum BadSignature {
     Expired,
     /// Stamped more than [`MAX_CLOCK_SKEW`] seconds after `now`.
     FromTheFuture,
+    /// With `strict_signatures`: not a `v1.TIMESTAMP.NONCE.SIGNATURE` value (an
+    /// itsdangerous token, say), or passed as `?secret=` instead of the header.
+    NotStrict,
+    /// With `strict_signatures`: a nonce that is not 16 to 64 of `[A-Za-z0-9_-]`.
+    MalformedNonce,
 }
 
 /// How far ahead of our clock a signature's timestamp may be: the clock difference we

@@ -799,3 +799,99 @@ fn admin_redirect_points_at_sign_in_on_the_request_host_and_configured_scheme() 
         Some("https://example.test/admin/sign_in")
     );
 }
+
+#[test]
+fn strict_mode_accepts_only_request_signatures_and_each_nonce_once() {
+    use nonce_book::NonceBook;
+    use strict_signature::{Signed, StrictSigner};
+    let api = Api::new(&Config {
+        secret: "secret".into(),
+        allow_posting_from: vec!["127.0.0.1".into()],
+        strict_signatures: true,
+        validate_requests: false,
+        ..Config::default()
+    });
+    let body = br#"{"username": "u"}"#;
+    let strict = |method: &str, target: &str, body: &[u8], stamp: u64, nonce: &str| {
+        let signed = Signed {
+            method,
+            target,
+            body,
+        };
+        StrictSigner::new("secret").sign(signed, stamp, nonce)
+    };
+    let nonce = "0123456789abcdefXYZ";
+    let good = strict("POST", "/connect", body, NOW, nonce);
+    let mut book = NonceBook::new(1);
+    let conn = ConnId {
+        worker: 0,
+        key: 1,
+        gen: 0,
+    };
+    // Routes and, if it reaches the hub, claims the nonce and runs.
+    let mut status = |req: &Request| match api.route(req, LOCAL, NOW) {
+        Routed::Respond(r) => r.status,
+        Routed::Hub(cmd) => match cmd.claim_nonce(&mut book, NOW) {
+            Err(r) => r.status,
+            Ok(()) => match cmd.run(&mut hub(), conn, Time(NOW * 1_000_000)) {
+                Outcome::Respond(r) => r.status,
+                _ => 200,
+            },
+        },
+    };
+    let mut query = request("POST", "/connect?secret=x", body, None);
+    query.target = format!("/connect?secret={good}");
+    let cases: &[(&str, Request, u16)] = &[
+        (
+            "signed",
+            request("POST", "/connect", body, Some(&good)),
+            200,
+        ),
+        (
+            "replayed",
+            request("POST", "/connect", body, Some(&good)),
+            401,
+        ),
+        (
+            "another body",
+            request("POST", "/connect", br#"{"username": "v"}"#, Some(&good)),
+            401,
+        ),
+        (
+            "legacy token",
+            request("POST", "/connect", body, Some(&token())),
+            401,
+        ),
+        ("in the query", query, 401),
+        (
+            "stale, even with validate_requests off",
+            request(
+                "POST",
+                "/connect",
+                body,
+                Some(&strict(
+                    "POST",
+                    "/connect",
+                    body,
+                    NOW - 61,
+                    "n0123456789abcdef",
+                )),
+            ),
+            401,
+        ),
+        ("no secret", request("POST", "/connect", body, None), 403),
+        (
+            "book full of live nonces",
+            request(
+                "POST",
+                "/connect",
+                body,
+                Some(&strict("POST", "/connect", body, NOW, "n0123456789abcdef")),
+            ),
+            503,
+        ),
+    ];
+    for (name, req, want) in cases {
+        assert_eq!(status(req), *want, "{name}");
+    }
+}

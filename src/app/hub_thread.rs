@@ -3,6 +3,7 @@
 //! calls, wrapping each shared payload into one websocket frame.
 
 use super::state_file::Saver;
+use crate::api::nonce_book::NonceBook;
 use crate::api::reply::Cors;
 use crate::api::{Command, Outcome};
 use crate::config::Config;
@@ -64,8 +65,16 @@ pub fn new_hub(config: &Config) -> Hub {
     hub
 }
 
-/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
-pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option<Saver>) {
+/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state. `nonces`
+/// records strict signatures' nonces: every signed command passes through here, one at a
+/// time, so a replay is found without locks.
+pub fn run(
+    mut hub: Hub,
+    handle: Handle,
+    rx: Receiver<HubMsg>,
+    mut saver: Option<Saver>,
+    mut nonces: NonceBook,
+) {
     // CORS headers of waiting long-polls, for their eventual answer.
     let mut polls: HashMap<ConnId, Cors> = HashMap::new();
     loop {
@@ -76,10 +85,10 @@ pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut polls, msg);
+                handle_msg(&mut hub, &handle, &mut polls, &mut nonces, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut polls, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut polls, &mut nonces, &rx) {
                     break;
                 }
             }
@@ -108,21 +117,33 @@ fn drain_waiting(
     hub: &mut Hub,
     handle: &Handle,
     polls: &mut HashMap<ConnId, Cors>,
+    nonces: &mut NonceBook,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, polls, msg),
+            Ok(msg) => handle_msg(hub, handle, polls, nonces, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>, msg: HubMsg) {
+fn handle_msg(
+    hub: &mut Hub,
+    handle: &Handle,
+    polls: &mut HashMap<ConnId, Cors>,
+    nonces: &mut NonceBook,
+    msg: HubMsg,
+) {
     match msg {
         HubMsg::Command { conn, cmd } => {
+            let unix_secs = now().0 / 1_000_000;
+            if let Err(refusal) = cmd.claim_nonce(nonces, unix_secs) {
+                handle.respond(conn, refusal);
+                return;
+            }
             let cors = cmd.cors.clone();
             // A bug in one command must not take the hub thread (and every client) down:
             // answer 500 and carry on.
