@@ -1,12 +1,13 @@
 //! Bounds on the API secret over real HTTP: a signature stamped more than the clock-skew
 //! allowance in the future is refused on every route whether or not `validate_requests`
-//! is on.
+//! is on, and the secret or a token passed as `?secret=` never reaches the server's log.
 
 mod server_common;
 
 use channelstream::api::signature::{Signer, MAX_CLOCK_SKEW};
 use server_common::*;
 use std::net::SocketAddr;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_now() -> u64 {
@@ -73,5 +74,61 @@ fn future_timestamps_get_401_on_every_route_with_and_without_validate_requests()
         let (status, text) = send(addr, "POST", "/connect", connect, &near);
         assert_eq!(status, 200, "within the allowance: {text}");
         running.shutdown().expect("shutdown");
+    }
+}
+
+/// A secret no log line could contain by chance.
+const LOGGED_NEVER: &str = "Zq7-never-logged-secret-4711";
+
+#[test]
+fn secrets_in_query_strings_never_reach_the_binarys_stderr() {
+    for strict in [false, true] {
+        let mut args = vec!["--secret", LOGGED_NEVER, "--log-level", "DEBUG"];
+        if strict {
+            args.push("--strict-signatures");
+        }
+        let mut server = Binary::start("", &args);
+        let addr = server.addr;
+        let good = Signer::new(LOGGED_NEVER).sign("channelstream", unix_now());
+        let wrong = Signer::new("not it").sign(LOGGED_NEVER, unix_now());
+        let connect = r#"{"username": "u"}"#;
+        let mut statuses = Vec::new();
+        for secret in [good.as_str(), wrong.as_str(), LOGGED_NEVER] {
+            for (method, path, body) in [
+                ("POST", "/connect", connect),
+                ("POST", "/info", ""),
+                ("GET", "/listen", ""),
+                ("GET", "/admin/admin.json", ""),
+                ("GET", "/nowhere", ""),
+            ] {
+                let req = format!(
+                    "{method} {path}?secret={secret} HTTP/1.1\r\nHost: t\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                statuses.push(status_of(&raw(addr, req.as_bytes())));
+            }
+            // Requests the engine refuses: a bad header line, an oversized head.
+            let bad = format!("GET /connect?secret={secret} HTTP/1.1\r\nno colon\r\n\r\n");
+            statuses.push(status_of(&raw(addr, bad.as_bytes())));
+            let big = format!(
+                "GET /connect?secret={secret}&pad={} HTTP/1.1\r\nHost: t\r\n\r\n",
+                "p".repeat(20_000)
+            );
+            statuses.push(status_of(&raw(addr, big.as_bytes())));
+        }
+        // The requests were served (the good token worked without strict mode) ...
+        assert_eq!(statuses[0], if strict { 401 } else { 200 }, "{statuses:?}");
+        assert!(
+            statuses.contains(&401) && statuses.contains(&431),
+            "{statuses:?}"
+        );
+        assert_eq!(server.terminate(), Some(0));
+        // ... and the log, which does say something, names none of the secrets.
+        let log = server.log();
+        assert!(log.contains("serving on"), "{log}");
+        for secret in [LOGGED_NEVER, &good, &wrong] {
+            assert!(!log.contains(secret), "strict={strict}: {secret} in {log}");
+        }
     }
 }
