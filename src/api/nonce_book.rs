@@ -7,7 +7,9 @@
 //! expired (after that the age check refuses the signature anyway), never to make room:
 //! when the book is full of live nonces, new signed requests get 503 until the oldest
 //! expire. Each entry is a 16-byte digest plus its expiry, in a hash set and an ordered
-//! set (about 80 bytes; some 16 MB at the default capacity of 200 000).
+//! set: filling a book of 200 000 (the default capacity) grew RSS by 11 MB, 57 bytes a
+//! nonce (release build, measured once by a throwaway program that claims 200 000
+//! distinct nonces and reads `VmRSS` before and after).
 
 use super::reply::{self, pretty};
 use super::strict_signature::NonceClaim;
