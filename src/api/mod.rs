@@ -1,5 +1,6 @@
 //! The REST layer: request -> validated command -> JSON response, one file per endpoint
-//! group, plus the itsdangerous-compatible signature check.
+//! group, plus the itsdangerous-compatible signature check and the opt-in strict one
+//! (`docs/API.md`).
 //!
 //! Split in two halves so the hub thread does only hub work: [`Api::route`] runs on a
 //! worker (authorization, JSON parsing, validation that needs no state) and yields either a
@@ -228,7 +229,7 @@ impl Api {
             return Ok(Caller::Anonymous);
         }
         if let Some(strict) = &self.strict {
-            return self.authorize_strict(strict, req, now);
+            return Self::authorize_strict(strict, req, now);
         }
         // The header wins even when empty (`headers.get(name, url_secret)`).
         let secret = match req.header("x-channelstream-secret") {
@@ -250,7 +251,6 @@ impl Api {
     /// target, and query strings end up in logs). The age limit applies even with
     /// `validate_requests` off: a nonce is only remembered for that long.
     fn authorize_strict(
-        &self,
         strict: &StrictSigner,
         req: &Request,
         now: u64,
