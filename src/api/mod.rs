@@ -1,5 +1,6 @@
 //! The REST layer: request -> validated command -> JSON response, one file per endpoint
-//! group, plus the itsdangerous-compatible signature check.
+//! group, plus the itsdangerous-compatible signature check and the opt-in strict one
+//! (`docs/API.md`).
 //!
 //! Split in two halves so the hub thread does only hub work: [`Api::route`] runs on a
 //! worker (authorization, JSON parsing, validation that needs no state) and yields either a
@@ -13,8 +14,10 @@ pub mod fields;
 pub mod info;
 pub mod listen;
 pub mod message;
+pub mod nonce_book;
 pub mod reply;
 pub mod signature;
+pub mod strict_signature;
 pub mod subscribe;
 pub mod user_state;
 
@@ -24,15 +27,16 @@ use crate::http::{query_param, Request, Response};
 use crate::hub::{Hub, Time};
 use reply::{Cors, PageKind};
 use serde_json::Value;
-use signature::Signer;
+use signature::{BadSignature, Signer};
 use std::net::IpAddr;
 use std::sync::Arc;
+use strict_signature::{NonceClaim, Signed, StrictSigner};
 
 /// The version reported by admin info (the reference's).
 pub const VERSION: &str = "0.7.1";
 
 /// Signatures older than this are refused when `validate_requests` is on
-/// (`wsgi_security.py`).
+/// (`wsgi_security.py`), and always with `strict_signatures`.
 pub const MAX_SIGNATURE_AGE: u64 = 60;
 
 /// What the worker makes of a request.
@@ -53,6 +57,9 @@ pub struct Command {
     pub cors: Cors,
     /// How to render exception pages.
     pub page: PageKind,
+    /// The strict signature's nonce, recorded by the hub thread before the command runs
+    /// ([`Command::claim_nonce`]); `None` without `strict_signatures` or a signature.
+    pub nonce: Option<NonceClaim>,
 }
 
 /// The operations.
@@ -100,6 +107,8 @@ pub struct Api {
     allow_posting_from: Vec<String>,
     allow_cors: Vec<String>,
     validate_requests: bool,
+    /// `Some` with `strict_signatures`: only per-request signatures are accepted.
+    strict: Option<StrictSigner>,
     enforce_https: bool,
 }
 
@@ -120,6 +129,9 @@ impl Api {
             allow_posting_from: config.allow_posting_from.clone(),
             allow_cors: config.allow_cors.clone(),
             validate_requests: config.validate_requests,
+            strict: config
+                .strict_signatures
+                .then(|| StrictSigner::new(&config.secret)),
             enforce_https: config.enforce_https,
         }
     }
@@ -136,9 +148,10 @@ impl Api {
         }
         let path = strip_script_name(req);
         let method = req.method.as_str();
-        let authorized = match self.authorize(req, peer, now) {
-            Ok(a) => a,
-            Err(()) => return Routed::Respond(reply::bad_signature()),
+        let (authorized, nonce) = match self.authorize(req, peer, now) {
+            Ok(Caller::Anonymous) => (false, None),
+            Ok(Caller::Signed(nonce)) => (true, nonce),
+            Err(_) => return Routed::Respond(reply::bad_signature()),
         };
         let (access, allowed) = match path {
             "/connect" | "/subscribe" | "/unsubscribe" | "/user_state" | "/channel_config" => {
@@ -186,13 +199,18 @@ impl Api {
                 return Routed::Respond(Response::json(400, reply::pretty(&errors)))
             }
         };
-        Routed::Hub(Box::new(Command { kind, cors, page }))
+        Routed::Hub(Box::new(Command {
+            kind,
+            cors,
+            page,
+            nonce,
+        }))
     }
 
-    /// `Ok(true)` with a valid secret from an allowed address, `Ok(false)` without one,
-    /// `Err` for a secret that does not verify (401 on every route, as the reference's
-    /// root factory runs for all of them).
-    fn authorize(&self, req: &Request, peer: IpAddr, now: u64) -> Result<bool, ()> {
+    /// [`Caller::Signed`] with a valid secret from an allowed address,
+    /// [`Caller::Anonymous`] without one, `Err` for a secret that does not verify (401 on
+    /// every route, as the reference's root factory runs for all of them).
+    fn authorize(&self, req: &Request, peer: IpAddr, now: u64) -> Result<Caller, BadSignature> {
         // A dual-stack listener reports IPv4 clients as `::ffff:a.b.c.d`.
         let ip = match peer {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
@@ -204,7 +222,10 @@ impl Api {
             .iter()
             .any(|a| a == "0.0.0.0" || *a == ip)
         {
-            return Ok(false);
+            return Ok(Caller::Anonymous);
+        }
+        if let Some(strict) = &self.strict {
+            return Self::authorize_strict(strict, req, now);
         }
         // The header wins even when empty (`headers.get(name, url_secret)`).
         let secret = match req.header("x-channelstream-secret") {
@@ -214,13 +235,39 @@ impl Api {
                 .into_bytes(),
         };
         if secret.is_empty() {
-            return Ok(false);
+            return Ok(Caller::Anonymous);
         }
         let max_age = self.validate_requests.then_some(MAX_SIGNATURE_AGE);
-        self.signer
-            .verify(&secret, now, max_age)
-            .map(|_| true)
-            .map_err(|_| ())
+        self.signer.verify(&secret, now, max_age)?;
+        Ok(Caller::Signed(None))
+    }
+
+    /// [`Api::authorize`] with `strict_signatures`: only the header is read, and a
+    /// `?secret=` without it is refused (a signature in the target cannot cover the
+    /// target, and query strings end up in logs). The age limit applies even with
+    /// `validate_requests` off: a nonce is only remembered for that long.
+    fn authorize_strict(
+        strict: &StrictSigner,
+        req: &Request,
+        now: u64,
+    ) -> Result<Caller, BadSignature> {
+        let token = match req.header("x-channelstream-secret") {
+            Some(h) => h,
+            None if query_param(req.query(), "secret").is_some_and(|s| !s.is_empty()) => {
+                return Err(BadSignature::NotStrict)
+            }
+            None => &[],
+        };
+        if token.is_empty() {
+            return Ok(Caller::Anonymous);
+        }
+        let signed = Signed {
+            method: &req.method,
+            target: &req.target,
+            body: &req.body,
+        };
+        let claim = strict.verify(token, signed, now, MAX_SIGNATURE_AGE)?;
+        Ok(Caller::Signed(Some(claim)))
     }
 
     fn parse(&self, req: &Request, path: &str, method: &str) -> Result<Kind, Rejection> {
@@ -258,8 +305,18 @@ impl Api {
             kind: Kind::Ws(id),
             cors: Vec::new(),
             page: PageKind::Plain,
+            nonce: None,
         })
     }
+}
+
+/// Who the secret check says sent a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    /// No secret, or a request from an address not in `allow_posting_from`.
+    Anonymous,
+    /// A valid signature; with `strict_signatures`, the nonce the hub thread must record.
+    Signed(Option<NonceClaim>),
 }
 
 /// The path with an `X-Script-Name` prefix removed (`events.py` `use_prefix`).

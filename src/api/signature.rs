@@ -6,6 +6,11 @@
 //! secret)` ("django-concat" derivation); SIGNATURE is HMAC-SHA1(key, "value.TIMESTAMP");
 //! TIMESTAMP is the big-endian Unix time with leading zero bytes dropped. Both parts are
 //! URL-safe base64 without padding. What was signed is not checked, as in the reference.
+//!
+//! Unlike itsdangerous, a timestamp more than [`MAX_CLOCK_SKEW`] seconds ahead of `now`
+//! is refused, whatever `max_age` is: an honest signer never makes one, and without the
+//! bound a token stamped years ahead is a bearer token for years even with
+//! `validate_requests` on (`docs/COMPATIBILITY.md`).
 
 use base64::alphabet::URL_SAFE;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -23,6 +28,30 @@ pub enum BadSignature {
     MalformedTimestamp,
     /// Older than `max_age`.
     Expired,
+    /// Stamped more than [`MAX_CLOCK_SKEW`] seconds after `now`.
+    FromTheFuture,
+    /// With `strict_signatures`: not a `v1.TIMESTAMP.NONCE.SIGNATURE` value (an
+    /// itsdangerous token, say), or passed as `?secret=` instead of the header.
+    NotStrict,
+    /// With `strict_signatures`: a nonce that is not 16 to 64 of `[A-Za-z0-9_-]`.
+    MalformedNonce,
+}
+
+/// How far ahead of our clock a signature's timestamp may be: the clock difference we
+/// tolerate between the signing web app and this server. One minute, the same as the
+/// reference's maximum age, so a token is never valid for longer than about two minutes.
+pub const MAX_CLOCK_SKEW: u64 = 60;
+
+/// Checks a signature's Unix timestamp `ts` against `now`: at most `max_age` seconds old
+/// (when given) and at most [`MAX_CLOCK_SKEW`] seconds ahead.
+pub fn check_timestamp(ts: u64, now: u64, max_age: Option<u64>) -> Result<(), BadSignature> {
+    if ts > now.saturating_add(MAX_CLOCK_SKEW) {
+        return Err(BadSignature::FromTheFuture);
+    }
+    match max_age {
+        Some(max) if now.saturating_sub(ts) > max => Err(BadSignature::Expired),
+        _ => Ok(()),
+    }
 }
 
 /// Decodes like itsdangerous' `base64_decode` (lenient about padding and trailing bits).
@@ -77,8 +106,8 @@ impl Signer {
     }
 
     /// `TimestampSigner.unsign(token, max_age)` at Unix time `now`. The signature is
-    /// compared in constant time; a timestamp in the future is accepted, as in
-    /// itsdangerous.
+    /// compared in constant time. A timestamp more than [`MAX_CLOCK_SKEW`] in the future
+    /// is refused, which itsdangerous does not do.
     pub fn verify(&self, token: &[u8], now: u64, max_age: Option<u64>) -> Result<(), BadSignature> {
         let dot = token
             .iter()
@@ -96,10 +125,7 @@ impl Signer {
         let ts = decode(&signed[dot + 1..]).filter(|b| b.len() <= 8);
         let ts = ts.ok_or(BadSignature::MalformedTimestamp)?;
         let ts = ts.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64);
-        match max_age {
-            Some(max) if now.saturating_sub(ts) > max => Err(BadSignature::Expired),
-            _ => Ok(()),
-        }
+        check_timestamp(ts, now, max_age)
     }
 }
 
@@ -153,10 +179,31 @@ mod tests {
             s.verify(PY_TOKEN.as_bytes(), PY_TIME + 10_000, None),
             Ok(())
         );
+    }
+
+    #[test]
+    fn future_timestamps_pass_within_the_skew_and_fail_past_it_with_or_without_max_age() {
+        let s = Signer::new("secret");
+        for max_age in [Some(60), None] {
+            let at = |now| s.verify(PY_TOKEN.as_bytes(), now, max_age);
+            assert_eq!(at(PY_TIME - MAX_CLOCK_SKEW), Ok(()), "{max_age:?}");
+            assert_eq!(
+                at(PY_TIME - MAX_CLOCK_SKEW - 1),
+                Err(BadSignature::FromTheFuture),
+                "{max_age:?}"
+            );
+            assert_eq!(at(0), Err(BadSignature::FromTheFuture), "{max_age:?}");
+        }
+        // The largest timestamp a token can carry, against the largest clock.
+        let far = s.sign("x", u64::MAX);
         assert_eq!(
-            s.verify(PY_TOKEN.as_bytes(), PY_TIME - 500, Some(60)),
+            s.verify(far.as_bytes(), u64::MAX, Some(60)),
             Ok(()),
-            "future ok"
+            "no overflow at the top"
+        );
+        assert_eq!(
+            s.verify(far.as_bytes(), 1_700_000_000, None),
+            Err(BadSignature::FromTheFuture)
         );
     }
 

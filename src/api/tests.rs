@@ -433,6 +433,8 @@ fn signature_and_address_checks_give_the_references_statuses() {
         Routed::Hub(_) => (200, String::new()),
     };
     let expired = Signer::new("secret").sign("x", NOW - 61);
+    let skewed = Signer::new("secret").sign("x", NOW + signature::MAX_CLOCK_SKEW);
+    let future = Signer::new("secret").sign("x", NOW + signature::MAX_CLOCK_SKEW + 1);
     let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     let cases: &[(&str, Request, IpAddr, u16)] = &[
         (
@@ -456,6 +458,24 @@ fn signature_and_address_checks_give_the_references_statuses() {
         (
             "expired",
             request("POST", "/connect", body, Some(&expired)),
+            LOCAL,
+            401,
+        ),
+        (
+            "ahead by the clock skew allowance",
+            request("POST", "/connect", body, Some(&skewed)),
+            LOCAL,
+            200,
+        ),
+        (
+            "from the future",
+            request("POST", "/connect", body, Some(&future)),
+            LOCAL,
+            401,
+        ),
+        (
+            "from the future on a public route",
+            request("GET", "/listen?conn_id=x", b"", Some(&future)),
             LOCAL,
             401,
         ),
@@ -515,6 +535,32 @@ fn signature_and_address_checks_give_the_references_statuses() {
             assert_eq!(body, "{\n    \"request\": \"Bad Signature\"\n}", "{name}");
         }
     }
+}
+
+#[test]
+fn future_signatures_are_refused_even_with_validate_requests_off() {
+    let api = Api::new(&Config {
+        secret: "secret".into(),
+        allow_posting_from: vec!["127.0.0.1".into()],
+        validate_requests: false,
+        ..Config::default()
+    });
+    let body = br#"{"username": "u"}"#;
+    let status = |stamp: u64| {
+        let token = Signer::new("secret").sign("x", stamp);
+        match api.route(&request("POST", "/connect", body, Some(&token)), LOCAL, NOW) {
+            Routed::Respond(r) => r.status,
+            Routed::Hub(_) => 200,
+        }
+    };
+    assert_eq!(
+        status(NOW - 86_400),
+        200,
+        "old is fine without validate_requests"
+    );
+    assert_eq!(status(NOW + 60), 200, "within the skew");
+    assert_eq!(status(NOW + 61), 401, "past the skew");
+    assert_eq!(status(u64::MAX), 401, "the far future");
 }
 
 #[test]
@@ -805,4 +851,100 @@ fn admin_redirect_is_relative_whatever_the_host_header_says() {
         .headers
         .contains(&("Location".into(), "/admin/sign_in".into())));
     assert!(!String::from_utf8_lossy(&r.body).contains("evil"));
+}
+
+#[test]
+fn strict_mode_accepts_only_request_signatures_and_each_nonce_once() {
+    use nonce_book::NonceBook;
+    use strict_signature::{Signed, StrictSigner};
+    let api = Api::new(&Config {
+        secret: "secret".into(),
+        allow_posting_from: vec!["127.0.0.1".into()],
+        strict_signatures: true,
+        validate_requests: false,
+        ..Config::default()
+    });
+    let body = br#"{"username": "u"}"#;
+    let strict = |method: &str, target: &str, body: &[u8], stamp: u64, nonce: &str| {
+        let signed = Signed {
+            method,
+            target,
+            body,
+        };
+        StrictSigner::new("secret").sign(signed, stamp, nonce)
+    };
+    let nonce = "0123456789abcdefXYZ";
+    let good = strict("POST", "/connect", body, NOW, nonce);
+    let mut book = NonceBook::new(1);
+    let conn = ConnId {
+        worker: 0,
+        key: 1,
+        gen: 0,
+    };
+    // Routes and, if it reaches the hub, claims the nonce and runs.
+    let mut status = |req: &Request| match api.route(req, LOCAL, NOW) {
+        Routed::Respond(r) => r.status,
+        Routed::Hub(cmd) => match cmd.claim_nonce(&mut book, NOW) {
+            Err(r) => r.status,
+            Ok(()) => match cmd.run(&mut hub(), conn, Time(NOW * 1_000_000)) {
+                Outcome::Respond(r) => r.status,
+                _ => 200,
+            },
+        },
+    };
+    let mut query = request("POST", "/connect?secret=x", body, None);
+    query.target = format!("/connect?secret={good}");
+    let cases: &[(&str, Request, u16)] = &[
+        (
+            "signed",
+            request("POST", "/connect", body, Some(&good)),
+            200,
+        ),
+        (
+            "replayed",
+            request("POST", "/connect", body, Some(&good)),
+            401,
+        ),
+        (
+            "another body",
+            request("POST", "/connect", br#"{"username": "v"}"#, Some(&good)),
+            401,
+        ),
+        (
+            "legacy token",
+            request("POST", "/connect", body, Some(&token())),
+            401,
+        ),
+        ("in the query", query, 401),
+        (
+            "stale, even with validate_requests off",
+            request(
+                "POST",
+                "/connect",
+                body,
+                Some(&strict(
+                    "POST",
+                    "/connect",
+                    body,
+                    NOW - 61,
+                    "n0123456789abcdef",
+                )),
+            ),
+            401,
+        ),
+        ("no secret", request("POST", "/connect", body, None), 403),
+        (
+            "book full of live nonces",
+            request(
+                "POST",
+                "/connect",
+                body,
+                Some(&strict("POST", "/connect", body, NOW, "n0123456789abcdef")),
+            ),
+            503,
+        ),
+    ];
+    for (name, req, want) in cases {
+        assert_eq!(status(req), *want, "{name}");
+    }
 }

@@ -4,6 +4,7 @@
 
 use super::state_file::Saver;
 use crate::api::listen;
+use crate::api::nonce_book::NonceBook;
 use crate::api::{Command, Outcome};
 use crate::config::Config;
 use crate::http::Response;
@@ -63,8 +64,16 @@ pub fn new_hub(config: &Config) -> Hub {
     hub
 }
 
-/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
-pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option<Saver>) {
+/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state. `nonces`
+/// records strict signatures' nonces: every signed command passes through here, one at a
+/// time, so a replay is found without locks.
+pub fn run(
+    mut hub: Hub,
+    handle: Handle,
+    rx: Receiver<HubMsg>,
+    mut saver: Option<Saver>,
+    mut nonces: NonceBook,
+) {
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
@@ -73,10 +82,10 @@ pub fn run(mut hub: Hub, handle: Handle, rx: Receiver<HubMsg>, mut saver: Option
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, msg);
+                handle_msg(&mut hub, &handle, &mut nonces, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut nonces, &rx) {
                     break;
                 }
             }
@@ -101,20 +110,30 @@ const MAX_DRAIN: usize = 64;
 
 /// Handles up to [`MAX_DRAIN`] messages that are already queued, without waiting.
 /// Returns true if the thread should stop.
-fn drain_waiting(hub: &mut Hub, handle: &Handle, rx: &Receiver<HubMsg>) -> bool {
+fn drain_waiting(
+    hub: &mut Hub,
+    handle: &Handle,
+    nonces: &mut NonceBook,
+    rx: &Receiver<HubMsg>,
+) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, msg),
+            Ok(msg) => handle_msg(hub, handle, nonces, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(hub: &mut Hub, handle: &Handle, msg: HubMsg) {
+fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMsg) {
     match msg {
         HubMsg::Command { conn, cmd } => {
+            let unix_secs = now().0 / 1_000_000;
+            if let Err(refusal) = cmd.claim_nonce(nonces, unix_secs) {
+                handle.respond(conn, refusal);
+                return;
+            }
             // A bug in one command must not take the hub thread (and every client) down:
             // answer 500 and carry on.
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));

@@ -81,9 +81,10 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     };
     let (to_hub, from_workers) = mpsc::channel();
     let hub_handle = handle.clone();
+    let nonces = crate::api::nonce_book::NonceBook::new(config.max_signature_nonces);
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())
-        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver))?;
+        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver, nonces))?;
     let app = std::sync::Arc::new(Channelstream {
         api: Api::new(&config),
         to_hub: to_hub.clone(),

@@ -199,7 +199,8 @@ fn interpolate(
                 .map(|end| (&after[..end], &after[end + 2..]));
             let Some((name, after)) = name else {
                 return Err(format!(
-                    "`{key}`: bad `%(key)s` reference in {rest:?} (write `%%` for a literal %)"
+                    "`{key}`: bad `%(key)s` reference{} (write `%%` for a literal %)",
+                    quoted(key, rest)
                 ));
             };
             let name = name.to_lowercase();
@@ -210,7 +211,8 @@ fn interpolate(
             rest = after;
         } else {
             return Err(format!(
-                "`{key}`: '%' must be followed by '%' or '(' (write `%%` for a literal %), found {rest:?}"
+                "`{key}`: '%' must be followed by '%' or '(' (write `%%` for a literal %){}",
+                quoted(key, rest)
             ));
         }
     }
@@ -218,9 +220,35 @@ fn interpolate(
     Ok(())
 }
 
+/// `" in \"text\""` to show where an error is, except in the value of a secret
+/// (`secret`, `admin_secret`, `cookie_secret`): secrets never reach a log, and the line
+/// number is enough to find the mistake.
+fn quoted(key: &str, text: &str) -> String {
+    if key.contains("secret") {
+        String::new()
+    } else {
+        format!(" in {text:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_in_secret_values_never_show_the_value() {
+        for text in [
+            "[channelstream]\nsecret = hunter2%x\n",
+            "[channelstream]\nadmin_secret = hunter2%(x\n",
+        ] {
+            let err = read_section(text, "channelstream").expect_err(text);
+            assert!(!err.message.contains("hunter2"), "{}", err.message);
+            assert!(!err.message.contains("%x"), "{}", err.message);
+        }
+        let err = read_section("[channelstream]\nport = 80%x\n", "channelstream");
+        let err = err.expect_err("bad percent");
+        assert!(err.message.contains("%x"), "{}", err.message);
+    }
 
     fn section(text: &str) -> Vec<(String, String)> {
         read_section(text, "channelstream")

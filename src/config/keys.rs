@@ -204,6 +204,20 @@ pub(crate) const KEYS: &[Key] = &[
         is_bool: false,
     },
     Key {
+        name: "strict_signatures",
+        help: "Refuse the reference's replayable API token; require per-request signatures over method, target, body and a one-time nonce (docs/API.md).",
+        default: || "false".into(),
+        set: |c, v| flag(&mut c.strict_signatures, v),
+        is_bool: true,
+    },
+    Key {
+        name: "max_signature_nonces",
+        help: "Strict-signature nonces remembered at once (each for up to 2 minutes); when all are in use, signed requests get 503.",
+        default: || "200000".into(),
+        set: |c, v| size(&mut c.max_signature_nonces, v, 1, "a whole number from 1 to 4294967295"),
+        is_bool: false,
+    },
+    Key {
         name: "workers",
         help: "Worker threads serving connections; auto = one per CPU.",
         default: || "auto".into(),

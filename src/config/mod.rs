@@ -84,6 +84,11 @@ pub struct Config {
     pub http_scheme: String,
     /// Signature checker name (`signature_checker`).
     pub signature_checker: String,
+    /// Require per-request strict signatures instead of the itsdangerous token
+    /// (`strict_signatures`, `docs/API.md`).
+    pub strict_signatures: bool,
+    /// Strict-signature nonces remembered at once (`max_signature_nonces`).
+    pub max_signature_nonces: usize,
     /// Worker threads (`workers`, default: number of CPUs).
     pub workers: usize,
     /// Engine limits (`max_connections`, `max_head_bytes`, `max_body_bytes`,
@@ -120,6 +125,8 @@ impl Default for Config {
             enforce_https: false,
             http_scheme: String::new(),
             signature_checker: String::new(),
+            strict_signatures: false,
+            max_signature_nonces: 0,
             workers: 1,
             limits: Limits::default(),
             state_file: None,
@@ -579,6 +586,8 @@ mod tests {
         assert_eq!(c.allow_posting_from, ["127.0.0.1"]);
         assert!(c.allow_cors.is_empty() && c.cookie_secret.is_empty() && c.http_scheme.is_empty());
         assert!(c.validate_requests && !c.enforce_https && !c.debug && !c.demo);
+        assert!(!c.strict_signatures);
+        assert_eq!(c.max_signature_nonces, 200_000);
         assert_eq!(
             (c.log_level.as_str(), c.signature_checker.as_str()),
             ("INFO", keys::DEFAULT_SIGNER)
@@ -636,6 +645,17 @@ mod tests {
             (c.state_file, c.snapshot_interval, c.workers),
             (Some(PathBuf::from("/var/lib/cs.json")), 8, 3)
         );
+    }
+
+    #[test]
+    fn strict_signature_keys_map_to_their_fields() {
+        let args = ["--strict-signatures", "--max-signature-nonces", "7"];
+        let (c, _) = config(&args, &[], &[]);
+        assert_eq!((c.strict_signatures, c.max_signature_nonces), (true, 7));
+        let env = [("CHANNELSTREAM_STRICT_SIGNATURES", "no")];
+        let (c, _) = config(&[], &env, &[]);
+        assert!(!c.strict_signatures);
+        assert!(error(&["--max-signature-nonces", "0"], &[], &[]).contains("max_signature_nonces"));
     }
 
     #[test]
