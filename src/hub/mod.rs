@@ -27,7 +27,7 @@ pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
 pub use connection::{Connection, Poll, Target};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
-pub use info::InfoConfig;
+pub use info::{AdminInfo, ChannelInfo, ChannelsInfo, InfoConfig};
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
 pub use snapshot::SnapshotError;

@@ -11,6 +11,7 @@
 
 use super::message::EDITABLE_KEYS;
 use super::time::Time;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::fmt;
@@ -66,6 +67,15 @@ impl Stored {
         let mut m = self.map();
         apply_edit(&mut m, edit);
         *self = Stored::new(&m);
+    }
+}
+
+/// Written as the object it holds, parsed back one message at a time: rendering channel
+/// info never holds more than one parsed message. (The compact text cannot be copied
+/// as it is: the answer is indented.)
+impl Serialize for Stored {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.map().serialize(s)
     }
 }
 
