@@ -21,6 +21,7 @@ mod presence;
 mod snapshot;
 mod stored;
 mod time;
+mod transcode;
 mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
