@@ -101,7 +101,10 @@ impl Hub {
                 found
             }
         };
-        selected.retain(|ch| !cfg.exclude_channels.contains(&ch.name));
+        // Sorted once, so a long exclusion list costs a binary search per channel.
+        let mut excluded: Vec<&str> = cfg.exclude_channels.iter().map(String::as_str).collect();
+        excluded.sort_unstable();
+        selected.retain(|ch| excluded.binary_search(&ch.name.as_str()).is_err());
         let mut users: Vec<&User> = Vec::new();
         if cfg.include_users {
             let mut names: Vec<&str> = selected
@@ -442,7 +445,7 @@ mod tests {
     fn a_listing_leaves_out_excluded_channels_history_users_and_private_state() {
         let h = hub();
         let bare = InfoConfig {
-            exclude_channels: vec!["b".into()],
+            exclude_channels: vec!["zz".into(), "b".into(), "0".into()],
             include_history: false,
             include_users: false,
             ..InfoConfig::default()
