@@ -72,5 +72,7 @@ pub fn run(c: ChannelConfigs, hub: &mut Hub, now: Time) -> Value {
         include_users: false,
         ..InfoConfig::default()
     };
-    hub.channels_info(&cfg)
+    // A `Value` because `Command::run` renders this endpoint's answer from one; the listing
+    // names only the channels in the request and carries no history or users.
+    serde_json::to_value(hub.channels_info(&cfg)).unwrap_or_default()
 }

@@ -384,8 +384,14 @@ impl Command {
                 Outcome::Respond(reply::rendered_body(200, message::run(m, hub, now), cors))
             }
             Kind::ChannelConfig(c) => json(channel_config::run(c, hub, now)),
-            Kind::Info(cfg) => json(hub.channels_info(&cfg)),
-            Kind::Admin => json(hub.admin_info(now, VERSION)),
+            // Rendered from borrowed views straight into the body: no `Value` tree of a
+            // listing that may be tens of megabytes (`hub/info.rs`).
+            Kind::Info(cfg) => {
+                Outcome::Respond(reply::rendered(200, &hub.channels_info(&cfg), cors))
+            }
+            Kind::Admin => {
+                Outcome::Respond(reply::rendered(200, &hub.admin_info(now, VERSION), cors))
+            }
             Kind::Disconnect(id) => json(Value::Bool(hub.disconnect(id))),
             Kind::Listen(l) => listen::run_listen(l, hub, conn, now, self.page, cors.clone()),
             Kind::Ws(id) => match id.and_then(|id| hub.attach_ws(id, conn, now)) {

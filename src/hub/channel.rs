@@ -184,33 +184,4 @@ impl Channel {
     pub fn users(&self) -> Vec<String> {
         self.connections.keys().cloned().collect()
     }
-
-    /// Channel info as `get_info` renders it.
-    pub fn info(&self, include_history: bool, include_users: bool) -> Value {
-        let users: Vec<String> = if include_users {
-            self.users()
-        } else {
-            Vec::new()
-        };
-        let history: Vec<Value> = if include_history {
-            self.history.iter().map(Stored::value).collect()
-        } else {
-            Vec::new()
-        };
-        debug_assert_eq!(
-            self.conn_count,
-            self.connections.values().map(Vec::len).sum::<usize>()
-        );
-        json!({
-            "uuid": self.uuid.to_string(),
-            "name": self.name,
-            "long_name": null,
-            "settings": self.config.to_json(),
-            "history": history,
-            "last_active": self.last_active.isoformat(),
-            "total_connections": self.conn_count,
-            "total_users": users.len(),
-            "users": users,
-        })
-    }
 }

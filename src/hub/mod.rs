@@ -21,13 +21,14 @@ mod presence;
 mod snapshot;
 mod stored;
 mod time;
+mod transcode;
 mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
 pub use connection::{Connection, Poll, PollReply, Target};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
-pub use info::InfoConfig;
+pub use info::{AdminInfo, ChannelInfo, ChannelsInfo, InfoConfig};
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
 pub use snapshot::{Snapshot, SnapshotError};

@@ -11,6 +11,8 @@
 
 use super::message::EDITABLE_KEYS;
 use super::time::Time;
+use super::transcode::transcode;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::fmt;
@@ -66,6 +68,16 @@ impl Stored {
         let mut m = self.map();
         apply_edit(&mut m, edit);
         *self = Stored::new(&m);
+    }
+}
+
+/// Written as the object it holds, streamed from the compact text token by token
+/// ([`transcode`]): rendering channel info parses no message into a map. (The text
+/// cannot be copied as it is: the answer is indented.) Its keys are sorted, as
+/// `serde_json` writes a `Map`, so this writes what serializing [`Stored::map`] writes.
+impl Serialize for Stored {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        transcode(&self.json, s)
     }
 }
 
@@ -135,6 +147,29 @@ mod tests {
             let m = obj(case.clone());
             assert_eq!(Stored::new(&m).map(), m, "{case}");
         }
+    }
+
+    /// Rendered with the API's indentation.
+    fn pretty<T: serde::Serialize>(v: &T) -> String {
+        String::from_utf8_lossy(&crate::api::reply::pretty(v)).into_owned()
+    }
+
+    #[test]
+    fn a_stored_message_renders_like_the_object_it_holds() {
+        let cases = [
+            json!({"uuid": "u", "type": "message", "message": {"text": "h\u{e9}\"\n", "e": {}},
+                "n": [1, -2, 2.5, 1e300, -0.0, 18446744073709551615_u64], "b": [true, null, []]}),
+            json!({}),
+        ];
+        for case in cases {
+            let m = obj(case.clone());
+            let stored = Stored::new(&m);
+            assert_eq!(pretty(&stored), pretty(&m), "{case}");
+            assert_eq!(serde_json::to_value(&stored).ok(), Some(case.clone()));
+        }
+        let mut edited = Stored::new(&obj(json!({"uuid": "a", "type": "message", "z": 1})));
+        edited.edit(&obj(json!({"message": {"text": "new"}})));
+        assert_eq!(pretty(&edited), pretty(&edited.map()));
     }
 
     #[test]

@@ -391,7 +391,11 @@ fn a_connections_channels_follow_subscribe_unsubscribe_and_removal() {
     for name in ["a-room", "b-room", "c-room"] {
         let ch = &h.channels[name];
         assert!(ch.connections.is_empty(), "{name}");
-        assert_eq!(ch.info(false, false)["total_connections"], 0, "{name}");
+        assert_eq!(
+            serde_json::to_value(ch.info(false, false)).unwrap_or_default()["total_connections"],
+            0,
+            "{name}"
+        );
     }
     assert!(h.conn_channels(a).is_empty());
 }
@@ -424,7 +428,11 @@ fn removing_connections_sends_parted_in_channel_then_user_order() {
         ]
     );
     assert_eq!(h.channels["x"].users(), vec!["watcher".to_string()]);
-    assert_eq!(h.channels["y"].info(false, false)["total_connections"], 1);
+    assert_eq!(
+        serde_json::to_value(h.channels["y"].info(false, false)).unwrap_or_default()
+            ["total_connections"],
+        1
+    );
 }
 
 #[test]

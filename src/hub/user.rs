@@ -85,20 +85,6 @@ impl User {
             .map(|(_, f)| catchup_copy(&f.map()))
             .collect()
     }
-
-    /// `{"state": public, "user", "uuid"}` plus `connections` for admin info.
-    pub fn info(&self, include_connections: bool) -> Value {
-        let mut v = json!({
-            "state": self.public_state(),
-            "user": self.username,
-            "uuid": self.uuid.to_string(),
-        });
-        if include_connections {
-            let conns: Vec<String> = self.connections.iter().map(Uuid::to_string).collect();
-            v["connections"] = json!(conns);
-        }
-        v
-    }
 }
 
 #[cfg(test)]
