@@ -6,9 +6,8 @@ use super::state_file::Saver;
 use crate::api::reply::Cors;
 use crate::api::{Command, Outcome};
 use crate::config::Config;
-use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
-use crate::server::{ConnId, Handle, Wakeups};
+use crate::server::{ConnId, Handle, Refusal, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -125,17 +124,9 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, polls: &mut HashMap<ConnId, Cors>,
         HubMsg::Command { conn, cmd } => {
             let cors = cmd.cors.clone();
             // A bug in one command must not take the hub thread (and every client) down:
-            // answer 500 and carry on.
+            // answer the engine's 500 and carry on.
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
-            let outcome = run.unwrap_or_else(|_| {
-                let body = b"Internal Server Error".to_vec();
-                let headers = vec![("Content-Type".into(), "text/plain".into())];
-                Outcome::Respond(Response {
-                    status: 500,
-                    headers,
-                    body,
-                })
-            });
+            let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
             match outcome {
                 Outcome::Respond(r) => handle.respond(conn, r),
                 Outcome::Upgrade(frames) => {
