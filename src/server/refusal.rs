@@ -6,8 +6,9 @@
 use crate::http::{HttpError, Response};
 use crate::ws::HandshakeError;
 
-/// Why the engine answers a request itself. CONTRACT (variants may be added).
+/// Why the engine answers a request itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The HTTP codec refused the request (400, 413, 431, 501, 505).
     Http(HttpError),
