@@ -355,3 +355,43 @@ impl Server {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handle that reaches no worker (sends to other connections are dropped).
+    fn detached_handle(poll: &Poll) -> Handle {
+        let acceptor = Arc::new(Waker::new(poll.registry(), listener::WAKE).expect("waker"));
+        Handle::new(Arc::new(Shared {
+            posts: Vec::new(),
+            acceptor,
+            shutdown: AtomicBool::new(false),
+        }))
+    }
+
+    #[test]
+    fn once_per_is_true_once_per_period_and_per_connection() {
+        let poll = Poll::new().expect("poll");
+        let handle = detached_handle(&poll);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let id = ConnId {
+            worker: 0,
+            key: 0,
+            gen: 0,
+        };
+        let t0 = Instant::now();
+        let limits = Limits::default();
+        let (mut a, mut b) = (Conn::new(&limits, t0), Conn::new(&limits, t0));
+        let second = Duration::from_secs(1);
+        let at = |conn: &mut Conn, after_ms: u64| {
+            let now = t0 + Duration::from_millis(after_ms);
+            Ctx::new(id, peer, &handle, conn, now).once_per(second)
+        };
+        assert!(at(&mut a, 0));
+        assert!(!at(&mut a, 999), "within the period");
+        assert!(at(&mut b, 999), "another connection has its own slot");
+        assert!(at(&mut a, 1000), "the next period");
+        assert!(!at(&mut a, 1500));
+    }
+}
