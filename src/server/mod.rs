@@ -55,10 +55,10 @@ pub struct Limits {
     /// Websocket message (all fragments). Past it: close 1009.
     pub max_message: usize,
     /// Bytes queued to one socket. Past it: a websocket is closed with 1008 (an empty
-    /// queue still takes any one frame, as frames are shared by their recipients); an HTTP
-    /// answer that does not fit is not queued and the client gets `500`
-    /// `{"error":"response too large"}` and a close instead. A websocket whose queue is
-    /// over half full is not read from until it drains (back-pressure).
+    /// queue still takes any one frame, as frames are shared by their recipients). An HTTP
+    /// answer is written at once; if more than this is still unsent after that write (its
+    /// client does not read), the connection is closed and the rest freed. A websocket
+    /// whose queue is over half full is not read from until it drains (back-pressure).
     pub max_outbound: usize,
     /// Time to receive a whole request (head and body), counted from the connection's
     /// accept or from the request's first byte. Past it: 408 and close if part of a request
@@ -123,7 +123,8 @@ pub enum Reply {
     /// Send this response now.
     Respond(Response),
     /// Complete the websocket handshake (the engine validated it and sends the 101), then
-    /// queue `frames` (whole server frames) right behind it.
+    /// queue `frames` (whole server frames) right behind it. For a request that is not a
+    /// handshake ([`Ctx::is_upgrade`] false) the engine answers 400 and closes.
     Upgrade {
         /// Frames to send right after the handshake.
         frames: Vec<Arc<[u8]>>,
