@@ -5,10 +5,14 @@
 //! ([`Conn::deadline`]) come out. It owns no socket, reads no clock and calls no app: the
 //! worker's `socket.rs` does those, so `tests.rs` drives it with a simulated clock.
 //!
-//! This file holds the states and their timing; `request.rs` and `websocket.rs` add what
-//! each protocol does with decoded input and with the app's answers.
+//! This file holds the states and the input side; `output.rs` the out queue and what a
+//! finished write moves on, `timing.rs` deadlines and shutdown, `request.rs` and
+//! `websocket.rs` what each protocol does with decoded input and with the app's answers.
 
+mod input;
+mod output;
 mod request;
+mod timing;
 mod websocket;
 
 #[cfg(test)]
@@ -21,6 +25,7 @@ use super::{Limits, WsMessage};
 use crate::decoded::Decoded;
 use crate::http::{HttpEvent, HttpLimits, Request, RequestDecoder, Version, CONTINUE_100};
 use crate::ws::MessageReader;
+use input::Input;
 use std::time::{Duration, Instant};
 
 /// How long a closing connection may take to flush its last bytes and see the peer's EOF
@@ -92,38 +97,6 @@ struct Ws {
     /// The peer stayed silent for half the idle timeout and was pinged at this time;
     /// cleared by any byte from it (its pong, for one).
     ping_sent: Option<Instant>,
-}
-
-/// Received bytes the codecs have not consumed yet: `buf[pos..]`. Consumed bytes are
-/// dropped in one go when the decoder needs more, not after every message.
-#[derive(Default)]
-struct Input {
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Input {
-    fn unread(&self) -> &[u8] {
-        self.buf.get(self.pos..).unwrap_or_default()
-    }
-    fn is_empty(&self) -> bool {
-        self.pos >= self.buf.len()
-    }
-    fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.buf.len());
-    }
-    /// Drops the consumed bytes; a large buffer left empty is given back.
-    fn compact(&mut self) {
-        self.buf.drain(..self.pos);
-        self.pos = 0;
-        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
-            self.buf = Vec::new();
-        }
-    }
-    fn clear(&mut self) {
-        self.buf = Vec::new();
-        self.pos = 0;
-    }
 }
 
 /// What one decoding step did.
@@ -237,8 +210,6 @@ impl Conn {
         notice
     }
 
-    // ---- input ----
-
     /// The peer sent `bytes`.
     pub(crate) fn on_read(&mut self, bytes: &[u8], now: Instant) {
         self.last_read = now;
@@ -251,7 +222,7 @@ impl Conn {
             State::WebSocket(ws) => ws.ping_sent = None,
             State::AwaitingApp(_) | State::Responding { .. } => {}
         }
-        self.input.buf.extend_from_slice(bytes);
+        self.input.push(bytes);
     }
 
     /// The peer closed its side. A closing connection still sends what is queued.
@@ -368,133 +339,6 @@ impl Conn {
                 }
             },
             _ => Step::Idle,
-        }
-    }
-
-    // ---- output ----
-
-    /// Bytes waiting for the socket; the worker flushes them (one vectored write for many
-    /// chunks) and reports with [`Conn::on_written`].
-    pub(crate) fn pending(&mut self) -> &mut OutQueue {
-        &mut self.out
-    }
-
-    /// Whether bytes wait for the socket (the worker then asks for writability).
-    pub(crate) fn wants_write(&self) -> bool {
-        !self.out.is_empty()
-    }
-
-    /// The worker wrote `n` bytes of [`Conn::pending`]. Returns whether the state moved
-    /// (a finished response, or one dropped).
-    ///
-    /// An HTTP answer counts against `max_outbound` like websocket frames do, once the
-    /// socket has taken what it will: if more than the limit is still queued, the client
-    /// is not reading (or the answer is far larger than the limit and the link slow), so
-    /// the connection is closed and the memory freed rather than held for the idle
-    /// timeout. (Nothing can be said to the client: part of the answer has left.)
-    pub(crate) fn on_written(&mut self, n: usize, now: Instant) -> bool {
-        if n > 0 {
-            self.last_write = now;
-        }
-        if matches!(self.state, State::Responding { .. }) && self.out.queued() > self.out.limit() {
-            self.enter(State::Done);
-            return true;
-        }
-        self.out.is_empty() && self.on_drained(now)
-    }
-
-    /// The out queue is empty: a finished response moves on.
-    fn on_drained(&mut self, now: Instant) -> bool {
-        match self.state {
-            State::Responding { keep_alive: true } => {
-                self.enter_reading(now);
-                true
-            }
-            State::Responding { keep_alive: false } => {
-                self.close_after_flush(now);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Whether the worker must shut the socket's write side now (FIN after our last
-    /// byte); true once. A peer that already closed its side is simply dropped.
-    #[must_use]
-    pub(crate) fn poll_shutdown(&mut self) -> bool {
-        let State::Closing { write_shut, .. } = &mut self.state else {
-            return false;
-        };
-        if *write_shut || !self.out.is_empty() {
-            return false;
-        }
-        if self.eof {
-            self.enter(State::Done);
-            return false;
-        }
-        *write_shut = true;
-        true
-    }
-
-    // ---- time ----
-
-    /// When this connection next needs [`Conn::on_timeout`], given its state.
-    #[must_use]
-    pub(crate) fn deadline(&self) -> Option<Instant> {
-        let idle = self.limits.idle_timeout;
-        match &self.state {
-            State::Reading(r) => Some(match r.started {
-                Some(t) => (self.last_read + idle).min(t + self.limits.header_timeout),
-                None => self.last_read + idle,
-            }),
-            State::AwaitingApp(p) => p.grace,
-            State::Responding { .. } => Some(self.last_read.max(self.last_write) + idle),
-            // Silent listeners are normal (browsers only receive), so silence is first
-            // answered with a ping at half the timeout; only a peer that does not answer
-            // it within the other half is closed.
-            State::WebSocket(ws) => Some(match ws.ping_sent {
-                None => self.last_read + idle / 2,
-                Some(t) => t + idle / 2,
-            }),
-            State::Closing { deadline, .. } => Some(*deadline),
-            State::Done => None,
-        }
-    }
-
-    /// Acts on a passed deadline (nothing if it has not passed): header timeout (408 if
-    /// part of a request came, else a silent close), idle (close; a websocket is pinged
-    /// first and gets close 1001 if the ping brings nothing back), shutdown grace (503),
-    /// linger.
-    pub(crate) fn on_timeout(&mut self, now: Instant) {
-        if self.deadline().is_none_or(|d| d > now) {
-            return;
-        }
-        match &mut self.state {
-            State::Reading(r) if r.partial => self.refuse(Refusal::Timeout, now),
-            State::AwaitingApp(_) => self.refuse(Refusal::Busy, now),
-            State::WebSocket(ws) if ws.ping_sent.is_none() => {
-                ws.ping_sent = Some(now);
-                self.out
-                    .push_owned(crate::ws::shared_frame(crate::ws::OpCode::Ping, &[]).to_vec());
-            }
-            State::WebSocket(_) => self.close_ws(1001, now),
-            _ => self.enter(State::Done),
-        }
-    }
-
-    /// Shutdown began: websockets get close 1001, idle HTTP closes, responses finish,
-    /// `Later` requests get a short grace.
-    pub(crate) fn on_shutdown(&mut self, now: Instant) {
-        self.shutting_down = true;
-        match &mut self.state {
-            State::Reading(_) => self.enter(State::Done),
-            State::AwaitingApp(p) => {
-                p.grace = Some(now + SHUTDOWN_GRACE);
-                p.keep_alive = false;
-            }
-            State::Responding { keep_alive } => *keep_alive = false,
-            State::WebSocket(_) => self.close_ws(1001, now),
-            State::Closing { .. } | State::Done => {}
         }
     }
 
