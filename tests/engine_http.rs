@@ -4,7 +4,7 @@
 mod engine_common;
 
 use engine_common::*;
-use std::io::Write;
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -213,5 +213,82 @@ fn shutdown_gives_unanswered_later_requests_a_503_after_a_short_grace() {
     );
     assert!(closed_by_server(&mut s));
     drop(s);
+    server.stop().unwrap();
+}
+
+#[test]
+fn http10_keep_alive_is_answered_keep_alive_and_the_socket_serves_the_next_request() {
+    let server = start(limits(), 1);
+    let mut s = connect(server.addr);
+    let mut buf = Vec::new();
+    for i in 0..2 {
+        write!(
+            s,
+            "GET /json?n={i} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+        )
+        .unwrap();
+        let r = read_response(&mut s, &mut buf);
+        assert_eq!(r.status, 200);
+        assert_eq!(
+            r.header("connection").as_deref(),
+            Some("keep-alive"),
+            "{}",
+            r.head
+        );
+    }
+    write!(s, "GET /json HTTP/1.0\r\n\r\n").unwrap();
+    let r = read_response(&mut s, &mut buf);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert!(closed_by_server(&mut s), "1.0 without keep-alive closes");
+    server.stop().unwrap();
+}
+
+/// Reads until EOF or reset (or the read timeout); returns the bytes read.
+fn read_until_closed(s: &mut std::net::TcpStream) -> (usize, bool) {
+    let mut total = 0;
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => return (total, true),
+            Ok(n) => total += n,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return (total, true),
+            Err(_) => return (total, false),
+        }
+    }
+}
+
+#[test]
+fn an_answer_a_client_does_not_read_is_dropped_past_max_outbound_and_a_reader_gets_it_whole() {
+    let mut limits = limits();
+    limits.max_outbound = 64 * 1024;
+    let server = start(limits, 1);
+    // A client that asks for 32 MiB and does not read: the socket takes a few MiB at
+    // once, more than 64 KiB is left, so the server closes and frees the rest.
+    let mut stalled = connect(server.addr);
+    let n = 32 << 20;
+    write!(stalled, "GET /big?n={n} HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300)); // not reading
+    let (got, closed) = read_until_closed(&mut stalled);
+    assert!(closed, "the server closed the stalled client");
+    assert!(
+        got < n,
+        "only what the socket had taken arrived: {got} bytes"
+    );
+
+    // A client that reads gets an answer of 8 times the limit whole, and keeps its
+    // connection: the limit is about what stays queued, not the answer's size.
+    let mut reader = connect(server.addr);
+    let mut buf = Vec::new();
+    for _ in 0..2 {
+        write!(
+            reader,
+            "GET /big?n={} HTTP/1.1\r\nHost: t\r\n\r\n",
+            512 * 1024
+        )
+        .unwrap();
+        let r = read_response(&mut reader, &mut buf);
+        assert_eq!((r.status, r.body.len()), (200, 512 * 1024));
+    }
+    assert_eq!(get(server.addr, "/json").status, 200, "bystander");
     server.stop().unwrap();
 }

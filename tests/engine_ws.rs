@@ -120,7 +120,7 @@ fn raw_masked_text_is_echoed_and_client_close_is_answered_then_closed() {
 }
 
 #[test]
-fn handshake_with_wrong_version_gets_426() {
+fn handshake_with_wrong_version_gets_426_before_the_app_sees_it() {
     let server = start(limits(), 1);
     let mut s = connect(server.addr);
     s.write_all(
@@ -131,7 +131,15 @@ fn handshake_with_wrong_version_gets_426() {
     let r = read_response(&mut s, &mut Vec::new());
     assert_eq!(r.status, 426);
     assert_eq!(r.header("sec-websocket-version").as_deref(), Some("13"));
+    assert_eq!(
+        r.body,
+        br#"{"error":"unsupported websocket version, use 13"}"#
+    );
     assert!(closed_by_server(&mut s));
+    assert!(
+        server.app.upgraded.lock().unwrap().is_empty(),
+        "the engine refused it; the app's on_request never ran"
+    );
     drop(s);
     server.stop().unwrap();
 }

@@ -128,6 +128,7 @@ fn cases() -> Vec<(&'static str, Input, Expect)> {
         ("http_bad_chunk_size", Bytes(j("POST /connect HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")), Status(400, false)),
         ("http_cl_and_te_smuggling", Bytes(j("POST /connect HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")), Status(400, false)),
         ("http_ws_upgrade_without_key", Bytes(j("GET /ws?conn_id=x HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")), Status(400, false)),
+        ("http_ws_get_without_upgrade", Bytes(j("GET /ws?conn_id=x HTTP/1.1\r\nHost: t\r\n\r\n")), Status(400, true)),
     ];
     // Websocket, after a good handshake for a known connection.
     let unmasked = vec![0x81, 0x02, b'h', b'i'];

@@ -7,9 +7,8 @@ use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
 use crate::api::{Command, Outcome};
 use crate::config::Config;
-use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
-use crate::server::{ConnId, Handle, Wakeups};
+use crate::server::{ConnId, Handle, Refusal, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -135,17 +134,9 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMs
                 return;
             }
             // A bug in one command must not take the hub thread (and every client) down:
-            // answer 500 and carry on.
+            // answer the engine's 500 and carry on.
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
-            let outcome = run.unwrap_or_else(|_| {
-                let body = b"Internal Server Error".to_vec();
-                let headers = vec![("Content-Type".into(), "text/plain".into())];
-                Outcome::Respond(Response {
-                    status: 500,
-                    headers,
-                    body,
-                })
-            });
+            let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
             match outcome {
                 Outcome::Respond(r) => handle.respond(conn, r),
                 Outcome::Upgrade(frames) => {

@@ -16,11 +16,9 @@ use crate::config::Config;
 use crate::http::Request;
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
 use hub_thread::HubMsg;
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
-use std::sync::Mutex;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -88,7 +86,6 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     let app = std::sync::Arc::new(Channelstream {
         api: Api::new(&config),
         to_hub: to_hub.clone(),
-        last_activity: Mutex::new(HashMap::new()),
     });
     let engine = thread::Builder::new()
         .name("channelstream-engine".into())
@@ -102,17 +99,15 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     })
 }
 
-/// Client messages forwarded as activity at most this often per websocket: activity only
-/// matters at GC granularity (seconds), and a client flooding tiny frames must not flood
-/// the hub thread.
+/// Client messages forwarded as activity at most this often per websocket (the engine
+/// keeps the per-connection slot, `Ctx::once_per`): activity only matters at GC
+/// granularity (seconds), and a client flooding tiny frames must not flood the hub thread.
 const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
 /// The [`App`]: the worker half of the API plus the way to the hub thread.
 struct Channelstream {
     api: Api,
     to_hub: Sender<HubMsg>,
-    /// When each websocket's activity was last forwarded.
-    last_activity: Mutex<HashMap<ConnId, Instant>>,
 }
 
 impl Channelstream {
@@ -133,10 +128,11 @@ fn unix_secs() -> u64 {
 impl App for Channelstream {
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
         if let Some(cmd) = self.api.route_ws(&req) {
-            // Refused handshakes get the codec's answer; the reference's ws4py fails them
-            // with a 500.
-            if let Err(e) = crate::ws::validate_handshake(&req) {
-                return Reply::Respond(crate::ws::refusal_response(e));
+            // The engine refused a bad handshake before we saw it (the reference's ws4py
+            // fails those with a 500). A request with no `Upgrade` at all is answered
+            // `Upgrade` too, so the engine refuses it the same one way (400).
+            if !ctx.is_upgrade() {
+                return Reply::Upgrade { frames: Vec::new() };
             }
             self.send(HubMsg::Command {
                 conn: ctx.conn(),
@@ -158,26 +154,12 @@ impl App for Channelstream {
 
     fn on_ws_message(&self, msg: WsMessage, ctx: &mut Ctx<'_>) {
         let _ = msg; // any message counts as a client heartbeat; content is ignored
-        let now = Instant::now();
-        let forward = match self.last_activity.lock() {
-            Ok(mut seen) => match seen.get(&ctx.conn()) {
-                Some(t) if now.duration_since(*t) < ACTIVITY_EVERY => false,
-                _ => {
-                    seen.insert(ctx.conn(), now);
-                    true
-                }
-            },
-            Err(_) => true, // a poisoned map only costs coalescing
-        };
-        if forward {
+        if ctx.once_per(ACTIVITY_EVERY) {
             self.send(HubMsg::WsActivity(ctx.conn()));
         }
     }
 
     fn on_close(&self, conn: ConnId) {
-        if let Ok(mut seen) = self.last_activity.lock() {
-            seen.remove(&conn);
-        }
         self.send(HubMsg::Closed(conn));
     }
 

@@ -269,7 +269,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "header_timeout",
-        help: "Seconds to receive a whole request head; past it the socket is closed.",
+        help: "Seconds to receive a whole request (head and body); past it 408 and close.",
         default: || Limits::default().header_timeout.as_secs().to_string(),
         set: |c, v| duration(&mut c.limits.header_timeout, v),
         is_bool: false,

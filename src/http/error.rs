@@ -1,6 +1,6 @@
-//! Why a request was refused, and the one mapping from that to the wire (status, message).
+//! Why a request was refused: the status and the words a client is told. The engine's
+//! `server::Refusal` turns them into the answer on the wire.
 
-use super::Response;
 use std::fmt;
 
 /// Why a request was refused. Every variant ends the connection after its response.
@@ -33,23 +33,17 @@ impl HttpError {
         }
     }
 
-    /// A short, fixed explanation for the client. Static so that refusing a hostile
-    /// request allocates nothing beyond the response itself.
+    /// A short, fixed explanation for the client (the refusal's JSON `error` field).
+    /// Static so that refusing a hostile request allocates nothing beyond the response.
     pub fn message(self) -> &'static str {
         match self {
-            HttpError::Malformed => "malformed request",
-            HttpError::HeadTooLarge => "request head too large",
+            HttpError::Malformed => "bad request",
+            HttpError::HeadTooLarge => "request header fields too large",
             HttpError::BodyTooLarge => "request body too large",
             HttpError::AmbiguousLength => "ambiguous request length",
             HttpError::UnsupportedTransferEncoding => "unsupported transfer encoding",
-            HttpError::UnsupportedVersion => "unsupported HTTP version",
+            HttpError::UnsupportedVersion => "http version not supported",
         }
-    }
-
-    /// The whole refusal: `status()` with `{"error": message()}`, ready for
-    /// [`Response::encode`] with `keep_alive = false`.
-    pub fn response(self) -> Response {
-        Response::error_json(self.status(), self.message())
     }
 }
 
@@ -84,12 +78,5 @@ mod tests {
                 assert_ne!(a.message(), b.message(), "{a:?} vs {b:?}");
             }
         }
-    }
-
-    #[test]
-    fn error_response_is_json_with_the_status() {
-        let r = HttpError::HeadTooLarge.response();
-        assert_eq!(r.status, 431);
-        assert_eq!(r.body, br#"{"error": "request head too large"}"#);
     }
 }

@@ -26,8 +26,8 @@
 //!             break; // read more bytes, then call again
 //!         }
 //!         Err(e) => {
-//!             e.response().encode(false, &mut out);
-//!             break; // write `out`, then close
+//!             let _status = e.status(); // answer it (the engine's `Refusal`), then close
+//!             break;
 //!         }
 //!     }
 //! }

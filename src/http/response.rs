@@ -24,13 +24,6 @@ impl Response {
         }
     }
 
-    /// `{"error": "<message>"}` with `status`: how the engine refuses a request it never
-    /// hands to the app (431, 413, 400, ...). The message is JSON-escaped, so any text is safe.
-    pub fn error_json(status: u16, message: &str) -> Self {
-        let escaped = serde_json::Value::String(message.to_owned()).to_string();
-        Response::json(status, format!("{{\"error\": {escaped}}}").into_bytes())
-    }
-
     /// Appends head and body to `out`, so both leave in one write. Always sets a correct
     /// `Content-Length`, and `Connection: close` when `keep_alive` is false.
     ///
@@ -309,18 +302,5 @@ mod tests {
                 "{status}: {text:?}"
             );
         }
-    }
-
-    #[test]
-    fn error_json_escapes_the_message() {
-        let r = Response::error_json(400, "bad \"quote\"\n\\");
-        assert_eq!(r.status, 400);
-        assert_eq!(
-            r.headers,
-            [("Content-Type".to_string(), "application/json".to_string())]
-        );
-        assert_eq!(r.body, br#"{"error": "bad \"quote\"\n\\"}"#);
-        let parsed: serde_json::Value = serde_json::from_slice(&r.body).expect("valid JSON");
-        assert_eq!(parsed["error"], "bad \"quote\"\n\\");
     }
 }

@@ -4,7 +4,7 @@
 //! past `max_outbound` and get them all closed with 1008 (measured: all 1 000 subscribers
 //! of a 30 s max-rate broadcast whose client read 4.5 M deliveries/s).
 //!
-//! "Behind" is a queue of at least a sixteenth of `max_outbound` (256 KiB by default):
+//! "Behind" is a queue of at least a sixty-fourth of `max_outbound` (64 KiB by default):
 //! far above what a normal burst leaves queued, far below the cut. A few stalled clients
 //! cannot hold the server: it takes a majority of a worker's websockets, and no request
 //! is held longer than [`HOLD_MAX`], so messages still flow and stalled clients still

@@ -4,7 +4,7 @@
 
 use super::handle::Handle;
 use super::mailbox::Mail;
-use super::refusal::refusal;
+use super::refusal::Refusal;
 use super::{sys, App};
 use mio::net::{TcpListener, TcpStream};
 use mio::unix::SourceFd;
@@ -137,9 +137,7 @@ impl<A: App> Acceptor<A> {
 /// Answers `503 {"error":"server busy"}` and closes, so a full server does not leave
 /// clients hanging in the backlog. The socket is fresh, so the few bytes fit its buffer.
 fn refuse_busy(mut stream: TcpStream) {
-    let mut bytes = Vec::with_capacity(160);
-    refusal(503).encode(false, &mut bytes);
-    let _ = stream.write_all(&bytes);
+    let _ = stream.write_all(&Refusal::Busy.encode());
     let _ = stream.shutdown(Shutdown::Write);
     // Read what already arrived so closing does not reset the connection (an RST can
     // make the client lose the 503 before reading it).

@@ -4,10 +4,12 @@
 //! through a [`Handle`].
 //!
 //! Files: `listener.rs` (acceptor thread: accept, 503 when full, signals, shutdown
-//! coordination), `worker.rs` (one poll loop per thread), `conn.rs` (a connection's state
-//! machine), `out_queue.rs`, `timers.rs`, `slots.rs` (slab + generations), `mailbox.rs`
-//! and `handle.rs` (cross-thread messages), `refusal.rs` (engine-made error responses),
-//! `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
+//! coordination), `worker.rs` (one poll loop per thread), `socket.rs` (a connection's
+//! socket I/O and app calls), `conn/` (a connection's sans-IO state machine, unit-tested
+//! with a simulated clock), `out_queue.rs`, `timers.rs`, `admission.rs`, `slots.rs` (slab
+//! and generations), `mailbox.rs` and `handle.rs` (cross-thread messages), `refusal.rs`
+//! (the engine's one way to refuse), `sys.rs` (the only `unsafe`: signals, fd limit,
+//! listen backlog).
 
 mod admission;
 mod conn;
@@ -17,26 +19,29 @@ mod mailbox;
 mod out_queue;
 mod refusal;
 mod slots;
+mod socket;
 mod sys;
 mod timers;
 mod worker;
 
 pub use crate::conn_id::ConnId;
 pub use handle::{Handle, Wakeups};
+pub use refusal::Refusal;
 
 use crate::http::{Request, Response};
-use conn::Env;
+use conn::Conn;
 use handle::{Post, Shared};
 use mailbox::Mail;
 use mio::net::TcpListener;
 use mio::{Poll, Waker};
+use socket::Env;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Hard limits, safe on a public port. Each says what happens past it. Fields may be
 /// added, so other crates start from [`Limits::default`] and set fields.
@@ -52,13 +57,15 @@ pub struct Limits {
     pub max_body: usize,
     /// Websocket message (all fragments). Past it: close 1009.
     pub max_message: usize,
-    /// Bytes queued to one socket. Past it: close 1008 (websocket) or drop (HTTP). An empty
-    /// queue always takes one chunk, so one large answer is not refused. A websocket whose
-    /// queue is over half full is not read from until it drains (back-pressure).
+    /// Bytes queued to one socket. Past it: a websocket is closed with 1008 (an empty
+    /// queue still takes any one frame, as frames are shared by their recipients). An HTTP
+    /// answer is written at once; if more than this is still unsent after that write (its
+    /// client does not read), the connection is closed and the rest freed. A websocket
+    /// whose queue is over half full is not read from until it drains (back-pressure).
     pub max_outbound: usize,
     /// Time to receive a whole request (head and body), counted from the connection's
     /// accept or from the request's first byte. Past it: 408 and close if part of a request
-    /// came, a silent close if nothing did.
+    /// came (head or body), a silent close if nothing did.
     pub header_timeout: Duration,
     /// Time without any byte from the client. Keep-alive HTTP past it: close. A websocket
     /// silent for half of it gets a ping (browsers answer pings by themselves, so silent
@@ -107,7 +114,8 @@ pub enum Reply {
     /// Send this response now.
     Respond(Response),
     /// Complete the websocket handshake (the engine validated it and sends the 101), then
-    /// queue `frames` (whole server frames) right behind it.
+    /// queue `frames` (whole server frames) right behind it. For a request that is not a
+    /// handshake ([`Ctx::is_upgrade`] false) the engine answers 400 and closes.
     Upgrade {
         /// Frames to send right after the handshake.
         frames: Vec<Arc<[u8]>>,
@@ -133,17 +141,34 @@ pub trait App: Send + Sync + 'static {
     fn on_shutdown(&self) {}
 }
 
-/// What a callback may use: the connection it is about and a way to reach any other.
-/// CONTRACT.
+/// What a callback may use: the connection it is about, its own out queue, and a way to
+/// reach any other. CONTRACT.
 pub struct Ctx<'a> {
     conn: ConnId,
     peer: SocketAddr,
     handle: &'a Handle,
-    /// Sends to connections of the calling worker, delivered right after the callback.
-    local: &'a mut Vec<(ConnId, Arc<[u8]>)>,
+    core: &'a mut Conn,
+    now: Instant,
+    upgrade: bool,
 }
 
 impl<'a> Ctx<'a> {
+    pub(crate) fn new(
+        conn: ConnId,
+        peer: SocketAddr,
+        handle: &'a Handle,
+        core: &'a mut Conn,
+        now: Instant,
+    ) -> Self {
+        Ctx {
+            conn,
+            peer,
+            handle,
+            core,
+            now,
+            upgrade: false,
+        }
+    }
     /// The connection this callback is about.
     pub fn conn(&self) -> ConnId {
         self.conn
@@ -156,12 +181,32 @@ impl<'a> Ctx<'a> {
     pub fn handle(&self) -> &Handle {
         self.handle
     }
-    /// Queues a whole server frame to `conn` (on this worker: directly, no mailbox hop).
+    /// In `on_request`: the request is a valid websocket handshake, so `Reply::Upgrade`
+    /// will succeed. The engine refuses an invalid handshake before the app sees it.
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade
+    }
+    /// Queues a whole server frame to `conn`. This connection's own frames go straight
+    /// into its out queue, in order with what it sends next; any other connection's go
+    /// through [`Handle::send`]. Frames to a connection that is not a websocket (yet:
+    /// during `on_request`, use `Reply::Upgrade { frames }`) are dropped.
     pub fn send(&mut self, conn: ConnId, frame: Arc<[u8]>) {
-        if conn.worker == self.conn.worker {
-            self.local.push((conn, frame));
+        if conn == self.conn {
+            self.core.send_frame(frame, self.now);
         } else {
             self.handle.send(conn, frame)
+        }
+    }
+    /// True at most once per `period` on this connection: a per-connection slot, kept by
+    /// the engine, for work an app does at a bounded rate (forwarding activity, say)
+    /// without a shared map or a lock.
+    pub fn once_per(&mut self, period: Duration) -> bool {
+        match self.core.once_mark {
+            Some(t) if self.now.saturating_duration_since(t) < period => false,
+            _ => {
+                self.core.once_mark = Some(self.now);
+                true
+            }
         }
     }
 }
@@ -257,13 +302,11 @@ impl Server {
                 env: Env {
                     app: app.clone(),
                     handle: self.handle.clone(),
-                    limits,
-                    shutting_down: false,
-                    local: Vec::new(),
-                    deferred: Vec::new(),
                     scratch: vec![0; 64 * 1024].into_boxed_slice(),
                     hold_requests: false,
                 },
+                limits,
+                shutting_down: false,
                 open: open.clone(),
                 dirty: Vec::new(),
                 backlog: admission::Backlog::default(),
@@ -302,5 +345,45 @@ impl Server {
             }
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handle that reaches no worker (sends to other connections are dropped).
+    fn detached_handle(poll: &Poll) -> Handle {
+        let acceptor = Arc::new(Waker::new(poll.registry(), listener::WAKE).expect("waker"));
+        Handle::new(Arc::new(Shared {
+            posts: Vec::new(),
+            acceptor,
+            shutdown: AtomicBool::new(false),
+        }))
+    }
+
+    #[test]
+    fn once_per_is_true_once_per_period_and_per_connection() {
+        let poll = Poll::new().expect("poll");
+        let handle = detached_handle(&poll);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let id = ConnId {
+            worker: 0,
+            key: 0,
+            gen: 0,
+        };
+        let t0 = Instant::now();
+        let limits = Limits::default();
+        let (mut a, mut b) = (Conn::new(&limits, t0), Conn::new(&limits, t0));
+        let second = Duration::from_secs(1);
+        let at = |conn: &mut Conn, after_ms: u64| {
+            let now = t0 + Duration::from_millis(after_ms);
+            Ctx::new(id, peer, &handle, conn, now).once_per(second)
+        };
+        assert!(at(&mut a, 0));
+        assert!(!at(&mut a, 999), "within the period");
+        assert!(at(&mut b, 999), "another connection has its own slot");
+        assert!(at(&mut a, 1000), "the next period");
+        assert!(!at(&mut a, 1500));
     }
 }

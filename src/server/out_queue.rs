@@ -39,14 +39,17 @@ impl std::fmt::Display for QueueFull {
 
 impl std::error::Error for QueueFull {}
 
-/// Bytes waiting for one socket, at most `limit` of them, except that an empty queue
-/// always takes one chunk: the limit bounds a backlog, not the size of one answer.
+/// Bytes waiting for one socket. Shared frames are held to `limit`, except that an empty
+/// queue takes any one frame: the limit bounds a backlog, not the size of one frame.
+/// Owned chunks (an HTTP answer, a close frame) are never refused: their caller decides
+/// what may stay queued (`Conn::on_written` drops an answer whose client does not take it).
 #[derive(Debug)]
 pub(crate) struct OutQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the first chunk already written.
     offset: usize,
-    /// Unwritten bytes in the queue; `queued <= limit` unless one chunk alone exceeds it.
+    /// Unwritten bytes in the queue; `queued <= limit` unless one frame alone exceeds it
+    /// or owned chunks were added.
     queued: usize,
     limit: usize,
 }
@@ -84,16 +87,10 @@ impl OutQueue {
         Ok(())
     }
 
-    /// Queues bytes encoded for this socket alone.
-    pub(crate) fn push_owned(&mut self, bytes: Vec<u8>) -> Result<(), QueueFull> {
-        self.check(bytes.len())?;
-        self.append(Chunk::Owned(bytes));
-        Ok(())
-    }
-
-    /// Queues bytes past the limit: for the one small close frame that tells a peer why
+    /// Queues bytes encoded for this socket alone, whatever the limit: an HTTP answer
+    /// (bounded by its caller), or the small refusal or close frame that tells a peer why
     /// it is being dropped.
-    pub(crate) fn push_over_limit(&mut self, bytes: Vec<u8>) {
+    pub(crate) fn push_owned(&mut self, bytes: Vec<u8>) {
         self.append(Chunk::Owned(bytes));
     }
 
@@ -106,7 +103,7 @@ impl OutQueue {
 
     fn check(&self, len: usize) -> Result<(), QueueFull> {
         // `queued <= limit` whenever the queue is non-empty and within bounds; an empty
-        // queue takes any one chunk. Written as `len > limit - queued` so it cannot wrap.
+        // queue takes any one frame. Written as `len > limit - queued` so it cannot wrap.
         if !self.chunks.is_empty() && (self.queued > self.limit || len > self.limit - self.queued) {
             return Err(QueueFull);
         }
@@ -235,7 +232,7 @@ mod tests {
         for cap in 1..=whole.len() {
             let mut q = OutQueue::new(1024);
             for c in &chunks {
-                q.push_owned(c.clone()).unwrap();
+                q.push_owned(c.clone());
             }
             let mut w = trickle(cap, usize::MAX);
             q.flush(&mut w).unwrap();
@@ -247,7 +244,7 @@ mod tests {
     #[test]
     fn would_block_keeps_the_rest_for_later() {
         let mut q = OutQueue::new(1024);
-        q.push_owned(b"0123456789".to_vec()).unwrap();
+        q.push_owned(b"0123456789".to_vec());
         let mut w = trickle(4, 7);
         assert_eq!(q.flush(&mut w).unwrap(), 7);
         assert_eq!(q.queued(), 3);
@@ -257,22 +254,23 @@ mod tests {
     }
 
     #[test]
-    fn push_past_the_limit_is_refused_but_an_empty_queue_takes_one_chunk() {
+    fn a_frame_past_the_limit_is_refused_but_an_empty_queue_takes_one() {
+        let frame = |n: usize| -> Arc<[u8]> { vec![0; n].into() };
         let mut q = OutQueue::new(10);
-        q.push_owned(vec![0; 25]).unwrap();
-        assert_eq!(q.push_owned(vec![0; 1]), Err(QueueFull));
+        q.push_shared(frame(25)).unwrap();
+        assert_eq!(q.push_shared(frame(1)), Err(QueueFull));
         let mut q = OutQueue::new(10);
-        q.push_owned(vec![0; 6]).unwrap();
-        q.push_owned(vec![0; 4]).unwrap();
-        assert_eq!(q.push_owned(vec![0; 1]), Err(QueueFull));
-        q.push_over_limit(vec![0x88, 0x02, 0x03, 0xf0]);
-        assert_eq!(q.queued(), 14);
+        q.push_shared(frame(6)).unwrap();
+        q.push_shared(frame(4)).unwrap();
+        assert_eq!(q.push_shared(frame(1)), Err(QueueFull));
+        q.push_owned(vec![0x88, 0x02, 0x03, 0xf0]);
+        assert_eq!(q.queued(), 14, "owned chunks are the caller's to bound");
     }
 
     #[test]
     fn a_zero_byte_write_is_an_error() {
         let mut q = OutQueue::new(10);
-        q.push_owned(vec![1]).unwrap();
+        q.push_owned(vec![1]);
         let mut zero = trickle(0, usize::MAX);
         assert!(q.flush(&mut zero).is_err());
     }

@@ -3,8 +3,9 @@
 //!
 //! Why lazy: a connection's deadline moves on every read (idle timeout). Instead of
 //! updating the heap each time, a connection keeps at most one live entry (`armed`), and a
-//! popped entry only tells the worker "look at this connection now"; the worker then
-//! re-arms with the connection's current deadline if it has not passed yet.
+//! popped entry only tells the worker "look at this connection now"; the connection acts
+//! if its current deadline has passed (`Conn::on_timeout`), and the worker re-arms with
+//! its next one.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -31,7 +32,8 @@ impl Timers {
     }
 
     /// How long the poll may sleep: until the earliest entry, or forever if none.
-    /// `extra` is another deadline the caller has (listener back-off, shutdown grace).
+    /// `extra` is another deadline the caller has (the worker's next look at requests
+    /// held by admission control).
     pub(crate) fn next_wait(&self, now: Instant, extra: Option<Instant>) -> Option<Duration> {
         let first = self.heap.peek().map(|Reverse(d)| d.at);
         let at = match (first, extra) {

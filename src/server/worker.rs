@@ -1,19 +1,19 @@
 //! One worker thread: a `mio::Poll`, the connections it owns (in [`Slots`]), their
-//! timers and its mailbox. Moves bytes between sockets and [`Conn`]s; protocol decisions
-//! live in `conn.rs`.
+//! timers and its mailbox. Registers sockets and arms timers; the socket I/O of one
+//! connection is in `socket.rs`, its protocol decisions in `conn/`.
 
 use super::admission::{Backlog, Congestion, Standing, HOLD_CHECK};
-use super::conn::{Conn, Env};
+use super::conn::Conn;
 use super::mailbox::{Addr, Mail};
 use super::slots::Slots;
+use super::socket::{notify_close, Env, Socket};
 use super::timers::Timers;
-use super::{App, ConnId};
+use super::{App, ConnId, Limits};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Poll, Token};
 use std::io;
 use std::net::SocketAddr;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
@@ -30,9 +30,12 @@ pub(crate) struct Worker<A> {
     pub(crate) id: u16,
     pub(crate) poll: Poll,
     pub(crate) mailbox: Receiver<Mail>,
-    pub(crate) conns: Slots<Conn>,
+    pub(crate) conns: Slots<Socket>,
     pub(crate) timers: Timers,
     pub(crate) env: Env<A>,
+    pub(crate) limits: Limits,
+    /// Shutdown began: no new connections; the loop ends once the last one is gone.
+    pub(crate) shutting_down: bool,
     /// Open connections across all workers (the acceptor adds, workers subtract).
     pub(crate) open: Arc<AtomicUsize>,
     /// Connections touched from outside their own socket event (mail, other sends).
@@ -69,7 +72,7 @@ impl<A: App> Worker<A> {
             self.fire_timers(now);
             self.flush_dirty(now);
             self.admit(now);
-            if self.env.shutting_down && self.conns.is_empty() {
+            if self.shutting_down && self.conns.is_empty() {
                 return Ok(());
             }
         }
@@ -87,24 +90,20 @@ impl<A: App> Worker<A> {
     fn on_mail(&mut self, mail: Mail, now: Instant) {
         match mail {
             Mail::Adopt(stream, peer) => self.adopt(stream, peer, now),
-            Mail::Respond(addr, response) => {
-                self.touch_now(addr, |c, _| c.respond_later(response, now), now)
-            }
-            Mail::Upgrade(addr, frames) => {
-                self.touch_now(addr, |c, env| c.upgrade_later(frames, env, now), now)
-            }
-            Mail::Send(addr, frame) => self.touch(addr, |c, _| c.send_frame(frame, now)),
+            Mail::Respond(addr, response) => self.touch_now(addr, |c| c.respond(&response), now),
+            Mail::Upgrade(addr, frames) => self.touch_now(addr, |c| c.upgrade(frames, now), now),
+            Mail::Send(addr, frame) => self.touch(addr, |c| c.send_frame(frame, now)),
             Mail::SendMany(addrs, frame) => {
                 for addr in addrs {
-                    self.touch(addr, |c, _| c.send_frame(frame.clone(), now));
+                    self.touch(addr, |c| c.send_frame(frame.clone(), now));
                 }
             }
-            Mail::Close(addr, code) => self.touch(addr, |c, _| c.close(code, now)),
+            Mail::Close(addr, code) => self.touch(addr, |c| c.close(code, now)),
             Mail::Shutdown => {
-                self.env.shutting_down = true;
+                self.shutting_down = true;
                 for key in self.conns.keys() {
                     if let Some((gen, _)) = self.conns.get_any_mut(key) {
-                        self.touch((key, gen), |c, _| c.on_shutdown(now));
+                        self.touch((key, gen), |c| c.on_shutdown(now));
                     }
                 }
             }
@@ -123,7 +122,7 @@ impl<A: App> Worker<A> {
             if self
                 .conns
                 .get_any_mut(key)
-                .is_some_and(|(_, c)| c.is_held())
+                .is_some_and(|(_, s)| s.is_held())
             {
                 self.settle(key, now);
             }
@@ -132,9 +131,9 @@ impl<A: App> Worker<A> {
     }
 
     /// Applies `f` to the connection at `addr` if it still exists, and marks it dirty.
-    fn touch(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>)) {
-        if let Some(conn) = self.conns.get_mut(key, gen) {
-            tracked(&mut self.backlog, conn, |c| f(c, &self.env));
+    fn touch(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn)) {
+        if let Some(socket) = self.conns.get_mut(key, gen) {
+            tracked(&mut self.backlog, &mut socket.conn, f);
             self.dirty.push(key);
         }
     }
@@ -144,30 +143,30 @@ impl<A: App> Worker<A> {
     /// queued in this round (hundreds of sockets), and the publisher's next request,
     /// read in the same drive, reaches the hub sooner, so more messages share each
     /// socket's next write.
-    fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn, &Env<A>), now: Instant) {
-        if let Some(conn) = self.conns.get_mut(key, gen) {
-            tracked(&mut self.backlog, conn, |c| f(c, &self.env));
+    fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn), now: Instant) {
+        if let Some(socket) = self.conns.get_mut(key, gen) {
+            tracked(&mut self.backlog, &mut socket.conn, f);
             self.settle(key, now);
         }
     }
 
     fn adopt(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
-        if self.env.shutting_down {
+        if self.shutting_down {
             self.open.fetch_sub(1, Ordering::SeqCst);
             return;
         }
         let worker = self.id;
-        let limits = self.env.limits;
-        let (key, _) = self.conns.insert_with(|key, gen| {
-            Conn::new(stream, peer, ConnId { worker, key, gen }, &limits, now)
-        });
+        let conn = Conn::new(&self.limits, now);
+        let (key, _) = self
+            .conns
+            .insert_with(|key, gen| Socket::new(stream, peer, ConnId { worker, key, gen }, conn));
         self.settle(key, now);
     }
 
     fn on_socket_event(&mut self, key: u32, event: &Event, now: Instant) {
-        if let Some((_, conn)) = self.conns.get_any_mut(key) {
+        if let Some((_, socket)) = self.conns.get_any_mut(key) {
             if event.is_readable() || event.is_read_closed() || event.is_error() {
-                conn.mark_readable();
+                socket.mark_readable();
             }
             self.settle(key, now);
         }
@@ -175,16 +174,14 @@ impl<A: App> Worker<A> {
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some(due) = self.timers.pop_due(now) {
-            let Some(conn) = self.conns.get_mut(due.key, due.gen) else {
+            let Some(socket) = self.conns.get_mut(due.key, due.gen) else {
                 continue;
             };
-            if conn.armed != Some(due.at) {
+            if socket.armed != Some(due.at) {
                 continue; // superseded by an earlier entry
             }
-            conn.armed = None;
-            if conn.deadline(&self.env.limits).is_some_and(|d| d <= now) {
-                tracked(&mut self.backlog, conn, |c| c.on_deadline(now));
-            }
+            socket.armed = None;
+            tracked(&mut self.backlog, &mut socket.conn, |c| c.on_timeout(now));
             self.dirty.push(due.key);
         }
     }
@@ -209,63 +206,52 @@ impl<A: App> Worker<A> {
     /// Drives one connection, then brings poll interest and timer in line with its new
     /// state, or releases it if it is done.
     fn settle(&mut self, key: u32, now: Instant) {
-        let Some((gen, conn)) = self.conns.get_any_mut(key) else {
+        let Some((gen, socket)) = self.conns.get_any_mut(key) else {
             return;
         };
-        tracked(&mut self.backlog, conn, |c| c.drive(&mut self.env, now));
-        if conn.is_held() {
+        let before = socket.conn.standing();
+        socket.drive(&mut self.env, now);
+        self.backlog.note(before, socket.conn.standing());
+        if socket.is_held() {
             self.held.push(key);
         }
-        if conn.take_close_notice() {
-            notify_close(&*self.env.app, conn.id());
+        if socket.conn.is_done() {
+            return self.release(key);
         }
-        if conn.is_done() {
-            self.release(key);
-        } else {
-            let interest = conn.interest();
-            if conn.registered != Some(interest) {
-                let token = Token(key as usize);
-                let registry = self.poll.registry();
-                let done = match conn.registered {
-                    None => registry.register(conn.stream(), token, interest),
-                    Some(_) => registry.reregister(conn.stream(), token, interest),
-                };
-                match done {
-                    Ok(()) => conn.registered = Some(interest),
-                    Err(_) => return self.release(key),
-                }
-            }
-            if let Some(at) = conn.deadline(&self.env.limits) {
-                if conn.armed.is_none_or(|armed| at < armed) {
-                    conn.armed = Some(at);
-                    self.timers.arm(at, key, gen);
-                }
+        let interest = socket.interest();
+        if socket.registered != Some(interest) {
+            let token = Token(key as usize);
+            let registry = self.poll.registry();
+            let done = match socket.registered {
+                None => registry.register(socket.stream(), token, interest),
+                Some(_) => registry.reregister(socket.stream(), token, interest),
+            };
+            match done {
+                Ok(()) => socket.registered = Some(interest),
+                Err(_) => return self.release(key),
             }
         }
-        self.deliver_deferred(now);
-    }
-
-    /// `Ctx::send`s from the last callback addressed to other connections of this worker.
-    fn deliver_deferred(&mut self, now: Instant) {
-        for (id, frame) in std::mem::take(&mut self.env.deferred) {
-            if let Some(conn) = self.conns.get_mut(id.key, id.gen) {
-                tracked(&mut self.backlog, conn, |c| c.send_frame(frame, now));
-                self.dirty.push(id.key);
+        if let Some(at) = socket.conn.deadline() {
+            if socket.armed.is_none_or(|armed| at < armed) {
+                socket.armed = Some(at);
+                self.timers.arm(at, key, gen);
             }
         }
     }
 
     fn release(&mut self, key: u32) {
-        let Some(mut conn) = self.conns.remove(key) else {
+        let Some(mut socket) = self.conns.remove(key) else {
             return;
         };
-        self.backlog.note(conn.standing(), Standing::default());
-        if conn.registered.is_some() {
-            let _ = self.poll.registry().deregister(conn.stream());
+        self.backlog
+            .note(socket.conn.standing(), Standing::default());
+        if socket.registered.is_some() {
+            let _ = self.poll.registry().deregister(socket.stream());
         }
         self.open.fetch_sub(1, Ordering::SeqCst);
-        if conn.notify_close {
-            notify_close(&*self.env.app, conn.id());
+        socket.conn.on_io_error(); // dropped: closing, whatever it was doing
+        if socket.conn.take_close_notice() {
+            notify_close(&*self.env.app, socket.id());
         }
     }
 }
@@ -276,12 +262,4 @@ fn tracked(backlog: &mut Backlog, conn: &mut Conn, f: impl FnOnce(&mut Conn)) {
     let before = conn.standing();
     f(conn);
     backlog.note(before, conn.standing());
-}
-
-/// Calls `App::on_close`; a panicking app must not take the worker's other connections
-/// down with it.
-fn notify_close<A: App>(app: &A, id: ConnId) {
-    if panic::catch_unwind(AssertUnwindSafe(|| app.on_close(id))).is_err() {
-        crate::log!(Error, "App::on_close panicked");
-    }
 }

@@ -1,11 +1,11 @@
 //! The websocket opening handshake, server side (RFC 6455 §4.2): checking an upgrade
-//! request, computing the accept key, writing the 101 and the refusals. Pure: the engine
-//! decides when to call these and owns the socket.
+//! request, computing the accept key, writing the 101. Pure: the engine decides when to
+//! call these, owns the socket, and turns a [`HandshakeError`] into its refusal.
 //!
 //! No extension or subprotocol is ever negotiated: offers are ignored, so every frame's
 //! RSV bits must be clear and no `Sec-WebSocket-Protocol` is sent back.
 
-use crate::http::{Request, Response, Version};
+use crate::http::{Request, Version};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sha1::{Digest, Sha1};
@@ -119,19 +119,6 @@ pub fn handshake_response(accept: &str, out: &mut Vec<u8>) {
     );
     out.extend_from_slice(accept.as_bytes());
     out.extend_from_slice(b"\r\n\r\n");
-}
-
-/// The refusal for a failed upgrade: `err.status()` with a JSON body `{"error": "..."}`,
-/// plus `Sec-WebSocket-Version: 13` on a 426 so the client knows what to retry with
-/// (RFC 6455 §4.4).
-pub fn refusal_response(err: HandshakeError) -> Response {
-    let body = serde_json::json!({ "error": err.as_str() }).to_string();
-    let mut resp = Response::json(err.status(), body.into_bytes());
-    if err == HandshakeError::UnsupportedVersion {
-        resp.headers
-            .push(("Sec-WebSocket-Version".into(), "13".into()));
-    }
-    resp
 }
 
 #[cfg(test)]
@@ -353,29 +340,5 @@ mod tests {
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
               X-Content-Type-Options: nosniff\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
         );
-    }
-
-    #[test]
-    fn refusals_carry_json_and_426_names_version_13() {
-        let resp = refusal_response(HandshakeError::UnsupportedVersion);
-        assert_eq!(resp.status, 426);
-        assert!(resp
-            .headers
-            .contains(&("Sec-WebSocket-Version".into(), "13".into())));
-        assert!(resp
-            .headers
-            .iter()
-            .any(|(n, v)| n == "Content-Type" && v == "application/json"));
-        let body: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON body");
-        assert_eq!(body["error"], HandshakeError::UnsupportedVersion.as_str());
-
-        let resp = refusal_response(HandshakeError::BadKey);
-        assert_eq!(resp.status, 400);
-        assert!(!resp
-            .headers
-            .iter()
-            .any(|(n, _)| n == "Sec-WebSocket-Version"));
-        let body: serde_json::Value = serde_json::from_slice(&resp.body).expect("JSON body");
-        assert_eq!(body["error"], HandshakeError::BadKey.as_str());
     }
 }

@@ -2,7 +2,7 @@
 //! decoding into whole messages, server frame encoding. No sockets, no clock, no hub.
 //!
 //! The files, each owning one concept:
-//! - `handshake`: the HTTP upgrade (RFC 6455 §4.2): checks, accept key, 101 and refusals.
+//! - `handshake`: the HTTP upgrade (RFC 6455 §4.2): checks, accept key, 101.
 //! - `frame`: client frame headers (§5.2), checked byte by byte as they arrive.
 //! - `mask`: payload unmasking (§5.3).
 //! - `utf8`: incremental, fail-fast UTF-8 validation of text messages (§8.1).
@@ -31,8 +31,7 @@ mod utf8;
 pub use close::{close_frame, is_valid_close_code};
 pub use encode::{encode_frame, frame_head, shared_frame};
 pub use handshake::{
-    accept_key, handshake_response, is_upgrade_request, refusal_response, validate_handshake,
-    HandshakeError, GUID,
+    accept_key, handshake_response, is_upgrade_request, validate_handshake, HandshakeError, GUID,
 };
 pub use reader::MessageReader;
 

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 /// Routes: `GET /ws` upgrades (websocket echo), `/json` answers JSON at once, `/later`
 /// answers 50 ms later from another thread through `Handle::respond`, `POST /body` echoes
 /// the body, `/never` waits forever (`Later`, never answered), `/panic` panics, `/fill`
-/// sends 8 MiB (256 binary frames of 32 KiB) to every websocket opened so far; anything
-/// else is 404. A websocket text `panic` panics.
+/// sends 8 MiB (256 binary frames of 32 KiB) to every websocket opened so far, `/big?n=N`
+/// answers a body of N bytes; anything else is 404. A websocket text `panic` panics.
 #[derive(Default)]
 pub struct TestApp {
     pub upgraded: Mutex<Vec<ConnId>>,
@@ -55,6 +55,14 @@ impl App for TestApp {
                 Reply::Later
             }
             ("GET", "/panic") => panic!("the test app panics on /panic"),
+            ("GET", "/big") => {
+                let n = req.query().strip_prefix("n=").and_then(|n| n.parse().ok());
+                Reply::Respond(Response {
+                    status: 200,
+                    headers: vec![],
+                    body: vec![b'x'; n.unwrap_or(0)],
+                })
+            }
             ("GET", "/fill") => {
                 let frame = ws::shared_frame(OpCode::Binary, &vec![b'f'; 32 * 1024]);
                 for conn in self.upgraded.lock().unwrap().iter() {

@@ -1,109 +1,107 @@
-//! A connection's HTTP side: handing requests to the app, encoding its answers, checking
-//! and completing websocket upgrades, and the engine's own refusals.
+//! A connection's HTTP side: reporting requests (refusing a bad websocket handshake
+//! before the app sees it), encoding the app's answers, completing upgrades, and the
+//! engine's own refusals.
 
-use super::{Conn, ConnState, Env, Handshake};
+use super::{Conn, Event, Pending, State, Step, Ws};
 use crate::http::{Request, Response};
-use crate::server::refusal::refusal;
-use crate::server::{App, Ctx, Reply};
+use crate::server::refusal::Refusal;
+use crate::server::Reply;
 use crate::ws::{self, HandshakeError, MessageReader};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 impl Conn {
-    /// Queues an engine refusal and closes after it has left.
-    pub(super) fn refuse(&mut self, status: u16, now: Instant) {
-        let mut bytes = Vec::new();
-        refusal(status).encode(false, &mut bytes);
-        self.out.push_over_limit(bytes);
+    /// Queues a refusal (past the queue limit if need be: it is small and tells the
+    /// client why) and closes after it has left.
+    pub(crate) fn refuse(&mut self, refusal: Refusal, now: Instant) {
+        self.out.push_owned(refusal.encode());
         self.close_after_flush(now);
     }
 
-    /// `Handle::respond` for a `Reply::Later` request.
-    pub(crate) fn respond_later(&mut self, response: Response, now: Instant) {
-        if let ConnState::AwaitingApp { keep_alive, .. } = self.state {
-            self.respond(&response, keep_alive && !self.eof, now);
-        }
-    }
-
-    /// `Handle::upgrade` for a `Reply::Later` request.
-    pub(crate) fn upgrade_later<A: App>(
-        &mut self,
-        frames: Vec<Arc<[u8]>>,
-        env: &Env<A>,
-        now: Instant,
-    ) {
-        if let ConnState::AwaitingApp { handshake, .. } = &mut self.state {
-            let handshake = handshake.take();
-            self.upgrade(handshake, frames, env, now);
-        }
-    }
-
-    pub(super) fn respond(&mut self, response: &Response, keep_alive: bool, now: Instant) {
-        let mut bytes = Vec::with_capacity(response.body.len() + 256);
-        response.encode(keep_alive, &mut bytes);
-        if self.out.push_owned(bytes).is_err() {
-            self.enter(ConnState::Done, now);
-            return;
-        }
-        self.enter(ConnState::Responding { keep_alive }, now);
-    }
-
-    pub(super) fn upgrade<A: App>(
-        &mut self,
-        handshake: Handshake,
-        frames: Vec<Arc<[u8]>>,
-        env: &Env<A>,
-        now: Instant,
-    ) {
-        let accept = match handshake.unwrap_or(Err(HandshakeError::NotUpgrade)) {
-            Ok(accept) => accept,
-            Err(e) => return self.refuse(e.status(), now),
+    /// A whole request was decoded: checks a websocket handshake, then reports it.
+    pub(super) fn on_request(&mut self, req: Request, now: Instant) -> Step {
+        let accept = if ws::is_upgrade_request(&req) {
+            match ws::validate_handshake(&req) {
+                Ok(accept) => Some(accept),
+                Err(e) => {
+                    self.refuse(Refusal::Handshake(e), now);
+                    return Step::Again;
+                }
+            }
+        } else {
+            None
         };
-        if env.shutting_down {
-            return self.refuse(503, now);
+        let upgrade = accept.is_some();
+        self.enter(State::AwaitingApp(Pending {
+            keep_alive: req.keep_alive && !self.shutting_down && !self.eof,
+            version: req.version,
+            accept,
+            grace: None,
+        }));
+        Step::Event(Event::Request { req, upgrade })
+    }
+
+    /// The app's answer to the request just reported.
+    pub(crate) fn on_reply(&mut self, reply: Reply, now: Instant) {
+        match reply {
+            Reply::Respond(response) => self.respond(&response),
+            Reply::Upgrade { frames } => self.upgrade(frames, now),
+            Reply::Later => {
+                if matches!(self.state, State::AwaitingApp(_)) {
+                    self.app_knows = true;
+                }
+            }
+        }
+    }
+
+    /// The app panicked while handling the current request or message: a request gets a
+    /// 500, a websocket close 1011 (RFC 6455 §7.4.1: an unexpected condition).
+    pub(crate) fn on_app_panic(&mut self, now: Instant) {
+        match self.state {
+            State::AwaitingApp(_) => self.refuse(Refusal::Internal, now),
+            State::WebSocket(_) => self.close_ws(1011, now),
+            _ => {}
+        }
+    }
+
+    /// Queues the answer to the request awaiting one (`Reply::Respond`, or
+    /// `Handle::respond` after `Later`), in the request's HTTP version. The worker writes
+    /// it at once; if more than `max_outbound` of it is still queued after that, the
+    /// connection is dropped ([`Conn::on_written`]).
+    pub(crate) fn respond(&mut self, response: &Response) {
+        let State::AwaitingApp(pending) = &self.state else {
+            return;
+        };
+        let keep_alive = pending.keep_alive && !self.eof && !self.shutting_down;
+        let mut bytes = Vec::with_capacity(response.body.len() + 256);
+        response.encode_for(pending.version, keep_alive, &mut bytes);
+        self.out.push_owned(bytes);
+        self.enter(State::Responding { keep_alive });
+    }
+
+    /// Completes the upgrade of the request awaiting an answer (`Reply::Upgrade`, or
+    /// `Handle::upgrade` after `Later`): the 101, then `frames`.
+    /// A request that was not a valid handshake is refused (400), as is any during
+    /// shutdown (503).
+    pub(crate) fn upgrade(&mut self, frames: Vec<Arc<[u8]>>, now: Instant) {
+        let State::AwaitingApp(pending) = &mut self.state else {
+            return;
+        };
+        let Some(accept) = pending.accept.take() else {
+            return self.refuse(Refusal::Handshake(HandshakeError::NotUpgrade), now);
+        };
+        if self.shutting_down {
+            return self.refuse(Refusal::Busy, now);
         }
         let mut head = Vec::with_capacity(160);
         ws::handshake_response(&accept, &mut head);
-        self.out.push_over_limit(head);
-        self.enter(
-            ConnState::WebSocket(MessageReader::new(env.limits.max_message)),
-            now,
-        );
+        self.out.push_owned(head);
+        self.enter(State::WebSocket(Ws {
+            reader: MessageReader::new(self.limits.max_message),
+            ping_sent: None,
+        }));
         for frame in frames {
             self.send_frame(frame, now);
         }
-    }
-
-    pub(super) fn on_request<A: App>(&mut self, req: Request, env: &mut Env<A>, now: Instant) {
-        let handshake = ws::is_upgrade_request(&req).then(|| ws::validate_handshake(&req));
-        let keep_alive = req.keep_alive && !env.shutting_down && !self.eof;
-        let reply = {
-            let mut ctx = Ctx {
-                conn: self.id,
-                peer: self.peer,
-                handle: &env.handle,
-                local: &mut env.local,
-            };
-            // A panicking app costs this request a 500, not the worker and its sockets.
-            panic::catch_unwind(AssertUnwindSafe(|| env.app.on_request(req, &mut ctx)))
-        };
-        let Ok(reply) = reply else {
-            env.local.clear();
-            return self.refuse(500, now);
-        };
-        match reply {
-            Reply::Respond(response) => self.respond(&response, keep_alive, now),
-            Reply::Upgrade { frames } => self.upgrade(handshake, frames, env, now),
-            Reply::Later => self.enter(
-                ConnState::AwaitingApp {
-                    keep_alive,
-                    handshake,
-                    grace: None,
-                },
-                now,
-            ),
-        }
-        self.take_local_sends(env, now);
     }
 }

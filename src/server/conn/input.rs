@@ -1,0 +1,36 @@
+//! A connection's received bytes: what the codecs have not consumed yet.
+
+/// Received bytes the codecs have not consumed yet: `buf[pos..]`. Consumed bytes are
+/// dropped in one go when the decoder needs more, not after every message.
+#[derive(Default)]
+pub(super) struct Input {
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Input {
+    pub(super) fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+    pub(super) fn unread(&self) -> &[u8] {
+        self.buf.get(self.pos..).unwrap_or_default()
+    }
+    pub(super) fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+    pub(super) fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+    /// Drops the consumed bytes; a large buffer left empty is given back.
+    pub(super) fn compact(&mut self) {
+        self.buf.drain(..self.pos);
+        self.pos = 0;
+        if self.buf.is_empty() && self.buf.capacity() > 64 * 1024 {
+            self.buf = Vec::new();
+        }
+    }
+    pub(super) fn clear(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+    }
+}
