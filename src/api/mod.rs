@@ -15,6 +15,7 @@ pub mod listen;
 pub mod message;
 pub mod reply;
 pub mod signature;
+pub mod static_files;
 pub mod subscribe;
 pub mod user_state;
 
@@ -136,6 +137,12 @@ impl Api {
         }
         let path = strip_script_name(req);
         let method = req.method.as_str();
+        if path.starts_with("/static/") && matches!(method, "GET" | "HEAD") {
+            // Embedded files only; any other path under /static/ is the usual 404 below.
+            if let Some(file) = static_files::serve(req, path) {
+                return Routed::Respond(file);
+            }
+        }
         let authorized = match self.authorize(req, peer, now) {
             Ok(a) => a,
             Err(()) => return Routed::Respond(reply::bad_signature()),
