@@ -363,3 +363,39 @@ fn signer_makes_the_tokens_the_server_verifies() {
         .verify(token.as_bytes(), now, Some(60))
         .is_err());
 }
+
+#[test]
+fn websocket_client_sends_heartbeats_every_10_s_while_heartbeats_is_on() {
+    let Some(mut s) = open("heartbeats") else {
+        return;
+    };
+    // The page's timers and socket sends are recorded, so no test waits 10 s.
+    s.start_client(
+        false,
+        r#"window.__timers = [];
+           const realSetInterval = window.setInterval;
+           window.setInterval = (fn, ms) => {
+               window.__timers.push({fn, ms});
+               return realSetInterval(() => {}, 3600000);
+           };
+           window.__sent = [];
+           const realSend = WebSocket.prototype.send;
+           WebSocket.prototype.send = function (data) {
+               window.__sent.push(data);
+               return realSend.call(this, data);
+           };"#,
+    );
+    s.wait(WS_OPEN, Duration::from_secs(10));
+    assert_eq!(
+        s.eval("window.__timers.map((t) => t.ms)"),
+        json!([10000]),
+        "one heartbeat timer"
+    );
+    s.eval("window.__timers[0].fn(); true");
+    assert_eq!(s.eval("window.__sent"), json!([r#"{"type":"heartbeat"}"#]));
+    // The server takes the heartbeat as a sign of life; the socket stays open.
+    publish(s.running.addr, "room", "still-open");
+    s.wait_markers(&["still-open"]);
+    s.eval("window.__conn.heartbeats = false; window.__timers[0].fn(); true");
+    assert_eq!(s.eval("window.__sent.length"), json!(1));
+}

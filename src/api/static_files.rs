@@ -74,7 +74,8 @@ impl StaticFile {
     }
 
     /// The answer to `GET` (with body) or `HEAD` (`head`: without) of this file, or 304
-    /// when `if_none_match` names its tag.
+    /// when `if_none_match` names its tag. (A `HEAD` answer says `Content-Length: 0`: the
+    /// engine frames every response by the body it carries.)
     pub fn respond(&self, if_none_match: Option<&[u8]>, head: bool) -> Response {
         let etag = self.etag();
         let fresh = if_none_match.is_some_and(|v| matches_etag(v, &etag));
