@@ -17,6 +17,7 @@ pub mod message;
 pub mod nonce_book;
 pub mod reply;
 pub mod signature;
+pub mod static_files;
 pub mod strict_signature;
 pub mod subscribe;
 pub mod user_state;
@@ -148,6 +149,12 @@ impl Api {
         }
         let path = strip_script_name(req);
         let method = req.method.as_str();
+        if path.starts_with("/static/") && matches!(method, "GET" | "HEAD") {
+            // Embedded files only; any other path under /static/ is the usual 404 below.
+            if let Some(file) = static_files::serve(req, path) {
+                return Routed::Respond(file);
+            }
+        }
         let (authorized, nonce) = match self.authorize(req, peer, now) {
             Ok(Caller::Anonymous) => (false, None),
             Ok(Caller::Signed(nonce)) => (true, nonce),
