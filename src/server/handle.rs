@@ -26,7 +26,7 @@ pub(crate) struct Shared {
 }
 
 /// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
-/// mailbox message per worker involved, followed by a `mio::Waker` wake. CONTRACT.
+/// mailbox message per worker involved, followed by a `mio::Waker` wake.
 #[derive(Clone)]
 pub struct Handle {
     shared: Arc<Shared>,

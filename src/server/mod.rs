@@ -88,7 +88,7 @@ impl Default for Limits {
     }
 }
 
-/// How to run the engine. CONTRACT.
+/// How to run the engine.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// Address to listen on (`127.0.0.1:0` picks a free port).
@@ -99,7 +99,7 @@ pub struct ServerConfig {
     pub limits: Limits,
 }
 
-/// A whole websocket data message, handed to the app. CONTRACT.
+/// A whole websocket data message, handed to the app.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WsMessage {
     /// Text (valid UTF-8).
@@ -108,7 +108,7 @@ pub enum WsMessage {
     Binary(Vec<u8>),
 }
 
-/// What the app answers to a request. CONTRACT.
+/// What the app answers to a request.
 #[derive(Debug)]
 pub enum Reply {
     /// Send this response now.
@@ -126,7 +126,7 @@ pub enum Reply {
 }
 
 /// An application running on the engine. Callbacks run on worker threads and must not
-/// block. CONTRACT.
+/// block.
 pub trait App: Send + Sync + 'static {
     /// A complete HTTP request arrived on `ctx.conn()`.
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply;
@@ -142,7 +142,7 @@ pub trait App: Send + Sync + 'static {
 }
 
 /// What a callback may use: the connection it is about, its own out queue, and a way to
-/// reach any other. CONTRACT.
+/// reach any other.
 pub struct Ctx<'a> {
     conn: ConnId,
     peer: SocketAddr,
@@ -211,7 +211,7 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// A bound, not yet running server. CONTRACT.
+/// A bound, not yet running server.
 #[derive(Debug)]
 pub struct Server {
     config: ServerConfig,
