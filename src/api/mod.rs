@@ -11,6 +11,7 @@ pub mod connect;
 pub mod datetime;
 pub mod fields;
 pub mod info;
+pub mod json_limits;
 pub mod listen;
 pub mod message;
 pub mod reply;
