@@ -6,6 +6,7 @@
 //! finished [`Response`] or a [`Command`]; [`Command::run`] runs on the hub thread against
 //! the [`Hub`] (state-dependent validation, the operation, the response body).
 
+pub mod bounded_errors;
 pub mod channel_config;
 pub mod connect;
 pub mod datetime;
