@@ -2,6 +2,7 @@
 //! `messages_delete`; `MessageBodySchema`, `MessageEditBodySchema`,
 //! `MessagesDeleteBodySchema`, all with `many=True`).
 
+use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
 use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
 use super::reply::pretty;
 use super::Rejection;
@@ -64,12 +65,12 @@ pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
 fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
     let mut f = Form::new(obj);
     let mut out = Map::new();
-    let users = |v: &Value| string_list(v, 1, 512);
+    let users = |v: &Value| string_list(v, 1, USERNAME_CHARS);
     let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
     let exclude = f
         .optional("exclude_users", users)
         .map(Option::unwrap_or_default);
-    let channel = f.nullable("channel", |v| string(v, 1, 256));
+    let channel = f.nullable("channel", |v| string(v, 1, CHANNEL_CHARS));
     let no_history = f.optional("no_history", boolean);
     out.insert("pm_users".into(), json!(pm));
     out.insert("exclude_users".into(), json!(exclude));
@@ -90,8 +91,10 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
             out.insert("timestamp".into(), json!(ts));
         }
         let user = match verb {
-            Verb::Post => f.required("user", |v| string(v, 1, 512)),
-            _ => f.optional("user", |v| string(v, 1, 512)).flatten(),
+            Verb::Post => f.required("user", |v| string(v, 1, USERNAME_CHARS)),
+            _ => f
+                .optional("user", |v| string(v, 1, USERNAME_CHARS))
+                .flatten(),
         };
         if let Some(user) = user {
             out.insert("user".into(), json!(user));

@@ -7,6 +7,7 @@
 //! the [`Hub`] (state-dependent validation, the operation, the response body).
 
 pub mod bounded_errors;
+pub mod bounds;
 pub mod channel_config;
 pub mod connect;
 pub mod datetime;
@@ -105,6 +106,8 @@ pub struct Api {
     enforce_https: bool,
     /// Scheme of generated URLs (`http_scheme`, `subscribers.py`); default `http`.
     scheme: String,
+    /// Counts one request may hold (`max_channels_per_request`, ...).
+    bounds: bounds::RequestBounds,
 }
 
 /// Whether a route needs the API secret.
@@ -129,6 +132,7 @@ impl Api {
                 "https" => "https".into(),
                 _ => "http".into(),
             },
+            bounds: bounds::RequestBounds::new(config),
         }
     }
 
@@ -191,6 +195,7 @@ impl Api {
             Ok(kind) => kind,
             Err(Rejection::Json) => return Routed::Respond(reply::malformed_json()),
             Err(Rejection::Invalid(errors)) => return Routed::Respond(reply::invalid(errors)),
+            Err(Rejection::TooMany(errors)) => return Routed::Respond(reply::too_large(errors)),
         };
         Routed::Hub(Box::new(Command { kind, cors, page }))
     }
@@ -230,6 +235,8 @@ impl Api {
     }
 
     fn parse(&self, req: &Request, path: &str, method: &str) -> Result<Kind, Rejection> {
+        // Every body goes through the bounds of `path` on its way to JSON.
+        let json_body = |req: &Request| self.json_body(req, path);
         match (path, method) {
             ("/listen", _) => listen::parse_listen(req).map(Kind::Listen),
             ("/disconnect", "POST") => listen::parse_disconnect(Some(&json_body(req)?), req),
@@ -290,11 +297,20 @@ pub enum Rejection {
     Json,
     /// Validation failed: 422 with this error object.
     Invalid(Value),
+    /// More items than the config allows (`bounds`): 413 with this error object.
+    TooMany(Value),
 }
 
-/// The request body as JSON.
-fn json_body(req: &Request) -> Result<Value, Rejection> {
-    serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)
+impl Api {
+    /// The request body as JSON, refused (413) if it holds more items than the API reads,
+    /// first by a scan of its bytes before any `Value` is built, then by the counts of
+    /// `path`'s fields.
+    fn json_body(&self, req: &Request, path: &str) -> Result<Value, Rejection> {
+        json_limits::scan(&req.body, self.bounds.max_items()).map_err(bounds::too_many_items)?;
+        let body = serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)?;
+        self.bounds.check(path, &body)?;
+        Ok(body)
+    }
 }
 
 impl Command {
