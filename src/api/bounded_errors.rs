@@ -2,7 +2,9 @@
 //! are listed, the rest are counted under [`MORE_ERRORS`], and keys taken from the
 //! request (dict keys, channel names) are cut to [`MAX_KEY_CHARS`] characters. Without
 //! this, a 976 KB `/message` body of invalid items was answered with 8.9 MB of errors.
-//! Pure: `reply::invalid` runs every error object through [`bounded`].
+//! Pure: `reply::invalid` runs every error object through [`bounded`], and the validators
+//! that make one error per list item or dict key collect them in an [`ErrorMap`], which
+//! keeps only the first [`MAX_LISTED`], so the error tree is never built in full either.
 //!
 //! Size: no error object nests user-chosen keys inside user-chosen keys, so each listed
 //! message costs at most one cut key (64 characters, at most 6 bytes each once
@@ -29,10 +31,57 @@ pub const CUT: &str = "...";
 /// The size a 422 body stays below.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// Errors keyed by list index or dict key, as validators collect them: the first
+/// [`MAX_LISTED`] are kept, the messages of the others only counted (under
+/// [`MORE_ERRORS`], which [`bounded`] adds up into the top-level count).
+#[derive(Debug, Default)]
+pub struct ErrorMap {
+    map: Map<String, Value>,
+    more: usize,
+}
+
+impl ErrorMap {
+    /// An empty map.
+    pub fn new() -> ErrorMap {
+        ErrorMap::default()
+    }
+
+    /// Records the error of one item or key, the key cut to [`MAX_KEY_CHARS`]; only
+    /// counted past [`MAX_LISTED`] or when an earlier key was cut to the same.
+    pub fn insert(&mut self, key: &str, error: Value) {
+        let key = cut(key.chars().take(MAX_KEY_CHARS + 1).collect(), MAX_KEY_CHARS);
+        if self.map.len() < MAX_LISTED && !self.map.contains_key(&key) {
+            self.map.insert(key, error);
+        } else {
+            self.more += messages(&error);
+        }
+    }
+
+    /// Records an error that is always listed (`_schema`).
+    pub fn insert_always(&mut self, key: &str, error: Value) {
+        self.map.insert(key.into(), error);
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty() && self.more == 0
+    }
+
+    /// The error object.
+    pub fn into_value(self) -> Value {
+        let mut map = self.map;
+        if self.more > 0 {
+            map.insert(MORE_ERRORS.into(), Value::from(self.more));
+        }
+        Value::Object(map)
+    }
+}
+
 /// `errors` with at most [`MAX_LISTED`] messages, in key order (serde_json's maps are
-/// sorted: `"10"` comes before `"2"`), and a `"_more_errors": N` count of the rest. An
-/// error that is an empty object or list counts as one message. A top-level list (only
-/// `/listen`'s single message) is cut without a count.
+/// sorted: `"10"` comes before `"2"`), and a `"_more_errors": N` count of the rest,
+/// including counts an [`ErrorMap`] left deeper down. An error that is an empty object or
+/// list counts as one message. A top-level list (only `/listen`'s single message) is cut
+/// without a count.
 pub fn bounded(errors: Value) -> Value {
     let mut budget = MAX_LISTED;
     let mut left_out = 0;
@@ -55,6 +104,10 @@ fn keep(v: Value, budget: &mut usize, left_out: &mut usize) -> Option<Value> {
         Value::Object(m) if !m.is_empty() => {
             let mut out = Map::new();
             for (k, child) in m {
+                if let Some(n) = count_of(&k, &child) {
+                    *left_out += n;
+                    continue;
+                }
                 let key = cut(k, MAX_KEY_CHARS);
                 // Keys equal once cut: the first one's errors stand for both.
                 if *budget == 0 || out.contains_key(&key) {
@@ -92,10 +145,21 @@ fn keep(v: Value, budget: &mut usize, left_out: &mut usize) -> Option<Value> {
     }
 }
 
+/// The number under a [`MORE_ERRORS`] key.
+fn count_of(key: &str, v: &Value) -> Option<usize> {
+    (key == MORE_ERRORS)
+        .then(|| v.as_u64())
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok())
+}
+
 /// How many messages `v` holds.
 fn messages(v: &Value) -> usize {
     match v {
-        Value::Object(m) if !m.is_empty() => m.values().map(messages).sum(),
+        Value::Object(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| count_of(k, v).unwrap_or_else(|| messages(v)))
+            .sum(),
         Value::Array(a) if !a.is_empty() => a.iter().map(messages).sum(),
         _ => 1,
     }
@@ -145,8 +209,9 @@ mod tests {
         }
         let b = bounded(Value::Object(m));
         assert_eq!(b[MORE_ERRORS], json!(500));
-        let listed = messages(&b) - 1; // the count itself is a leaf
-        assert_eq!(listed, MAX_LISTED);
+        let mut listed = b.clone();
+        listed.as_object_mut().map(|m| m.remove(MORE_ERRORS));
+        assert_eq!(messages(&listed), MAX_LISTED);
         // key order: "0", "1", "10", "100", ...; the first 50 keys are listed whole
         assert_eq!(b["0"]["uuid"], json!(["Not a valid UUID."]));
         assert!(b.get("299").is_none());
@@ -177,6 +242,32 @@ mod tests {
         assert_eq!(cut("abc".into(), 3), "abc");
         assert_eq!(cut("abcd".into(), 3), "...");
         assert_eq!(cut("abcdefgh".into(), 7), "abcd...");
+    }
+
+    #[test]
+    fn error_maps_keep_100_and_their_counts_add_up_at_the_top() {
+        let mut inner = ErrorMap::new();
+        for i in 0..150 {
+            inner.insert(&i.to_string(), json!(["Not a valid string."]));
+        }
+        let inner = inner.into_value();
+        assert_eq!(inner[MORE_ERRORS], json!(50));
+        let mut outer = ErrorMap::new();
+        outer.insert("0", json!({ "pm_users": inner.clone() }));
+        outer.insert("1", json!({ "pm_users": inner }));
+        outer.insert_always("_schema", json!(["Invalid input type."]));
+        let b = bounded(outer.into_value());
+        // 300 messages: 100 listed ("0": all 100 kept, "1" past the budget), "_schema"
+        // past it too
+        assert_eq!(b[MORE_ERRORS], json!(201));
+        assert_eq!(b["0"]["pm_users"].as_object().map(Map::len), Some(100));
+        let mut m = ErrorMap::new();
+        m.insert(&"k".repeat(100), json!(["x"]));
+        assert_eq!(
+            m.into_value(),
+            json!({ format!("{}...", "k".repeat(61)): ["x"] })
+        );
+        assert!(ErrorMap::new().is_empty());
     }
 
     #[test]

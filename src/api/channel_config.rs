@@ -1,6 +1,7 @@
 //! `POST /channel_config` (`server.py` `channel_config`) and the channel settings object
 //! other endpoints accept (`ChannelConfigSchema`).
 
+use super::bounded_errors::ErrorMap;
 use super::bounds::{CHANNEL_CHARS, MAX_HISTORY_SIZE};
 use super::fields::{boolean, dict_of, integer, length, msg, Form, INVALID_INPUT};
 use super::Rejection;
@@ -66,12 +67,14 @@ pub fn parse(body: &Value) -> Result<ChannelConfigs, Rejection> {
     let Value::Object(obj) = body else {
         return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
     };
-    let bad_names: serde_json::Map<String, Value> = obj
-        .keys()
-        .filter_map(|name| Some((name.clone(), length(name, 1, CHANNEL_CHARS).err()?)))
-        .collect();
+    let mut bad_names = ErrorMap::new();
+    for name in obj.keys() {
+        if let Err(e) = length(name, 1, CHANNEL_CHARS) {
+            bad_names.insert(name, e);
+        }
+    }
     if !bad_names.is_empty() {
-        return Err(Rejection::Invalid(Value::Object(bad_names)));
+        return Err(Rejection::Invalid(bad_names.into_value()));
     }
     let mut out = BTreeMap::new();
     for (name, v) in obj {

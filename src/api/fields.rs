@@ -2,6 +2,7 @@
 //! `validation/schemas.py` uses them. Errors are JSON: a list of messages for a field, or an
 //! object keyed by list index / dict key for nested errors. Pure.
 
+use super::bounded_errors::ErrorMap;
 use super::bounds::STATE_KEY_CHARS;
 use crate::hub::Uuid;
 use serde_json::{json, Map, Value};
@@ -97,7 +98,7 @@ pub fn list<T>(v: &Value, item: impl Fn(&Value) -> Result<T, Value>) -> Result<V
         return Err(msg("Not a valid list."));
     };
     let mut out = Vec::with_capacity(items.len());
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     for (i, it) in items.iter().enumerate() {
         let r = if it.is_null() {
             Err(msg(NULL))
@@ -106,15 +107,13 @@ pub fn list<T>(v: &Value, item: impl Fn(&Value) -> Result<T, Value>) -> Result<V
         };
         match r {
             Ok(x) => out.push(x),
-            Err(e) => {
-                errors.insert(i.to_string(), e);
-            }
+            Err(e) => errors.insert(&i.to_string(), e),
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(Value::Object(errors))
+        Err(errors.into_value())
     }
 }
 
@@ -136,7 +135,7 @@ pub fn dict_of<T>(
         return Err(msg("Not a valid mapping type."));
     };
     let mut out = Vec::with_capacity(m.len());
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     for (k, it) in m {
         let r = if it.is_null() && !allow_null_values {
             Err(msg(NULL))
@@ -155,13 +154,13 @@ pub fn dict_of<T>(
             }
         }
         if !e.is_empty() {
-            errors.insert(k.clone(), Value::Object(e));
+            errors.insert(k, Value::Object(e));
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(Value::Object(errors))
+        Err(errors.into_value())
     }
 }
 

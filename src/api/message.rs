@@ -2,6 +2,7 @@
 //! `messages_delete`; `MessageBodySchema`, `MessageEditBodySchema`,
 //! `MessagesDeleteBodySchema`, all with `many=True`).
 
+use super::bounded_errors::ErrorMap;
 use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
 use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
 use super::reply::pretty;
@@ -40,25 +41,23 @@ pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
     let Value::Array(list) = body else {
         return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
     };
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let Value::Object(obj) = v else {
-            errors.insert(i.to_string(), json!({}));
-            errors.insert("_schema".into(), json!([INVALID_INPUT]));
+            errors.insert(&i.to_string(), json!({}));
+            errors.insert_always("_schema", json!([INVALID_INPUT]));
             continue;
         };
         match parse_item(obj, verb) {
             Ok(m) => items.push(m),
-            Err(e) => {
-                errors.insert(i.to_string(), e);
-            }
+            Err(e) => errors.insert(&i.to_string(), e),
         }
     }
     if errors.is_empty() {
         Ok(Messages { verb, items })
     } else {
-        Err(Rejection::Invalid(Value::Object(errors)))
+        Err(Rejection::Invalid(errors.into_value()))
     }
 }
 
