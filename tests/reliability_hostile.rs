@@ -130,6 +130,113 @@ fn cases() -> Vec<(&'static str, Input, Expect)> {
         ("http_ws_upgrade_without_key", Bytes(j("GET /ws?conn_id=x HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n")), Status(400, false)),
         ("http_ws_get_without_upgrade", Bytes(j("GET /ws?conn_id=x HTTP/1.1\r\nHost: t\r\n\r\n")), Status(400, true)),
     ];
+    // Bounds on counts, names and sizes (docs/RELIABILITY.md "Hostile inputs and their
+    // bounds"); every one of these was accepted or answered in full before.
+    let items = |item: &str, n: usize| format!("[{}]", vec![item; n].join(",")).into_bytes();
+    let channels: Vec<String> = (0..1001).map(|i| format!("c{i}")).collect();
+    let name = "n".repeat(60_000);
+    c.extend([
+        (
+            "message_1001_items_413",
+            Signed("POST", "/message", items("{}", 1001)),
+            Status(413, true),
+        ),
+        (
+            "message_delete_1001_items_413",
+            Signed("DELETE", "/message", items("1", 1001)),
+            Status(413, true),
+        ),
+        (
+            "connect_1001_channels_413",
+            Signed(
+                "POST",
+                "/connect",
+                serde_json::json!({"username": "u", "channels": channels})
+                    .to_string()
+                    .into_bytes(),
+            ),
+            Status(413, true),
+        ),
+        (
+            "subscribe_1001_channel_configs_413",
+            Signed(
+                "POST",
+                "/subscribe",
+                format!(
+                    r#"{{"conn_id":"{KNOWN}","channels":["a"],"channel_configs":{{{}}}}}"#,
+                    (0..1001)
+                        .map(|i| format!(r#""c{i}":{{}}"#))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+                .into_bytes(),
+            ),
+            Status(413, true),
+        ),
+        (
+            "info_1001_channels_413",
+            Signed(
+                "POST",
+                "/info",
+                format!(
+                    r#"{{"info":{{"channels":{}}}}}"#,
+                    String::from_utf8_lossy(&items("\"c\"", 1001))
+                )
+                .into_bytes(),
+            ),
+            Status(413, true),
+        ),
+        (
+            "channel_config_60k_name_422",
+            Signed(
+                "POST",
+                "/channel_config",
+                format!(r#"{{"{name}":{{}}}}"#).into_bytes(),
+            ),
+            Status(422, true),
+        ),
+        (
+            "channel_config_empty_name_422",
+            Signed("POST", "/channel_config", j(r#"{"":{}}"#)),
+            Status(422, true),
+        ),
+        (
+            "channel_config_history_size_i64_max_422",
+            Signed(
+                "POST",
+                "/channel_config",
+                j(r#"{"c":{"history_size":9223372036854775807}}"#),
+            ),
+            Status(422, true),
+        ),
+        (
+            "connect_history_size_1001_422",
+            Signed(
+                "POST",
+                "/connect",
+                j(r#"{"username":"u","channel_configs":{"c":{"history_size":1001}}}"#),
+            ),
+            Status(422, true),
+        ),
+        (
+            "connect_channel_configs_60k_key_422",
+            Signed(
+                "POST",
+                "/connect",
+                format!(r#"{{"username":"u","channel_configs":{{"{name}":{{}}}}}}"#).into_bytes(),
+            ),
+            Status(422, true),
+        ),
+        (
+            "user_state_60k_key_422",
+            Signed(
+                "POST",
+                "/user_state",
+                format!(r#"{{"user":"bystander","user_state":{{"{name}":1}}}}"#).into_bytes(),
+            ),
+            Status(422, true),
+        ),
+    ]);
     // Websocket, after a good handshake for a known connection.
     let unmasked = vec![0x81, 0x02, b'h', b'i'];
     c.extend([

@@ -2,6 +2,9 @@
 //! Invariant: any request, valid or not, signed or not, run through the API exactly as the
 //! app runs it (`Api::route` on a worker, then `Command::run` against the hub) never panics,
 //! always answers a status the API documents, and every `application/json` body is JSON.
+//! Every body also goes through the JSON pre-scan (`api::json_limits`) on its own: the same
+//! answer in one piece as split, and for a body serde_json parses, the parsed tree's shape.
+//! The per-request counts are small (4 channels, 3 messages) so 413 is within reach.
 //! State carries over between the requests of one input, so later requests see channels,
 //! users and connections the earlier ones made.
 //!
@@ -11,6 +14,7 @@
 //! line, and the body. Conn id `11111111-1111-4111-8111-111111111111` (user `alice`, channel
 //! `pub` with presence and history) exists before the first request.
 
+use channelstream::api::json_limits::{self, Shape, ARRAY_DEPTH, OBJECT_DEPTH};
 use channelstream::api::signature::Signer;
 use channelstream::api::{Api, Outcome, Routed};
 use channelstream::config::Config;
@@ -58,7 +62,7 @@ fn parse(bytes: &[u8]) -> Option<(u8, Request)> {
 /// The response invariant: a documented status, and JSON where JSON is announced.
 fn check(r: &Response, req: &Request) {
     assert!(
-        matches!(r.status, 200 | 302 | 400 | 401 | 403 | 404 | 406 | 422),
+        matches!(r.status, 200 | 302 | 400 | 401 | 403 | 404 | 406 | 413 | 422),
         "status {} for {} {}",
         r.status,
         req.method,
@@ -78,6 +82,47 @@ fn check(r: &Response, req: &Request) {
             req.target,
             String::from_utf8_lossy(&r.body)
         );
+    }
+}
+
+/// The shape the pre-scan must find in a parsed tree (the same depth rules).
+fn tree_shape(v: &serde_json::Value, depth: usize, s: &mut Shape) {
+    match v {
+        serde_json::Value::Array(items) => {
+            if depth <= ARRAY_DEPTH {
+                s.longest_array = s.longest_array.max(items.len());
+            }
+            items.iter().for_each(|i| tree_shape(i, depth + 1, s));
+        }
+        serde_json::Value::Object(map) => {
+            if depth <= OBJECT_DEPTH {
+                s.largest_object = s.largest_object.max(map.len());
+            }
+            map.values().for_each(|i| tree_shape(i, depth + 1, s));
+        }
+        _ => {}
+    }
+}
+
+/// The pre-scan's invariants on one body.
+fn check_scan(body: &[u8]) {
+    let whole = json_limits::scan(body, usize::MAX).expect("nothing passes usize::MAX");
+    for split in [1, body.len() / 3, body.len() / 2, body.len().saturating_sub(1)] {
+        let split = split.min(body.len());
+        let mut s = json_limits::Scanner::new(usize::MAX);
+        let fed = s.feed(&body[..split]).and_then(|()| s.feed(&body[split..]));
+        assert_eq!(fed.map(|()| s.shape()), Ok(whole), "split at {split}");
+    }
+    for limit in [0, 1, 3] {
+        let over = whole.longest_array > limit || whole.largest_object > limit;
+        assert_eq!(json_limits::scan(body, limit).is_err(), over, "limit {limit}");
+    }
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
+        let mut tree = Shape::default();
+        tree_shape(&v, 1, &mut tree);
+        assert_eq!(whole.longest_array, tree.longest_array, "{v}");
+        // duplicate keys: the scan counts each, the tree keeps the last
+        assert!(whole.largest_object >= tree.largest_object, "{v}");
     }
 }
 
@@ -103,7 +148,11 @@ fn run(api: &Api, hub: &mut Hub, req: &Request, peer: IpAddr, conn: ConnId, now:
 }
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config::default();
+    let config = Config {
+        max_channels_per_request: 4,
+        max_messages_per_request: 3,
+        ..Config::default()
+    };
     let api = Api::new(&config);
     let signer = Signer::new(&config.secret);
     let mut now = Time(NOW_SECS * 1_000_000);
@@ -144,6 +193,7 @@ fuzz_target!(|data: &[u8]| {
             None => (rest, None),
         };
         if let Some((flags, mut req)) = parse(piece) {
+            check_scan(&req.body);
             if flags & 1 == 1 {
                 let token = signer.sign("fuzz", NOW_SECS).into_bytes();
                 req.headers.push(("x-channelstream-secret".into(), token));

@@ -1,7 +1,9 @@
 //! `POST /channel_config` (`server.py` `channel_config`) and the channel settings object
 //! other endpoints accept (`ChannelConfigSchema`).
 
-use super::fields::{boolean, dict_of, integer, msg, Form, INVALID_INPUT};
+use super::bounded_errors::ErrorMap;
+use super::bounds::{CHANNEL_CHARS, MAX_HISTORY_SIZE};
+use super::fields::{boolean, dict_of, integer, length, msg, Form, INVALID_INPUT};
 use super::Rejection;
 use crate::hub::{ChannelConfig, Hub, InfoConfig, Time};
 use serde_json::{json, Value};
@@ -23,7 +25,12 @@ pub fn parse_config(v: &Value) -> Result<ChannelConfig, Value> {
     let store_history = f.optional("store_history", boolean);
     let history_size = f.optional("history_size", |v| {
         let n = integer(v)?;
-        u64::try_from(n).map_err(|_| msg("Must be at least 0."))
+        // The reference's message for negatives; ours past the bound it lacks.
+        let n = u64::try_from(n).map_err(|_| msg("Must be at least 0."))?;
+        if n > MAX_HISTORY_SIZE {
+            return Err(msg(&format!("Must be between 0 and {MAX_HISTORY_SIZE}.")));
+        }
+        Ok(n)
     });
     let lists = f.optional("broadcast_presence_with_user_lists", boolean);
     let notify_state = f.optional("notify_state", boolean);
@@ -45,17 +52,30 @@ pub fn parse_config(v: &Value) -> Result<ChannelConfig, Value> {
 
 /// `channel_configs` of connect/subscribe: `{name: settings}` (`BackportedDict`).
 pub fn parse_configs(f: &mut Form<'_>) -> Option<BTreeMap<String, ChannelConfig>> {
-    f.optional("channel_configs", |v| dict_of(v, parse_config, false))
-        .map(|o| o.unwrap_or_default().into_iter().collect())
+    f.optional("channel_configs", |v| {
+        dict_of(v, CHANNEL_CHARS, parse_config, false)
+    })
+    .map(|o| o.unwrap_or_default().into_iter().collect())
 }
 
-/// Parses the body. The first channel whose settings are invalid answers 422 with its
-/// errors alone, as the reference. A body that is not an object is 422 (the reference
-/// fails with 500).
+/// Parses the body. Channel names must have 1 to [`CHANNEL_CHARS`] characters, as on
+/// every other route: if some do not, 422 with `{name: ["Length must be between 1 and
+/// 256."]}` for each (the reference accepts any name). Then the first channel whose
+/// settings are invalid answers 422 with its errors alone, as the reference. A body that
+/// is not an object is 422 (the reference fails with 500).
 pub fn parse(body: &Value) -> Result<ChannelConfigs, Rejection> {
     let Value::Object(obj) = body else {
         return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
     };
+    let mut bad_names = ErrorMap::new();
+    for name in obj.keys() {
+        if let Err(e) = length(name, 1, CHANNEL_CHARS) {
+            bad_names.insert(name, e);
+        }
+    }
+    if !bad_names.is_empty() {
+        return Err(Rejection::Invalid(bad_names.into_value()));
+    }
     let mut out = BTreeMap::new();
     for (name, v) in obj {
         out.insert(name.clone(), parse_config(v).map_err(Rejection::Invalid)?);

@@ -1,5 +1,6 @@
 //! `POST /connect` (`server.py` `connect`, `ConnectBodySchema`).
 
+use super::bounds::{CHANNEL_CHARS, STATE_KEY_CHARS, USERNAME_CHARS};
 use super::channel_config::parse_configs;
 use super::fields::{string, string_list, user_state, uuid, Form, INVALID_INPUT};
 use super::info::optional_info;
@@ -22,10 +23,10 @@ pub fn parse(body: &Value) -> Result<Connect, Rejection> {
         return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
     };
     let mut f = Form::new(obj);
-    let username = f.required("username", |v| string(v, 1, 512));
+    let username = f.required("username", |v| string(v, 1, USERNAME_CHARS));
     let conn_id = f.optional("conn_id", uuid);
-    let channels = f.optional("channels", |v| string_list(v, 1, 256));
-    let keys = f.optional("state_public_keys", |v| string_list(v, 1, 256));
+    let channels = f.optional("channels", |v| string_list(v, 1, CHANNEL_CHARS));
+    let keys = f.optional("state_public_keys", |v| string_list(v, 1, STATE_KEY_CHARS));
     let fresh = f.optional("fresh_user_state", user_state);
     let state = f.optional("user_state", user_state);
     let configs = parse_configs(&mut f);

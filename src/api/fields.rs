@@ -2,6 +2,8 @@
 //! `validation/schemas.py` uses them. Errors are JSON: a list of messages for a field, or an
 //! object keyed by list index / dict key for nested errors. Pure.
 
+use super::bounded_errors::ErrorMap;
+use super::bounds::STATE_KEY_CHARS;
 use crate::hub::Uuid;
 use serde_json::{json, Map, Value};
 
@@ -25,11 +27,17 @@ pub fn string(v: &Value, min: usize, max: usize) -> Result<String, Value> {
     let Value::String(s) = v else {
         return Err(msg("Not a valid string."));
     };
+    length(s, min, max)?;
+    Ok(s.clone())
+}
+
+/// `validate.Length(min, max)` on a string, counting characters (code points).
+pub fn length(s: &str, min: usize, max: usize) -> Result<(), Value> {
     let n = s.chars().count();
     if n < min || n > max {
         return Err(msg(&format!("Length must be between {min} and {max}.")));
     }
-    Ok(s.clone())
+    Ok(())
 }
 
 /// A boolean from marshmallow's truthy/falsy sets (`true`, `1`, `"true"`, `"t"`, ...).
@@ -90,7 +98,7 @@ pub fn list<T>(v: &Value, item: impl Fn(&Value) -> Result<T, Value>) -> Result<V
         return Err(msg("Not a valid list."));
     };
     let mut out = Vec::with_capacity(items.len());
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     for (i, it) in items.iter().enumerate() {
         let r = if it.is_null() {
             Err(msg(NULL))
@@ -99,15 +107,13 @@ pub fn list<T>(v: &Value, item: impl Fn(&Value) -> Result<T, Value>) -> Result<V
         };
         match r {
             Ok(x) => out.push(x),
-            Err(e) => {
-                errors.insert(i.to_string(), e);
-            }
+            Err(e) => errors.insert(&i.to_string(), e),
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(Value::Object(errors))
+        Err(errors.into_value())
     }
 }
 
@@ -116,10 +122,12 @@ pub fn string_list(v: &Value, min: usize, max: usize) -> Result<Vec<String>, Val
     list(v, |it| string(it, min, max))
 }
 
-/// A mapping whose values pass `value` (`BackportedDict`); errors as
-/// `{key: {"value": err}}`.
+/// A mapping whose keys have `1..=max_key_chars` characters and whose values pass
+/// `value` (`BackportedDict`); errors as `{key: {"key": err, "value": err}}`. The
+/// reference does not bound the keys; we do, as the same names are bounded elsewhere.
 pub fn dict_of<T>(
     v: &Value,
+    max_key_chars: usize,
     value: impl Fn(&Value) -> Result<T, Value>,
     allow_null_values: bool,
 ) -> Result<Vec<(String, T)>, Value> {
@@ -127,24 +135,32 @@ pub fn dict_of<T>(
         return Err(msg("Not a valid mapping type."));
     };
     let mut out = Vec::with_capacity(m.len());
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     for (k, it) in m {
         let r = if it.is_null() && !allow_null_values {
             Err(msg(NULL))
         } else {
             value(it)
         };
+        let mut e = Map::new();
+        if let Err(k_err) = length(k, 1, max_key_chars) {
+            e.insert("key".into(), k_err);
+        }
         match r {
-            Ok(x) => out.push((k.clone(), x)),
-            Err(e) => {
-                errors.insert(k.clone(), json!({ "value": e }));
+            Ok(x) if e.is_empty() => out.push((k.clone(), x)),
+            Ok(_) => {}
+            Err(v_err) => {
+                e.insert("value".into(), v_err);
             }
+        }
+        if !e.is_empty() {
+            errors.insert(k, Value::Object(e));
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
-        Err(Value::Object(errors))
+        Err(errors.into_value())
     }
 }
 
@@ -156,7 +172,7 @@ pub fn user_state(v: &Value) -> Result<Map<String, Value>, Value> {
         )),
         _ => Ok(it.clone()),
     };
-    dict_of(v, scalar, true).map(|pairs| pairs.into_iter().collect())
+    dict_of(v, STATE_KEY_CHARS, scalar, true).map(|pairs| pairs.into_iter().collect())
 }
 
 /// A datetime string matching marshmallow's ISO 8601 pattern, returned as Python's

@@ -2,6 +2,7 @@
 //! (`InfoResolutionSchema`). Worker side only: the listing itself is
 //! [`crate::hub::Hub::channels_info`].
 
+use super::bounds::CHANNEL_CHARS;
 use super::fields::{boolean, msg, string_list, Form, INVALID_INPUT, MISSING, NULL};
 use super::Rejection;
 use crate::hub::InfoConfig;
@@ -20,8 +21,8 @@ pub fn parse_resolution(v: &Value) -> Result<InfoConfig, Value> {
     let mut f = Form::new(obj);
     let include_history = f.optional("include_history", boolean);
     let include_users = f.optional("include_users", boolean);
-    let channels = f.optional("channels", |v| string_list(v, 1, 256));
-    let exclude_channels = f.optional("exclude_channels", |v| string_list(v, 1, 256));
+    let channels = f.optional("channels", |v| string_list(v, 1, CHANNEL_CHARS));
+    let exclude_channels = f.optional("exclude_channels", |v| string_list(v, 1, CHANNEL_CHARS));
     let _include_connections = f.optional("include_connections", boolean);
     let return_public_state = f.optional("return_public_state", boolean);
     if !f.errors.is_empty() {

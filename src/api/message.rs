@@ -2,6 +2,8 @@
 //! `messages_delete`; `MessageBodySchema`, `MessageEditBodySchema`,
 //! `MessagesDeleteBodySchema`, all with `many=True`).
 
+use super::bounded_errors::ErrorMap;
+use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
 use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
 use super::reply::pretty;
 use super::Rejection;
@@ -39,37 +41,35 @@ pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
     let Value::Array(list) = body else {
         return Err(Rejection::Invalid(json!({"_schema": [INVALID_INPUT]})));
     };
-    let mut errors = Map::new();
+    let mut errors = ErrorMap::new();
     let mut items = Vec::with_capacity(list.len());
     for (i, v) in list.iter().enumerate() {
         let Value::Object(obj) = v else {
-            errors.insert(i.to_string(), json!({}));
-            errors.insert("_schema".into(), json!([INVALID_INPUT]));
+            errors.insert(&i.to_string(), json!({}));
+            errors.insert_always("_schema", json!([INVALID_INPUT]));
             continue;
         };
         match parse_item(obj, verb) {
             Ok(m) => items.push(m),
-            Err(e) => {
-                errors.insert(i.to_string(), e);
-            }
+            Err(e) => errors.insert(&i.to_string(), e),
         }
     }
     if errors.is_empty() {
         Ok(Messages { verb, items })
     } else {
-        Err(Rejection::Invalid(Value::Object(errors)))
+        Err(Rejection::Invalid(errors.into_value()))
     }
 }
 
 fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
     let mut f = Form::new(obj);
     let mut out = Map::new();
-    let users = |v: &Value| string_list(v, 1, 512);
+    let users = |v: &Value| string_list(v, 1, USERNAME_CHARS);
     let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
     let exclude = f
         .optional("exclude_users", users)
         .map(Option::unwrap_or_default);
-    let channel = f.nullable("channel", |v| string(v, 1, 256));
+    let channel = f.nullable("channel", |v| string(v, 1, CHANNEL_CHARS));
     let no_history = f.optional("no_history", boolean);
     out.insert("pm_users".into(), json!(pm));
     out.insert("exclude_users".into(), json!(exclude));
@@ -90,8 +90,10 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
             out.insert("timestamp".into(), json!(ts));
         }
         let user = match verb {
-            Verb::Post => f.required("user", |v| string(v, 1, 512)),
-            _ => f.optional("user", |v| string(v, 1, 512)).flatten(),
+            Verb::Post => f.required("user", |v| string(v, 1, USERNAME_CHARS)),
+            _ => f
+                .optional("user", |v| string(v, 1, USERNAME_CHARS))
+                .flatten(),
         };
         if let Some(user) = user {
             out.insert("user".into(), json!(user));

@@ -7,11 +7,14 @@
 //! finished [`Response`] or a [`Command`]; [`Command::run`] runs on the hub thread against
 //! the [`Hub`] (state-dependent validation, the operation, the response body).
 
+pub mod bounded_errors;
+pub mod bounds;
 pub mod channel_config;
 pub mod connect;
 pub mod datetime;
 pub mod fields;
 pub mod info;
+pub mod json_limits;
 pub mod listen;
 pub mod message;
 pub mod nonce_book;
@@ -111,6 +114,8 @@ pub struct Api {
     /// `Some` with `strict_signatures`: only per-request signatures are accepted.
     strict: Option<StrictSigner>,
     enforce_https: bool,
+    /// Counts one request may hold (`max_channels_per_request`, ...).
+    bounds: bounds::RequestBounds,
 }
 
 /// Whether a route needs the API secret.
@@ -134,6 +139,7 @@ impl Api {
                 .strict_signatures
                 .then(|| StrictSigner::new(&config.secret)),
             enforce_https: config.enforce_https,
+            bounds: bounds::RequestBounds::new(config),
         }
     }
 
@@ -205,6 +211,7 @@ impl Api {
             Err(Rejection::BadRequest(errors)) => {
                 return Routed::Respond(Response::json(400, reply::pretty(&errors)))
             }
+            Err(Rejection::TooMany(errors)) => return Routed::Respond(reply::too_large(errors)),
         };
         Routed::Hub(Box::new(Command {
             kind,
@@ -278,6 +285,8 @@ impl Api {
     }
 
     fn parse(&self, req: &Request, path: &str, method: &str) -> Result<Kind, Rejection> {
+        // Every body goes through the bounds of `path` on its way to JSON.
+        let json_body = |req: &Request| self.json_body(req, path);
         match (path, method) {
             ("/listen", _) => listen::parse_listen(req).map(Kind::Listen),
             ("/disconnect", "POST") => listen::parse_disconnect(Some(&json_body(req)?), req),
@@ -353,6 +362,8 @@ pub enum Rejection {
     /// A request no client library sends (a JSONP callback that is not a name): 400 with
     /// this error object.
     BadRequest(Value),
+    /// More items than the config allows (`bounds`): 413 with this error object.
+    TooMany(Value),
 }
 
 impl std::fmt::Display for Rejection {
@@ -361,15 +372,23 @@ impl std::fmt::Display for Rejection {
             Self::Json => f.write_str("request body is not JSON"),
             Self::Invalid(errors) => write!(f, "invalid request: {errors}"),
             Self::BadRequest(errors) => write!(f, "bad request: {errors}"),
+            Self::TooMany(errors) => write!(f, "too many items: {errors}"),
         }
     }
 }
 
 impl std::error::Error for Rejection {}
 
-/// The request body as JSON.
-fn json_body(req: &Request) -> Result<Value, Rejection> {
-    serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)
+impl Api {
+    /// The request body as JSON, refused (413) if it holds more items than the API reads,
+    /// first by a scan of its bytes before any `Value` is built, then by the counts of
+    /// `path`'s fields.
+    fn json_body(&self, req: &Request, path: &str) -> Result<Value, Rejection> {
+        json_limits::scan(&req.body, self.bounds.max_items()).map_err(bounds::too_many_items)?;
+        let body = serde_json::from_slice(&req.body).map_err(|_| Rejection::Json)?;
+        self.bounds.check(path, &body)?;
+        Ok(body)
+    }
 }
 
 impl Command {

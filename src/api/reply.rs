@@ -58,10 +58,18 @@ pub fn rendered_body(status: u16, body: Vec<u8>, cors: &Cors) -> Response {
     r
 }
 
-/// 422 with marshmallow's error object (`error_handlers.py`). Exception views get a
-/// fresh response, so no CORS headers (recorded from the reference).
+/// 422 with marshmallow's error object (`error_handlers.py`), at most 100 messages of it
+/// and keys cut to 64 characters ([`super::bounded_errors`]), so the body stays below 64
+/// KiB. Exception views get a fresh response, so no CORS headers (recorded from the
+/// reference).
 pub fn invalid(errors: Value) -> Response {
-    Response::json(422, pretty(&errors))
+    Response::json(422, pretty(&super::bounded_errors::bounded(errors)))
+}
+
+/// 413 with an error object in marshmallow's shape: the body holds more items than the
+/// config allows (`bounds.rs`). No CORS headers, like [`invalid`].
+pub fn too_large(errors: Value) -> Response {
+    Response::json(413, pretty(&errors))
 }
 
 /// 401 `{"request": "Bad Signature"}` (`error_handlers.py` `signer_error`), no CORS.

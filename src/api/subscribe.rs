@@ -1,6 +1,7 @@
 //! `POST /subscribe` and `POST /unsubscribe` (`server.py`, `SubscribeBodySchema`; the
 //! unsubscribe schema is the same).
 
+use super::bounds::CHANNEL_CHARS;
 use super::channel_config::parse_configs;
 use super::fields::{msg, string_list, uuid, Errors, Form, INVALID_INPUT, MISSING, NULL};
 use super::info::optional_info;
@@ -56,7 +57,7 @@ pub fn parse(body: &Value, req: &Request, unsubscribe: bool) -> Result<Subscribe
             None
         }
         Some(_) => f.required("channels", |v| {
-            let list = string_list(v, 1, 256)?;
+            let list = string_list(v, 1, CHANNEL_CHARS)?;
             if list.is_empty() {
                 return Err(msg("Shorter than minimum length 1."));
             }

@@ -1,5 +1,6 @@
 //! `POST /user_state` (`server.py` `user_state`, `UserStateBodySchema`).
 
+use super::bounds::{STATE_KEY_CHARS, USERNAME_CHARS};
 use super::fields::{msg, string_list, user_state, Errors, Form, INVALID_INPUT, MISSING, NULL};
 use super::Rejection;
 use crate::hub::{Hub, Time};
@@ -35,8 +36,11 @@ pub fn parse(body: &Value) -> Result<UserState, Rejection> {
         }
         Some(Value::String(s)) => {
             let n = s.chars().count();
-            if !(1..=512).contains(&n) {
-                f.add("user", "Length must be between 1 and 512.");
+            if !(1..=USERNAME_CHARS).contains(&n) {
+                f.add(
+                    "user",
+                    &format!("Length must be between 1 and {USERNAME_CHARS}."),
+                );
             }
             Some(s.clone())
         }
@@ -46,7 +50,7 @@ pub fn parse(body: &Value) -> Result<UserState, Rejection> {
         }
     };
     let state = f.optional("user_state", user_state);
-    let public_keys = f.nullable("state_public_keys", |v| string_list(v, 1, 256));
+    let public_keys = f.nullable("state_public_keys", |v| string_list(v, 1, STATE_KEY_CHARS));
     if user.is_none() && !f.errors.is_empty() {
         return Err(Rejection::Invalid(Value::Object(f.errors)));
     }

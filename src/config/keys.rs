@@ -298,6 +298,20 @@ pub(crate) const KEYS: &[Key] = &[
         set: |c, v| seconds(&mut c.snapshot_interval, v),
         is_bool: false,
     },
+    Key {
+        name: "max_channels_per_request",
+        help: "Most channels one /connect, /subscribe, /unsubscribe or /channel_config may name (also channel_configs, info.channels); past it 413.",
+        default: || "1000".into(),
+        set: |c, v| count(&mut c.max_channels_per_request, v),
+        is_bool: false,
+    },
+    Key {
+        name: "max_messages_per_request",
+        help: "Most messages one /message request (POST, PATCH or DELETE) may carry; past it 413.",
+        default: || "1000".into(),
+        set: |c, v| count(&mut c.max_messages_per_request, v),
+        is_bool: false,
+    },
 ];
 
 /// The reference's only signer (`utils.py`), an itsdangerous `TimestampSigner`.
@@ -333,6 +347,17 @@ fn duration(field: &mut Duration, v: &str) -> Applied {
 fn size(field: &mut usize, v: &str, min: u64, expected: Expected) -> Applied {
     let n = int(v, min, MAX_BYTES).ok_or(expected)?;
     *field = usize::try_from(n).map_err(|_| expected)?;
+    Ok(None)
+}
+
+/// Largest per-request item count we accept: far past any real request, small enough that
+/// a count times a small item size cannot overflow.
+const MAX_COUNT: u64 = 1_000_000;
+
+fn count(field: &mut usize, v: &str) -> Applied {
+    const EXPECTED: Expected = "a whole number from 1 to 1000000";
+    let n = int(v, 1, MAX_COUNT).ok_or(EXPECTED)?;
+    *field = usize::try_from(n).map_err(|_| EXPECTED)?;
     Ok(None)
 }
 
@@ -459,6 +484,26 @@ mod tests {
         assert_eq!(host("[::1]"), Some(IpAddr::V6(Ipv6Addr::LOCALHOST)));
         assert_eq!(host(" 10.0.0.1 "), "10.0.0.1".parse().ok());
         assert_eq!(host("nothere"), None);
+    }
+
+    #[test]
+    fn request_caps_take_whole_numbers_from_1_to_a_million() {
+        let mut c = Config::default();
+        assert_eq!(
+            (c.max_channels_per_request, c.max_messages_per_request),
+            (1000, 1000)
+        );
+        for name in ["max_channels_per_request", "max_messages_per_request"] {
+            let set = find(name).expect("key").set;
+            for bad in ["0", "-1", "1000001", "ten", ""] {
+                assert!(set(&mut c, bad).is_err(), "{name} = {bad:?}");
+            }
+            assert_eq!(set(&mut c, " 7 "), Ok(None), "{name}");
+        }
+        assert_eq!(
+            (c.max_channels_per_request, c.max_messages_per_request),
+            (7, 7)
+        );
     }
 
     #[test]

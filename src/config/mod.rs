@@ -98,6 +98,11 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Seconds between state saves while `state_file` is set (`snapshot_interval`).
     pub snapshot_interval: u64,
+    /// Most channels one request may name (`max_channels_per_request`); past it 413.
+    pub max_channels_per_request: usize,
+    /// Most messages one `/message` request may carry (`max_messages_per_request`); past
+    /// it 413.
+    pub max_messages_per_request: usize,
 }
 
 impl Default for Config {
@@ -131,6 +136,8 @@ impl Default for Config {
             limits: Limits::default(),
             state_file: None,
             snapshot_interval: 0,
+            max_channels_per_request: 0,
+            max_messages_per_request: 0,
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.
