@@ -1,7 +1,7 @@
 //! Attaching listeners to connections: websockets (`ws_app.py`) and long-polls
 //! (`server.py` `listen`), the catch-up they get, and what happens when they go away.
 
-use super::connection::{Poll, PollReply, Target};
+use super::connection::{Poll, PollQueue, PollReply, Target};
 use super::id::Uuid;
 use super::message::{encode, list_of};
 use super::time::Time;
@@ -62,7 +62,21 @@ impl Hub {
         if !self.connections.contains_key(&id) {
             return false;
         }
-        let messages: Vec<_> = self.catchup(id).iter().map(encode).collect();
+        // A client between polls gets what queued for it since its last answer; that
+        // already holds everything the time-based catch-up would repeat.
+        let queued = self.connections.get_mut(&id).and_then(|c| {
+            match std::mem::replace(&mut c.target, Target::Detached) {
+                Target::BetweenPolls(q) => Some(q.messages),
+                other => {
+                    c.target = other;
+                    None
+                }
+            }
+        });
+        let messages: Vec<_> = match queued {
+            Some(q) => q,
+            None => self.catchup(id).iter().map(encode).collect(),
+        };
         let quiet_until = (!messages.is_empty()).then(|| now.plus(POLL_GATHER));
         let deadline = now.plus(self.wake_after);
         let poll = Poll {
@@ -81,7 +95,7 @@ impl Hub {
         let engine = match &target {
             Target::Ws(c) => Some(*c),
             Target::Poll(p) => Some(p.http),
-            Target::Detached => None,
+            Target::Detached | Target::BetweenPolls(_) => None,
         };
         let Some(c) = self.connections.get_mut(&id) else {
             return;
@@ -94,7 +108,8 @@ impl Hub {
     }
 
     /// The engine connection `conn` is gone. A websocket's connection is marked for
-    /// collection (`ws_app.py` `closed`); a poll's connection just stops listening.
+    /// collection (`ws_app.py` `closed`); a poll's connection just stops listening, and
+    /// what it had gathered waits for the next poll.
     pub fn on_engine_close(&mut self, conn: ConnId) {
         let Some(id) = self.attached.remove(&conn) else {
             return;
@@ -105,10 +120,12 @@ impl Hub {
         if c.engine_conn() != Some(conn) {
             return;
         }
-        if matches!(c.target, Target::Ws(_)) {
-            c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT);
+        match std::mem::replace(&mut c.target, Target::Detached) {
+            Target::Ws(_) => c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT),
+            // What the poll gathered was never handed over: it waits for the next poll.
+            Target::Poll(p) => c.target = Target::BetweenPolls(PollQueue::holding(p.messages)),
+            Target::Detached | Target::BetweenPolls(_) => {}
         }
-        c.target = Target::Detached;
     }
 
     /// A message from websocket `conn` (any content: client heartbeats) marks its

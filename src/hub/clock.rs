@@ -1,7 +1,7 @@
 //! Everything the hub does because time passed (`connection.py` heartbeats, `server.py`
 //! `await_data`, `gc.py`). The app calls [`Hub::tick`] at [`Hub::next_deadline`].
 
-use super::connection::Target;
+use super::connection::{PollQueue, Target};
 use super::id::Uuid;
 use super::stored::drop_frames_before;
 use super::time::Time;
@@ -86,7 +86,7 @@ impl Hub {
         let mut users = Vec::new();
         for c in self.connections.values_mut() {
             match &mut c.target {
-                Target::Detached => {}
+                Target::Detached | Target::BetweenPolls(_) => {}
                 Target::Ws(e) => {
                     ws.push(*e);
                     c.last_active = now;
@@ -136,7 +136,8 @@ impl Hub {
             let Some(c) = self.connections.get_mut(&id) else {
                 continue;
             };
-            let target = std::mem::replace(&mut c.target, Target::Detached);
+            let between = Target::BetweenPolls(PollQueue::default());
+            let target = std::mem::replace(&mut c.target, between);
             c.last_active = now; // `yield_response` marks activity after answering
             self.release_target(target);
         }

@@ -26,7 +26,9 @@ mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
 pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
-pub use connection::{Connection, Poll, PollReply, Target};
+pub use connection::{
+    Connection, Poll, PollQueue, PollReply, Target, POLL_QUEUE_MAX_BYTES, POLL_QUEUE_MAX_MESSAGES,
+};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::{AdminInfo, ChannelInfo, ChannelsInfo, InfoConfig};
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
@@ -167,6 +169,7 @@ impl Hub {
         }
         let encoded = encode_delivery(msg);
         let mut ws = Vec::with_capacity(to.len());
+        let mut overflowing = Vec::new();
         for id in to {
             let Some(c) = self.connections.get_mut(id) else {
                 continue;
@@ -185,11 +188,20 @@ impl Hub {
                     p.messages.push(encoded.clone());
                     p.quiet_until = Some(now.plus(POLL_GATHER));
                 }
+                Target::BetweenPolls(q) => {
+                    if !q.push(&encoded) {
+                        overflowing.push(*id);
+                    }
+                }
             }
         }
         if !ws.is_empty() {
             let payload: Arc<str> = list_of(&[encoded]).into();
             self.effects.push(Effect::Send { conns: ws, payload });
+        }
+        if !overflowing.is_empty() {
+            // Cut, not trimmed: see `PollQueue`.
+            self.remove_connections(&overflowing, now);
         }
         to.len() as u64
     }
@@ -218,3 +230,5 @@ impl Hub {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_poll_queue;

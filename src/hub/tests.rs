@@ -3,13 +3,13 @@
 use super::*;
 use serde_json::json;
 
-const T0: Time = Time(1_700_000_000_000_000);
+pub(super) const T0: Time = Time(1_700_000_000_000_000);
 
-fn at(secs: f64) -> Time {
+pub(super) fn at(secs: f64) -> Time {
     T0.plus(Duration::from_secs_f64(secs))
 }
 
-fn ws(n: u32) -> ConnId {
+pub(super) fn ws(n: u32) -> ConnId {
     ConnId {
         worker: 0,
         key: n,
@@ -17,18 +17,18 @@ fn ws(n: u32) -> ConnId {
     }
 }
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(super) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
     }
 }
 
-fn hub() -> Hub {
+pub(super) fn hub() -> Hub {
     Hub::new(T0, Duration::from_secs(5), 7)
 }
 
-fn presence_cfg(lists: bool) -> ChannelConfig {
+pub(super) fn presence_cfg(lists: bool) -> ChannelConfig {
     ChannelConfig {
         notify_presence: true,
         broadcast_presence_with_user_lists: lists,
@@ -38,7 +38,14 @@ fn presence_cfg(lists: bool) -> ChannelConfig {
 }
 
 /// Connects `user` to `channels` (configured with `cfg`) and attaches websocket `n`.
-fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, now: Time) -> Uuid {
+pub(super) fn join(
+    h: &mut Hub,
+    user: &str,
+    channels: &[&str],
+    cfg: ChannelConfig,
+    n: u32,
+    now: Time,
+) -> Uuid {
     let p = ConnectParams {
         username: user.into(),
         channels: channels.iter().map(|s| s.to_string()).collect(),
@@ -53,7 +60,7 @@ fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, 
 }
 
 /// Connects `user` to `channels` (default settings) without attaching anything.
-fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
+pub(super) fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
     let p = ConnectParams {
         username: user.into(),
         channels: channels.iter().map(|s| s.to_string()).collect(),
@@ -63,7 +70,7 @@ fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
 }
 
 /// Every websocket send as (recipients, parsed list).
-fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
+pub(super) fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
     h.take_effects()
         .into_iter()
         .filter_map(|e| match e {
@@ -75,7 +82,7 @@ fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
         .collect()
 }
 
-fn msg(v: Value) -> Map<String, Value> {
+pub(super) fn msg(v: Value) -> Map<String, Value> {
     let mut m = obj(json!({"pm_users": [], "exclude_users": [], "channel": null,
         "no_history": false, "timestamp": "2024-01-01T00:00:00", "user": "sender",
         "message": {"text": "hi"}}));
@@ -539,7 +546,7 @@ fn heartbeat_is_one_shared_empty_list_every_5s() {
 }
 
 /// How a JSONP long-poll with a CORS header asks to be answered.
-fn jsonp(callback: &str) -> PollReply {
+pub(super) fn jsonp(callback: &str) -> PollReply {
     PollReply {
         callback: Some(callback.into()),
         headers: vec![("Access-Control-Allow-Origin".into(), "*".into())],
