@@ -110,6 +110,9 @@ pub struct Connection {
     /// so that finding a connection's channels (on every websocket attach, subscribe and
     /// removal) costs its own channel count, not a scan of every channel on the server.
     pub channels: Vec<String>,
+    /// The listener attached last asked for positions (a `recover` parameter): its
+    /// channel messages carry `"pos"` (docs/API.md "Recovery after reconnect").
+    pub positions: bool,
 }
 
 impl Connection {
@@ -121,6 +124,7 @@ impl Connection {
             last_active: now,
             target: Target::Detached,
             channels: Vec::new(),
+            positions: false,
         }
     }
 

@@ -266,42 +266,57 @@ fn catchup_on_attach_has_newer_frames_minus_excluded_and_foreign_pms() {
 }
 
 #[test]
-fn frames_older_than_every_connection_are_dropped_and_catchup_is_unchanged() {
+fn frames_older_than_every_connection_and_the_replay_window_are_dropped_and_catchup_is_unchanged() {
     let mut h = hub();
+    h.set_gc_periods(Duration::from_secs(300), GC_CHANNELS_AFTER);
     join(&mut h, "a", &["room"], ChannelConfig::default(), 1, at(0.0));
     let say = |h: &mut Hub, n: &str, t: f64| {
         h.pass_message(msg(json!({"channel": "room", "message": {"n": n}})), at(t));
     };
+    let kept = |h: &Hub| -> Vec<Value> {
+        h.channels["room"]
+            .frames
+            .iter()
+            .map(|(_, m)| m.value()["message"]["n"].clone())
+            .collect()
+    };
     say(&mut h, "before-b", 1.0);
-    let b = detached(&mut h, "b", &["room"], at(2.0)); // detached until 4.0: its activity stays at 2.0
+    let b = detached(&mut h, "b", &["room"], at(2.0)); // detached: its activity stays at 2.0
     say(&mut h, "after-b", 3.0);
-    assert_eq!(h.channels["room"].frames.len(), 2);
-    h.tick(at(3.5)); // the GC pass: b (2.0) is now the oldest activity
-    let kept: Vec<Value> = h.channels["room"]
-        .frames
-        .iter()
-        .map(|(_, m)| m.value()["message"]["n"].clone())
-        .collect();
+    h.tick(at(3.5));
     assert_eq!(
-        kept,
-        vec!["after-b"],
+        kept(&h),
+        ["before-b", "after-b"],
+        "inside the replay window"
+    );
+    h.tick(at(130.0)); // past the window: b (2.0) is the oldest activity
+    assert_eq!(
+        kept(&h),
+        ["after-b"],
         "the frame before every connection is gone"
     );
-    let frames = h.attach_ws(b, ws(2), at(4.0)).unwrap_or_default();
+    let frames = h.attach_ws(b, ws(2), at(131.0)).unwrap_or_default();
     let got: Vec<Value> = frames
         .iter()
         .map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null)[0]["message"]["n"].clone())
         .collect();
     assert_eq!(got, vec!["after-b"], "catch-up is what it was");
-    // With no connection left, no frame can ever be sent: all go.
-    h.remove_connections(&h.connections.keys().copied().collect::<Vec<_>>(), at(5.0));
+    // With no connection left, no frame can ever be sent by time: private frames go at
+    // once, channel frames after the replay window.
+    say(&mut h, "late", 132.0);
+    h.remove_connections(
+        &h.connections.keys().copied().collect::<Vec<_>>(),
+        at(132.0),
+    );
     h.pass_message(
         msg(json!({"pm_users": ["a"], "message": {"n": "pm"}})),
-        at(5.0),
+        at(132.0),
     );
-    h.tick(at(6.0));
-    assert!(h.channels["room"].frames.is_empty());
+    h.tick(at(133.0));
     assert!(h.users["a"].frames.is_empty());
+    assert_eq!(kept(&h), ["late"]);
+    h.tick(at(133.0 + REPLAY_WINDOW.as_secs_f64()));
+    assert!(h.channels["room"].frames.is_empty());
 }
 
 #[test]

@@ -51,10 +51,13 @@ fn a_late_poll_gets_every_message_published_between_polls_once_with_or_without_f
         publish(&mut h, "r", 3, at(0.6));
         assert!(h.attach_poll(id, ws(2), PollReply::default(), at(0.7)));
         publish(&mut h, "r", 4, at(0.8));
+        let body = answered(&mut h, at(1.05));
+        assert_eq!(numbers(&body), [2, 3, 4], "store_frames {store_frames}");
+        let catchup: Vec<&Value> = body.iter().map(|m| &m["catchup"]).collect();
         assert_eq!(
-            numbers(&answered(&mut h, at(1.05))),
-            [2, 3, 4],
-            "store_frames {store_frames}"
+            catchup,
+            [&json!(true), &json!(true), &json!(false)],
+            "what waited is catch-up, as the reference's frames"
         );
         assert!(h.attach_poll(id, ws(3), PollReply::default(), at(1.1)));
         h.tick(at(6.2));
