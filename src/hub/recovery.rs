@@ -6,6 +6,11 @@
 //! one `recovery` message saying, per channel, the current position and whether the
 //! replay was complete. Listeners that do not ask see exactly the reference's messages.
 
+use super::connection::Target;
+use super::id::Uuid;
+use super::message::{encode, list_of};
+use super::time::Time;
+use super::{Effect, Hub, POLL_GATHER};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -38,5 +43,38 @@ impl RecoveryReport {
         m.insert("type".into(), json!(RECOVERY_TYPE));
         m.insert("channels".into(), Value::Object(self.channels));
         m
+    }
+}
+
+impl Hub {
+    /// Tells a listening connection that asked for positions the position of channel
+    /// `name`, which it just joined, with a report of its own: so that it can name it if
+    /// it is cut off before the channel's next message.
+    pub(super) fn tell_position(&mut self, id: Uuid, name: &str, pos: u64, now: Time) {
+        let mut report = RecoveryReport::default();
+        report.channel(name, pos, None);
+        let text = encode(&report.message());
+        let Some(c) = self.connections.get_mut(&id) else {
+            return;
+        };
+        match &mut c.target {
+            // It gets a report when it attaches.
+            Target::Detached => {}
+            Target::Ws(e) => {
+                let payload = list_of(&[text]).into();
+                self.effects.push(Effect::Send {
+                    conns: vec![*e],
+                    payload,
+                });
+            }
+            Target::Poll(p) => {
+                p.messages.push(text);
+                p.quiet_until = Some(now.plus(POLL_GATHER));
+            }
+            // Dropped if the queue is full: the next message there cuts the connection.
+            Target::BetweenPolls(q) => {
+                let _ = q.push(&text);
+            }
+        }
     }
 }

@@ -286,3 +286,35 @@ fn a_long_poll_that_asks_for_positions_queues_them_between_polls() {
     assert_eq!(body.len(), 2, "{body:?}");
     assert_eq!(pos_and_n(&body), [(1, 1), (2, 2)]);
 }
+
+#[test]
+fn a_listener_that_asks_is_told_the_position_of_a_channel_it_joins() {
+    let mut h = hub();
+    for n in 1..=5 {
+        let _ = detached(&mut h, "z", &["y"], at(0.0));
+        publish(&mut h, "y", n, at(0.0));
+    }
+    let asks = detached(&mut h, "a", &[], at(0.0));
+    let plain = detached(&mut h, "b", &[], at(0.0));
+    assert!(h
+        .attach_ws_recovering(asks, ws(1), Some(&Recover::new()), at(1.0))
+        .is_some());
+    assert!(h.attach_ws(plain, ws(2), at(1.0)).is_some());
+    let _ = h.take_effects();
+    let configs = Default::default();
+    assert_eq!(
+        h.subscribe(asks, &["y".to_string()], &configs, at(2.0)),
+        ["y"]
+    );
+    assert_eq!(
+        h.subscribe(plain, &["y".to_string()], &configs, at(2.0)),
+        ["y"]
+    );
+    let sends = sent(&mut h);
+    assert_eq!(sends.len(), 1, "{sends:?}");
+    assert_eq!(sends[0].0, [ws(1)]);
+    assert_eq!(
+        sends[0].1,
+        [json!({"type": "recovery", "channels": {"y": {"pos": 5}}})]
+    );
+}
