@@ -1,7 +1,7 @@
 //! Nothing lost across a reconnect, with our browser client in headless Chromium against
 //! the real server: a long-poll client that re-polls late (with and without
-//! `store_frames`), a websocket client whose socket is cut, and one whose server restarts
-//! (the binary with a state file, on the same port). Every message published meanwhile
+//! `store_frames`), a websocket client whose socket is cut, and websocket and long-poll
+//! clients whose server restarts (the binary with a state file, on the same port). Every message published meanwhile
 //! arrives exactly once, in order (docs/API.md "Recovery after reconnect").
 
 mod browser_common;
@@ -215,13 +215,14 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-#[test]
-fn websocket_client_gets_what_was_published_while_its_server_restarted() {
+/// The binary with a state file on a fixed port, a client (websocket or long-poll) that
+/// saw three messages, a restart, four messages before the client is back, one after.
+fn client_across_a_restart(test: &str, no_websocket: bool) {
     if chromium::find_executable().is_none() && std::env::var_os("CI").is_none() {
-        eprintln!("websocket_restart: skipped: no chromium");
+        eprintln!("{test}: skipped: no chromium");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("cs-browser-restart-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("cs-browser-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let state = dir.join("state.json");
@@ -229,11 +230,16 @@ fn websocket_client_gets_what_was_published_while_its_server_restarted() {
     let port = free_port().to_string();
     let args = ["--state-file", state_arg.as_str(), "--port", port.as_str()];
     let mut server = Binary::start("", &args);
-    let Some(mut s) = open("websocket_restart", server.addr) else {
+    let Some(mut s) = open(test, server.addr) else {
         return;
     };
-    s.start_client("room", false, "");
-    s.wait(WS_OPEN, Duration::from_secs(10));
+    let listening = if no_websocket {
+        "window.__conn.connected"
+    } else {
+        WS_OPEN
+    };
+    s.start_client("room", no_websocket, "");
+    s.wait(listening, Duration::from_secs(10));
     let before = names("before", 0..3);
     for m in &before {
         publish(server.addr, "room", m);
@@ -247,7 +253,7 @@ fn websocket_client_gets_what_was_published_while_its_server_restarted() {
         publish(server.addr, "room", m);
     }
     s.wait(
-        &format!("window.__ids.length >= 2 && ({WS_OPEN})"),
+        &format!("window.__ids.length >= 2 && ({listening})"),
         Duration::from_secs(30),
     );
     publish(server.addr, "room", "after");
@@ -262,4 +268,14 @@ fn websocket_client_gets_what_was_published_while_its_server_restarted() {
     drop(s);
     assert_eq!(server.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn websocket_client_gets_what_was_published_while_its_server_restarted() {
+    client_across_a_restart("websocket_restart", false);
+}
+
+#[test]
+fn long_poll_client_gets_what_was_published_while_its_server_restarted() {
+    client_across_a_restart("long_poll_restart", true);
 }
