@@ -9,7 +9,6 @@ use super::recovery::{Recover, RecoveryReport};
 use super::time::Time;
 use super::{Hub, POLL_GATHER};
 use crate::conn_id::ConnId;
-
 use std::sync::Arc;
 
 impl Hub {
