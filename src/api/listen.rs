@@ -17,6 +17,8 @@ pub struct Listen {
     pub conn_id: Uuid,
     /// JSONP callback name.
     pub callback: Option<String>,
+    /// Positions asked for, and the last ones seen ([`super::recover`]).
+    pub recover: Option<crate::hub::Recover>,
 }
 
 /// `conn_id` must be a UUID: otherwise 422 `["Wrong UUID format"]` (`uuid_from_string`;
@@ -32,7 +34,12 @@ pub fn parse_listen(req: &Request) -> Result<Listen, Rejection> {
             return Err(Rejection::BadRequest(json!({ "callback": [BAD_CALLBACK] })));
         }
     }
-    Ok(Listen { conn_id, callback })
+    let recover = super::recover::parse_recover(req).map_err(Rejection::Invalid)?;
+    Ok(Listen {
+        conn_id,
+        callback,
+        recover,
+    })
 }
 
 /// The longest JSONP callback name accepted.
@@ -69,7 +76,7 @@ pub fn run_listen(
         callback: l.callback,
         headers: cors,
     };
-    if hub.attach_poll(l.conn_id, conn, reply, now) {
+    if hub.attach_poll_recovering(l.conn_id, conn, reply, l.recover.as_ref(), now) {
         Outcome::Waiting
     } else {
         Outcome::Respond(reply::unauthorized(page))

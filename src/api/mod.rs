@@ -18,6 +18,7 @@ pub mod json_limits;
 pub mod listen;
 pub mod message;
 pub mod nonce_book;
+pub mod recover;
 pub mod reply;
 pub mod signature;
 pub mod static_files;
@@ -88,7 +89,11 @@ pub enum Kind {
     /// `GET /listen`.
     Listen(listen::Listen),
     /// `GET /ws`; `None` for a missing or malformed id (closed right after the handshake).
-    Ws(Option<crate::hub::Uuid>),
+    /// Then the `recover` parameter ([`recover`]), or the error object of its 422.
+    Ws(
+        Option<crate::hub::Uuid>,
+        Result<Option<crate::hub::Recover>, Value>,
+    ),
 }
 
 /// What the hub thread does with a command's connection.
@@ -318,7 +323,7 @@ impl Api {
         }
         let id = query_param(req.query(), "conn_id").and_then(|s| crate::hub::Uuid::parse(&s));
         Some(Command {
-            kind: Kind::Ws(id),
+            kind: Kind::Ws(id, recover::parse_recover(req)),
             cors: Vec::new(),
             page: PageKind::Plain,
             nonce: None,
@@ -420,10 +425,13 @@ impl Command {
             }
             Kind::Disconnect(id) => json(Value::Bool(hub.disconnect(id))),
             Kind::Listen(l) => listen::run_listen(l, hub, conn, now, self.page, cors.clone()),
-            Kind::Ws(id) => match id.and_then(|id| hub.attach_ws(id, conn, now)) {
-                Some(frames) => Outcome::Upgrade(frames),
-                None => Outcome::UpgradeAndClose,
-            },
+            Kind::Ws(_, Err(errors)) => Outcome::Respond(reply::invalid(errors)),
+            Kind::Ws(id, Ok(recover)) => {
+                match id.and_then(|id| hub.attach_ws_recovering(id, conn, recover.as_ref(), now)) {
+                    Some(frames) => Outcome::Upgrade(frames),
+                    None => Outcome::UpgradeAndClose,
+                }
+            }
         }
     }
 }

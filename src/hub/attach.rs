@@ -1,30 +1,58 @@
 //! Attaching listeners to connections: websockets (`ws_app.py`) and long-polls
 //! (`server.py` `listen`), the catch-up they get, and what happens when they go away.
 
-use super::connection::{Poll, PollReply, Target};
+use super::channel::Positioned;
+use super::connection::{Poll, PollQueue, PollReply, Target};
 use super::id::Uuid;
-use super::message::{encode, list_of};
+use super::message::{encode, list_of, with_pos, Encoded};
+use super::recovery::{Recover, RecoveryReport};
 use super::time::Time;
 use super::{Hub, POLL_GATHER};
 use crate::conn_id::ConnId;
-use serde_json::{Map, Value};
 use std::sync::Arc;
 
 impl Hub {
     /// Catch-up for a connection being attached: frames of its channels stored since its
-    /// last activity, then the user's private frames (`get_catchup_messages`).
-    fn catchup(&self, id: Uuid) -> Vec<Map<String, Value>> {
+    /// last activity, then the user's private frames (`get_catchup_messages`). With
+    /// `recover` (the listener asked for positions), a channel it names a position for
+    /// is replayed from that position instead, every channel message carries its `pos`,
+    /// and a `recovery` report ends the list ([`super::recovery`]).
+    fn catchup(&self, id: Uuid, recover: Option<&Recover>) -> Vec<Encoded> {
         let Some(c) = self.connections.get(&id) else {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut report = RecoveryReport::default();
+        let add = |out: &mut Vec<Encoded>, msgs: Positioned| {
+            for (pos, m) in msgs {
+                let text = encode(&m);
+                out.push(match recover {
+                    Some(_) if pos > 0 => with_pos(&text, pos),
+                    _ => text,
+                });
+            }
+        };
         for name in self.conn_channels(id) {
-            if let Some(ch) = self.channels.get(&name) {
-                out.extend(ch.catchup(c.last_active, &c.username));
+            let Some(ch) = self.channels.get(&name) else {
+                continue;
+            };
+            match recover.and_then(|r| r.get(&name)) {
+                Some(&since) => {
+                    let (msgs, complete) = ch.replay(since, &c.username);
+                    add(&mut out, msgs);
+                    report.channel(&name, ch.last_pos, Some(complete));
+                }
+                None => {
+                    add(&mut out, ch.catchup(c.last_active, &c.username));
+                    report.channel(&name, ch.last_pos, None);
+                }
             }
         }
         if let Some(u) = self.users.get(&c.username) {
-            out.extend(u.catchup(c.last_active));
+            out.extend(u.catchup(c.last_active).iter().map(encode));
+        }
+        if recover.is_some() {
+            out.push(encode(&report.message()));
         }
         out
     }
@@ -37,13 +65,25 @@ impl Hub {
     /// keeps the old socket open but silent, and its later close collects the connection.
     #[must_use = "the catch-up must be sent, and `None` must close the websocket"]
     pub fn attach_ws(&mut self, id: Uuid, ws: ConnId, now: Time) -> Option<Vec<Arc<str>>> {
-        if !self.connections.contains_key(&id) {
-            return None;
-        }
+        self.attach_ws_recovering(id, ws, None, now)
+    }
+
+    /// [`Hub::attach_ws`] for a listener that asked for positions (`Some`) and names the
+    /// last position it saw per channel ([`super::recovery`]).
+    #[must_use = "the catch-up must be sent, and `None` must close the websocket"]
+    pub fn attach_ws_recovering(
+        &mut self,
+        id: Uuid,
+        ws: ConnId,
+        recover: Option<&Recover>,
+        now: Time,
+    ) -> Option<Vec<Arc<str>>> {
+        let c = self.connections.get_mut(&id)?;
+        c.positions = recover.is_some();
         let frames: Vec<Arc<str>> = self
-            .catchup(id)
+            .catchup(id, recover)
             .iter()
-            .map(|m| Arc::from(list_of(&[encode(m)])))
+            .map(|m| Arc::from(list_of(std::slice::from_ref(m))))
             .collect();
         self.set_target(id, Target::Ws(ws));
         if !frames.is_empty() {
@@ -59,10 +99,41 @@ impl Hub {
     /// caller answers 401, as the reference).
     #[must_use = "an unknown id must be answered (401), or the request hangs"]
     pub fn attach_poll(&mut self, id: Uuid, http: ConnId, reply: PollReply, now: Time) -> bool {
-        if !self.connections.contains_key(&id) {
+        self.attach_poll_recovering(id, http, reply, None, now)
+    }
+
+    /// [`Hub::attach_poll`] for a listener that asked for positions (`Some`) and names
+    /// the last position it saw per channel ([`super::recovery`]). Between two polls of
+    /// a living connection nothing was lost (the queue kept it), so only the queue is
+    /// sent then, and no report.
+    #[must_use = "an unknown id must be answered (401), or the request hangs"]
+    pub fn attach_poll_recovering(
+        &mut self,
+        id: Uuid,
+        http: ConnId,
+        reply: PollReply,
+        recover: Option<&Recover>,
+        now: Time,
+    ) -> bool {
+        let Some(c) = self.connections.get_mut(&id) else {
             return false;
-        }
-        let messages: Vec<_> = self.catchup(id).iter().map(encode).collect();
+        };
+        c.positions = recover.is_some();
+        // A client between polls gets what queued for it since its last answer; that
+        // already holds everything the time-based catch-up would repeat.
+        let queued = self.connections.get_mut(&id).and_then(|c| {
+            match std::mem::replace(&mut c.target, Target::Detached) {
+                Target::BetweenPolls(q) => Some(q.messages),
+                other => {
+                    c.target = other;
+                    None
+                }
+            }
+        });
+        let messages: Vec<_> = match queued {
+            Some(q) => q,
+            None => self.catchup(id, recover),
+        };
         let quiet_until = (!messages.is_empty()).then(|| now.plus(POLL_GATHER));
         let deadline = now.plus(self.wake_after);
         let poll = Poll {
@@ -81,7 +152,7 @@ impl Hub {
         let engine = match &target {
             Target::Ws(c) => Some(*c),
             Target::Poll(p) => Some(p.http),
-            Target::Detached => None,
+            Target::Detached | Target::BetweenPolls(_) => None,
         };
         let Some(c) = self.connections.get_mut(&id) else {
             return;
@@ -94,7 +165,8 @@ impl Hub {
     }
 
     /// The engine connection `conn` is gone. A websocket's connection is marked for
-    /// collection (`ws_app.py` `closed`); a poll's connection just stops listening.
+    /// collection (`ws_app.py` `closed`); a poll's connection just stops listening, and
+    /// what it had gathered waits for the next poll.
     pub fn on_engine_close(&mut self, conn: ConnId) {
         let Some(id) = self.attached.remove(&conn) else {
             return;
@@ -105,10 +177,12 @@ impl Hub {
         if c.engine_conn() != Some(conn) {
             return;
         }
-        if matches!(c.target, Target::Ws(_)) {
-            c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT);
+        match std::mem::replace(&mut c.target, Target::Detached) {
+            Target::Ws(_) => c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT),
+            // What the poll gathered was never handed over: it waits for the next poll.
+            Target::Poll(p) => c.target = Target::BetweenPolls(PollQueue::holding(p.messages)),
+            Target::Detached | Target::BetweenPolls(_) => {}
         }
-        c.target = Target::Detached;
     }
 
     /// A message from websocket `conn` (any content: client heartbeats) marks its

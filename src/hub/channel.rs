@@ -8,6 +8,9 @@ use super::time::Time;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 
+/// Stored messages as catch-up copies, each with its position (0: none).
+pub type Positioned = Vec<(u64, Map<String, Value>)>;
+
 /// Catch-up frames kept per channel (`channel.py` `add_frame`).
 pub const MAX_FRAMES: usize = 100;
 
@@ -79,6 +82,12 @@ pub struct Channel {
     /// on each `/connect`, and summing a channel of 19 000 users each time made
     /// connecting quadratic.
     pub(super) conn_count: usize,
+    /// Position of the last message sent in this channel (the first is 1); kept in the
+    /// state file. See docs/API.md "Recovery after reconnect".
+    pub last_pos: u64,
+    /// The highest position no longer held (or never held) in history or frames: a
+    /// client that saw up to an earlier position cannot be fully caught up.
+    pub lost_through: u64,
 }
 
 impl Channel {
@@ -93,6 +102,8 @@ impl Channel {
             history: VecDeque::new(),
             frames: VecDeque::new(),
             conn_count: 0,
+            last_pos: 0,
+            lost_through: 0,
         }
     }
 
@@ -103,28 +114,38 @@ impl Channel {
             .is_some_and(|c| c.contains(&conn))
     }
 
-    /// Records a message: history (if it is a `message` and not `no_history`) and frames;
-    /// returns the connections it goes to (`channel.py` `add_message`).
+    /// Records a message at the next position ([`Channel::last_pos`]): history (if it is
+    /// a `message` and not `no_history`) and frames; returns the connections it goes to
+    /// (`channel.py` `add_message`).
     pub fn add_message(&mut self, msg: &Map<String, Value>, now: Time) -> Vec<Uuid> {
         self.last_active = now;
+        self.last_pos += 1;
+        let pos = self.last_pos;
         let no_history = msg
             .get("no_history")
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let keep_history =
             !no_history && self.config.store_history && msg.get("type") == Some(&json!("message"));
-        let stored = (keep_history || self.config.store_frames).then(|| Stored::new(msg));
+        let stored = (keep_history || self.config.store_frames).then(|| Stored::at(msg, pos));
+        if stored.is_none() {
+            self.lost(pos);
+        }
         if let (true, Some(stored)) = (keep_history, &stored) {
             self.history.push_back(stored.clone());
             // The reference's `history[-size:]` keeps everything for size 0; we keep nothing.
             while self.history.len() as u64 > self.config.history_size {
-                self.history.pop_front();
+                if let Some(gone) = self.history.pop_front() {
+                    if !held(&self.frames, |(_, f)| f.pos(), gone.pos()) {
+                        self.lost(gone.pos());
+                    }
+                }
             }
         }
         if let (true, Some(stored)) = (self.config.store_frames, stored) {
             self.frames.push_back((now, stored));
             while self.frames.len() > MAX_FRAMES {
-                self.frames.pop_front();
+                self.pop_frame();
             }
         }
         // Borrowed, not collected: most messages have neither list.
@@ -145,20 +166,52 @@ impl Channel {
     }
 
     /// Frames stored at or after `newer_than` that `user` may see (`get_catchup_frames`),
-    /// as catch-up copies.
-    pub fn catchup(&self, newer_than: Time, user: &str) -> Vec<Map<String, Value>> {
-        let user = user.to_string();
-        self.frames
+    /// as catch-up copies with their positions.
+    pub fn catchup(&self, newer_than: Time, user: &str) -> Positioned {
+        visible_copies(
+            self.frames
+                .iter()
+                .filter(|(t, _)| *t >= newer_than)
+                .map(|(_, f)| f),
+            user,
+        )
+    }
+
+    /// What this channel still holds after position `since` that `user` may see, from
+    /// history and frames, in position order, as catch-up copies; and whether that is
+    /// everything sent after `since` (false also when `since` is beyond the last
+    /// position: the channel was forgotten and made anew).
+    pub fn replay(&self, since: u64, user: &str) -> (Positioned, bool) {
+        let recovered = since >= self.lost_through && since <= self.last_pos;
+        let mut held: Vec<&Stored> = self
+            .history
             .iter()
-            .filter(|(t, _)| *t >= newer_than)
-            .map(|(_, f)| f.map())
-            .filter(|f| {
-                let exclude = str_list(f, "exclude_users");
-                let pm = str_list(f, "pm_users");
-                !exclude.contains(&user) && (pm.is_empty() || pm.contains(&user))
-            })
-            .map(|f| catchup_copy(&f))
-            .collect()
+            .chain(self.frames.iter().map(|(_, f)| f))
+            .filter(|f| f.pos() > since)
+            .collect();
+        held.sort_by_key(|f| f.pos());
+        held.dedup_by_key(|f| f.pos());
+        (visible_copies(held.into_iter(), user), recovered)
+    }
+
+    /// Drops the frames stored before `horizon`.
+    pub fn drop_frames_before(&mut self, horizon: Time) {
+        while self.frames.front().is_some_and(|(t, _)| *t < horizon) {
+            self.pop_frame();
+        }
+    }
+
+    /// Drops the oldest frame, noting its position as lost unless history keeps it.
+    fn pop_frame(&mut self) {
+        if let Some((_, gone)) = self.frames.pop_front() {
+            if !held(&self.history, Stored::pos, gone.pos()) {
+                self.lost(gone.pos());
+            }
+        }
+    }
+
+    fn lost(&mut self, pos: u64) {
+        self.lost_through = self.lost_through.max(pos);
     }
 
     /// Applies an edit to the stored message with the same uuid (history, then the
@@ -184,4 +237,24 @@ impl Channel {
     pub fn users(&self) -> Vec<String> {
         self.connections.keys().cloned().collect()
     }
+}
+
+/// Whether `items` (in position order) hold position `pos`.
+fn held<T>(items: &VecDeque<T>, pos_of: impl Fn(&T) -> u64, pos: u64) -> bool {
+    items.binary_search_by_key(&pos, pos_of).is_ok()
+}
+
+/// Catch-up copies, with positions, of the stored messages `user` may see (not
+/// excluded, and not a private message to others).
+fn visible_copies<'a>(stored: impl Iterator<Item = &'a Stored>, user: &str) -> Positioned {
+    let user = user.to_string();
+    stored
+        .map(|f| (f.pos(), f.map()))
+        .filter(|(_, f)| {
+            let exclude = str_list(f, "exclude_users");
+            let pm = str_list(f, "pm_users");
+            !exclude.contains(&user) && (pm.is_empty() || pm.contains(&user))
+        })
+        .map(|(pos, f)| (pos, catchup_copy(&f)))
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Everything the hub does because time passed (`connection.py` heartbeats, `server.py`
 //! `await_data`, `gc.py`). The app calls [`Hub::tick`] at [`Hub::next_deadline`].
 
-use super::connection::Target;
+use super::connection::{PollQueue, Target};
 use super::id::Uuid;
 use super::stored::drop_frames_before;
 use super::time::Time;
@@ -24,6 +24,12 @@ pub const GC_CONNS_AFTER: Duration = Duration::from_secs(15);
 pub const GC_CHANNELS_AFTER: Duration = Duration::from_secs(72 * 3600);
 /// Users inactive this long are forgotten (`gc.py` `gc_users`).
 pub const GC_USERS_AFTER: Duration = Duration::from_secs(86_400);
+/// How long channel frames are kept for replay by position after a reconnect, even when
+/// no connection could get them by the time-based catch-up (bounded by [`MAX_FRAMES`]
+/// per channel in any case).
+///
+/// [`MAX_FRAMES`]: super::MAX_FRAMES
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(120);
 /// How often connections are collected (`gc_conns_forever`).
 const GC_CONNS_EVERY: Duration = Duration::from_secs(1);
 /// How often users are collected (`gc_users_forever`).
@@ -86,7 +92,7 @@ impl Hub {
         let mut users = Vec::new();
         for c in self.connections.values_mut() {
             match &mut c.target {
-                Target::Detached => {}
+                Target::Detached | Target::BetweenPolls(_) => {}
                 Target::Ws(e) => {
                     ws.push(*e);
                     c.last_active = now;
@@ -136,7 +142,8 @@ impl Hub {
             let Some(c) = self.connections.get_mut(&id) else {
                 continue;
             };
-            let target = std::mem::replace(&mut c.target, Target::Detached);
+            let between = Target::BetweenPolls(PollQueue::default());
+            let target = std::mem::replace(&mut c.target, between);
             c.last_active = now; // `yield_response` marks activity after answering
             self.release_target(target);
         }
@@ -163,7 +170,7 @@ impl Hub {
             self.remove_connections(&stale, now);
         }
         let oldest = self.connections.values().map(|c| c.last_active).min();
-        self.drop_unreachable_frames(oldest.unwrap_or(now).min(now));
+        self.drop_unreachable_frames(oldest.unwrap_or(now).min(now), now);
     }
 
     /// Drops catch-up frames stored before `horizon`, the oldest activity of any
@@ -176,9 +183,15 @@ impl Hub {
     /// `/disconnect`, which moves a connection's activity 60 days back until the next
     /// pass collects it (at most a second later); a websocket attached in between gets
     /// only the frames kept (docs/COMPATIBILITY.md).
-    fn drop_unreachable_frames(&mut self, horizon: Time) {
+    ///
+    /// Channel frames are also kept for [`REPLAY_WINDOW`], so that a client coming back
+    /// with a new connection can be replayed what it missed by position (docs/API.md
+    /// "Recovery after reconnect"). They are older than every connection's activity, so
+    /// the time-based catch-up never sends them.
+    fn drop_unreachable_frames(&mut self, horizon: Time, now: Time) {
+        let channel_horizon = horizon.min(now.minus(REPLAY_WINDOW));
         for ch in self.channels.values_mut() {
-            drop_frames_before(&mut ch.frames, horizon);
+            ch.drop_frames_before(channel_horizon);
         }
         for u in self.users.values_mut() {
             drop_frames_before(&mut u.frames, horizon);

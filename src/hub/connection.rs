@@ -16,6 +16,49 @@ pub enum Target {
     Ws(ConnId),
     /// A waiting long-poll request.
     Poll(Poll),
+    /// A long-poll client between two polls: its last poll was answered (or its request
+    /// went away) and the next has not arrived. Messages wait here for the next poll, so
+    /// a client that re-polls late misses nothing, whatever `store_frames` says.
+    BetweenPolls(PollQueue),
+}
+
+/// Messages queued for a long-poll client between two polls, bounded by
+/// [`POLL_QUEUE_MAX_MESSAGES`] and [`POLL_QUEUE_MAX_BYTES`]. Past either bound the
+/// connection is cut (removed as if collected): its next poll is answered as for an
+/// unknown connection, so the client connects again and can recover by position
+/// (docs/RELIABILITY.md). Silently dropping the oldest would lose messages unseen.
+#[derive(Debug, Default)]
+pub struct PollQueue {
+    /// Messages, oldest first.
+    pub messages: Vec<Encoded>,
+    /// Their total length in bytes.
+    pub bytes: usize,
+}
+
+/// At most this many messages wait for a long-poll client between two polls.
+pub const POLL_QUEUE_MAX_MESSAGES: usize = 1000;
+/// At most this many bytes of messages wait for a long-poll client between two polls.
+pub const POLL_QUEUE_MAX_BYTES: usize = 1 << 20;
+
+impl PollQueue {
+    /// A queue holding `messages` (those a poll gathered but could not hand over).
+    pub fn holding(messages: Vec<Encoded>) -> PollQueue {
+        let bytes = messages.iter().map(|m| m.len()).sum();
+        PollQueue { messages, bytes }
+    }
+
+    /// Queues `msg`; false if that would pass a bound (the message is not queued).
+    #[must_use = "a full queue means the connection must be cut"]
+    pub fn push(&mut self, msg: &Encoded) -> bool {
+        if self.messages.len() >= POLL_QUEUE_MAX_MESSAGES
+            || self.bytes + msg.len() > POLL_QUEUE_MAX_BYTES
+        {
+            return false;
+        }
+        self.bytes += msg.len();
+        self.messages.push(msg.clone());
+        true
+    }
 }
 
 /// How a long-poll's answer is to be wrapped, decided by the API when the request
@@ -67,6 +110,9 @@ pub struct Connection {
     /// so that finding a connection's channels (on every websocket attach, subscribe and
     /// removal) costs its own channel count, not a scan of every channel on the server.
     pub channels: Vec<String>,
+    /// The listener attached last asked for positions (a `recover` parameter): its
+    /// channel messages carry `"pos"` (docs/API.md "Recovery after reconnect").
+    pub positions: bool,
 }
 
 impl Connection {
@@ -78,6 +124,7 @@ impl Connection {
             last_active: now,
             target: Target::Detached,
             channels: Vec::new(),
+            positions: false,
         }
     }
 
@@ -98,7 +145,7 @@ impl Connection {
     /// The engine connection delivering to this one, if any.
     pub fn engine_conn(&self) -> Option<ConnId> {
         match &self.target {
-            Target::Detached => None,
+            Target::Detached | Target::BetweenPolls(_) => None,
             Target::Ws(c) => Some(*c),
             Target::Poll(p) => Some(p.http),
         }

@@ -81,6 +81,68 @@ pub fn encode_delivery(msg: &Map<String, Value>) -> Encoded {
         .into()
 }
 
+/// The serialized message `encoded` with `"pos": pos` added as its last key, for
+/// connections that asked for positions (docs/API.md "Recovery after reconnect"). Last,
+/// so that it wins over a `pos` key a sender put in the message (JSON parsers keep the
+/// last of repeated keys). One copy of the text per message, not per recipient.
+pub fn with_pos(encoded: &str, pos: u64) -> Encoded {
+    let body = encoded.strip_suffix('}').unwrap_or(encoded);
+    let sep = if body.len() > 1 { "," } else { "" };
+    format!("{body}{sep}\"pos\":{pos}}}").into()
+}
+
+/// The texts of one delivered message, each made at most once however many recipients
+/// want it: live (as sent to a websocket or waiting poll) or waiting (queued for a
+/// long-poll client between polls: a catch-up copy, as the reference's next poll gets
+/// from its frames), each with or without `"pos"`.
+pub struct Texts<'a> {
+    msg: &'a Map<String, Value>,
+    pos: u64,
+    live: [Option<Encoded>; 2],
+    waiting: [Option<Encoded>; 2],
+}
+
+impl<'a> Texts<'a> {
+    /// Texts of `msg`, at position `pos` in its channel (0: none).
+    pub fn new(msg: &'a Map<String, Value>, pos: u64) -> Texts<'a> {
+        Texts {
+            msg,
+            pos,
+            live: [None, None],
+            waiting: [None, None],
+        }
+    }
+
+    /// Whether a recipient that asked for positions gets a text of its own.
+    pub fn positioned(&self, positions: bool) -> bool {
+        positions && self.pos > 0
+    }
+
+    /// The live text.
+    pub fn live(&mut self, positions: bool) -> &Encoded {
+        let with = self.positioned(positions);
+        if self.live[0].is_none() {
+            self.live[0] = Some(encode_delivery(self.msg));
+        }
+        if with && self.live[1].is_none() {
+            self.live[1] = self.live[0].as_deref().map(|t| with_pos(t, self.pos));
+        }
+        self.live[usize::from(with)].get_or_insert_with(|| "{}".into())
+    }
+
+    /// The waiting text.
+    pub fn waiting(&mut self, positions: bool) -> &Encoded {
+        let with = self.positioned(positions);
+        if self.waiting[0].is_none() {
+            self.waiting[0] = Some(encode(&catchup_copy(self.msg)));
+        }
+        if with && self.waiting[1].is_none() {
+            self.waiting[1] = self.waiting[0].as_deref().map(|t| with_pos(t, self.pos));
+        }
+        self.waiting[usize::from(with)].get_or_insert_with(|| "{}".into())
+    }
+}
+
 /// Serializes one message object (compact JSON).
 pub fn encode(msg: &Map<String, Value>) -> Encoded {
     // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats).
@@ -179,6 +241,16 @@ pub(super) mod tests {
             let m = obj(case.clone());
             assert_eq!(encode_delivery(&m), encode(&delivery_copy(&m)), "{case}");
         }
+    }
+
+    #[test]
+    fn with_pos_adds_pos_as_the_last_key() {
+        let m = encode(&obj(json!({"a": 1, "pos": "mine"})));
+        let positioned = with_pos(&m, 7);
+        assert_eq!(&*positioned, r#"{"a":1,"pos":"mine","pos":7}"#);
+        let parsed: Value = serde_json::from_str(&positioned).unwrap_or(Value::Null);
+        assert_eq!(parsed["pos"], json!(7), "the last key wins");
+        assert_eq!(&*with_pos("{}", 1), r#"{"pos":1}"#);
     }
 
     #[test]

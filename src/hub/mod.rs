@@ -18,6 +18,7 @@ mod info;
 mod message;
 mod ops;
 mod presence;
+mod recovery;
 mod snapshot;
 mod stored;
 mod time;
@@ -25,19 +26,24 @@ mod transcode;
 mod user;
 
 pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
-pub use clock::{GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER};
-pub use connection::{Connection, Poll, PollReply, Target};
+pub use clock::{
+    GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER, REPLAY_WINDOW,
+};
+pub use connection::{
+    Connection, Poll, PollQueue, PollReply, Target, POLL_QUEUE_MAX_BYTES, POLL_QUEUE_MAX_MESSAGES,
+};
 pub use id::{IdGen, Uuid, UuidHashBuilder, UuidHasher};
 pub use info::{AdminInfo, ChannelInfo, ChannelsInfo, InfoConfig};
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
+pub use recovery::{Recover, RECOVERY_TYPE};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use stored::Stored;
 pub use time::{format_uptime, Time};
 pub use user::{User, MAX_USER_FRAMES};
 
 use crate::conn_id::ConnId;
-use message::{delivery_copy, encode_delivery};
+use message::{delivery_copy, Texts};
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -159,14 +165,19 @@ impl Hub {
     }
 
     /// Delivers one message to connections `to`: one serialization, one websocket
-    /// effect, and a share of the same text for each waiting long-poll. Returns how many
-    /// connections it was handed to (the reference's `total_sent`).
-    fn deliver(&mut self, msg: &Map<String, Value>, to: &[Uuid], now: Time) -> u64 {
+    /// effect, and a share of the same text for each waiting long-poll. Variants (with
+    /// `"pos"` for listeners that asked for positions, catch-up copies for long-poll
+    /// clients between polls) are made once per message when someone needs them, never
+    /// per recipient ([`Texts`]). Returns how many connections it was handed to (the
+    /// reference's `total_sent`).
+    fn deliver(&mut self, msg: &Map<String, Value>, to: &[Uuid], now: Time, pos: u64) -> u64 {
         if to.is_empty() {
             return 0;
         }
-        let encoded = encode_delivery(msg);
-        let mut ws = Vec::with_capacity(to.len());
+        let mut texts = Texts::new(msg, pos);
+        // Websockets without and with positions.
+        let mut ws: [Vec<ConnId>; 2] = [Vec::with_capacity(to.len()), Vec::new()];
+        let mut overflowing = Vec::new();
         for id in to {
             let Some(c) = self.connections.get_mut(id) else {
                 continue;
@@ -174,7 +185,7 @@ impl Hub {
             match &mut c.target {
                 Target::Detached => {}
                 Target::Ws(e) => {
-                    ws.push(*e);
+                    ws[usize::from(texts.positioned(c.positions))].push(*e);
                     c.last_active = now;
                     // The user's `last_active` is not touched here, unlike the
                     // reference's `mark_activity` per delivery: it only decides user GC
@@ -182,14 +193,25 @@ impl Hub {
                     // every 5 s. A name lookup per delivery was a fifth of the hub's time.
                 }
                 Target::Poll(p) => {
-                    p.messages.push(encoded.clone());
+                    p.messages.push(texts.live(c.positions).clone());
                     p.quiet_until = Some(now.plus(POLL_GATHER));
+                }
+                Target::BetweenPolls(q) => {
+                    if !q.push(texts.waiting(c.positions)) {
+                        overflowing.push(*id);
+                    }
                 }
             }
         }
-        if !ws.is_empty() {
-            let payload: Arc<str> = list_of(&[encoded]).into();
-            self.effects.push(Effect::Send { conns: ws, payload });
+        for (with, conns) in ws.into_iter().enumerate() {
+            if !conns.is_empty() {
+                let payload: Arc<str> = list_of(&[texts.live(with == 1).clone()]).into();
+                self.effects.push(Effect::Send { conns, payload });
+            }
+        }
+        if !overflowing.is_empty() {
+            // Cut, not trimmed: see `PollQueue`.
+            self.remove_connections(&overflowing, now);
         }
         to.len() as u64
     }
@@ -200,7 +222,8 @@ impl Hub {
             return 0;
         };
         let to = ch.add_message(msg, now);
-        self.deliver(msg, &to, now)
+        let pos = ch.last_pos;
+        self.deliver(msg, &to, now, pos)
     }
 
     /// Sends `msg` privately to every connection of `username` and keeps it as a private
@@ -212,9 +235,13 @@ impl Hub {
         u.add_frame(&delivery_copy(msg), now);
         u.last_active = now;
         let to = u.connections.clone();
-        self.deliver(msg, &to, now)
+        self.deliver(msg, &to, now, 0)
     }
 }
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_poll_queue;
+#[cfg(test)]
+mod tests_positions;

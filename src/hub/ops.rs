@@ -333,7 +333,7 @@ impl Hub {
     /// a waiting poll is answered with what it gathered.
     pub(super) fn release_target(&mut self, target: Target) {
         match target {
-            Target::Detached => {}
+            Target::Detached | Target::BetweenPolls(_) => {}
             Target::Ws(conn) => {
                 self.attached.remove(&conn);
                 self.effects.push(Effect::Close { conn, code: 1000 });

@@ -21,9 +21,20 @@ impl Hub {
         }
         conns.push(conn);
         ch.conn_count += 1;
-        if let Some(c) = self.connections.get_mut(&conn) {
-            c.joined(name);
+        let pos = ch.last_pos;
+        let positions = match self.connections.get_mut(&conn) {
+            Some(c) => {
+                c.joined(name);
+                c.positions
+            }
+            None => false,
+        };
+        if positions {
+            self.tell_position(conn, name, pos, now);
         }
+        let Some(ch) = self.channels.get(name) else {
+            return true;
+        };
         if first && ch.config.notify_presence {
             self.presence(name, username, "joined", now);
         }

@@ -75,6 +75,20 @@ struct SavedChannel {
     last_active: u64,
     history: Vec<Map<String, Value>>,
     frames: Vec<SavedFrame>,
+    /// Position of the channel's last message (absent in files written before positions:
+    /// then 0, and stored messages have no position).
+    #[serde(default)]
+    last_pos: u64,
+    /// [`Channel::lost_through`].
+    #[serde(default)]
+    lost_through: u64,
+    /// The position of each `history` entry, in order (kept apart so that `history`
+    /// stays the plain list of messages older files have).
+    #[serde(default)]
+    history_positions: Vec<u64>,
+    /// The position of each `frames` entry, in order.
+    #[serde(default)]
+    frame_positions: Vec<u64>,
 }
 
 /// A channel's [`ChannelConfig`], every key required.
@@ -133,6 +147,16 @@ fn load_frames(frames: Vec<SavedFrame>) -> Frames {
         .collect()
 }
 
+/// Positions for `n` saved items: those saved, or none (0) if the file has none for
+/// them (written before positions) or a list of another length.
+fn positions(saved: Vec<u64>, n: usize) -> Vec<u64> {
+    if saved.len() == n {
+        saved
+    } else {
+        vec![0; n]
+    }
+}
+
 impl From<ChannelConfig> for SavedSettings {
     fn from(c: ChannelConfig) -> Self {
         SavedSettings {
@@ -186,6 +210,10 @@ impl Hub {
                 last_active: c.last_active.0,
                 history: c.history.iter().map(Stored::map).collect(),
                 frames: save_frames(&c.frames),
+                last_pos: c.last_pos,
+                lost_through: c.lost_through,
+                history_positions: c.history.iter().map(Stored::pos).collect(),
+                frame_positions: c.frames.iter().map(|(_, f)| f.pos()).collect(),
             })
             .collect();
         Snapshot {
@@ -216,8 +244,22 @@ impl Hub {
         let mut channels = BTreeMap::new();
         for c in snap.channels {
             let mut ch = Channel::new(c.uuid, &c.name, c.settings.into(), Time(c.last_active));
-            ch.history = c.history.iter().map(Stored::new).collect();
-            ch.frames = load_frames(c.frames);
+            let history_pos = positions(c.history_positions, c.history.len());
+            ch.history = c
+                .history
+                .iter()
+                .zip(history_pos)
+                .map(|(m, pos)| Stored::at(m, pos))
+                .collect();
+            let frame_pos = positions(c.frame_positions, c.frames.len());
+            ch.frames = c
+                .frames
+                .into_iter()
+                .zip(frame_pos)
+                .map(|((t, m), pos)| (Time(t), Stored::at(&m, pos)))
+                .collect();
+            ch.last_pos = c.last_pos;
+            ch.lost_through = c.lost_through;
             channels.insert(c.name, ch);
         }
         self.stats.total_messages = snap.stats.total_messages;

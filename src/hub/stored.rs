@@ -27,6 +27,9 @@ pub struct Stored {
     is_message: bool,
     /// Compact JSON of the whole object, shared by a channel's history and frames.
     json: Arc<str>,
+    /// Its position in its channel (docs/API.md "Recovery after reconnect"); 0 for a
+    /// private frame, or a frame restored from a file written before positions.
+    pos: u64,
 }
 
 impl Stored {
@@ -38,7 +41,21 @@ impl Stored {
             uuid: msg.get("uuid").cloned(),
             is_message: msg.get("type").and_then(Value::as_str) == Some("message"),
             json: json.into(),
+            pos: 0,
         }
+    }
+
+    /// Stores `msg`, the channel message at position `pos`.
+    pub fn at(msg: &Map<String, Value>, pos: u64) -> Stored {
+        Stored {
+            pos,
+            ..Stored::new(msg)
+        }
+    }
+
+    /// Its position in its channel (0: none).
+    pub fn pos(&self) -> u64 {
+        self.pos
     }
 
     /// The object, parsed back. Equal to what was stored: `serde_json` writes floats in
@@ -67,7 +84,7 @@ impl Stored {
     pub fn edit(&mut self, edit: &Map<String, Value>) {
         let mut m = self.map();
         apply_edit(&mut m, edit);
-        *self = Stored::new(&m);
+        *self = Stored::at(&m, self.pos);
     }
 }
 

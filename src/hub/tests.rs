@@ -3,13 +3,13 @@
 use super::*;
 use serde_json::json;
 
-const T0: Time = Time(1_700_000_000_000_000);
+pub(super) const T0: Time = Time(1_700_000_000_000_000);
 
-fn at(secs: f64) -> Time {
+pub(super) fn at(secs: f64) -> Time {
     T0.plus(Duration::from_secs_f64(secs))
 }
 
-fn ws(n: u32) -> ConnId {
+pub(super) fn ws(n: u32) -> ConnId {
     ConnId {
         worker: 0,
         key: n,
@@ -17,18 +17,18 @@ fn ws(n: u32) -> ConnId {
     }
 }
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(super) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
     }
 }
 
-fn hub() -> Hub {
+pub(super) fn hub() -> Hub {
     Hub::new(T0, Duration::from_secs(5), 7)
 }
 
-fn presence_cfg(lists: bool) -> ChannelConfig {
+pub(super) fn presence_cfg(lists: bool) -> ChannelConfig {
     ChannelConfig {
         notify_presence: true,
         broadcast_presence_with_user_lists: lists,
@@ -38,7 +38,14 @@ fn presence_cfg(lists: bool) -> ChannelConfig {
 }
 
 /// Connects `user` to `channels` (configured with `cfg`) and attaches websocket `n`.
-fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, now: Time) -> Uuid {
+pub(super) fn join(
+    h: &mut Hub,
+    user: &str,
+    channels: &[&str],
+    cfg: ChannelConfig,
+    n: u32,
+    now: Time,
+) -> Uuid {
     let p = ConnectParams {
         username: user.into(),
         channels: channels.iter().map(|s| s.to_string()).collect(),
@@ -53,7 +60,7 @@ fn join(h: &mut Hub, user: &str, channels: &[&str], cfg: ChannelConfig, n: u32, 
 }
 
 /// Connects `user` to `channels` (default settings) without attaching anything.
-fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
+pub(super) fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
     let p = ConnectParams {
         username: user.into(),
         channels: channels.iter().map(|s| s.to_string()).collect(),
@@ -63,7 +70,7 @@ fn detached(h: &mut Hub, user: &str, channels: &[&str], now: Time) -> Uuid {
 }
 
 /// Every websocket send as (recipients, parsed list).
-fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
+pub(super) fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
     h.take_effects()
         .into_iter()
         .filter_map(|e| match e {
@@ -75,7 +82,7 @@ fn sends(h: &mut Hub) -> Vec<(Vec<ConnId>, Value)> {
         .collect()
 }
 
-fn msg(v: Value) -> Map<String, Value> {
+pub(super) fn msg(v: Value) -> Map<String, Value> {
     let mut m = obj(json!({"pm_users": [], "exclude_users": [], "channel": null,
         "no_history": false, "timestamp": "2024-01-01T00:00:00", "user": "sender",
         "message": {"text": "hi"}}));
@@ -259,42 +266,57 @@ fn catchup_on_attach_has_newer_frames_minus_excluded_and_foreign_pms() {
 }
 
 #[test]
-fn frames_older_than_every_connection_are_dropped_and_catchup_is_unchanged() {
+fn frames_older_than_every_connection_and_the_replay_window_are_dropped_and_catchup_is_unchanged() {
     let mut h = hub();
+    h.set_gc_periods(Duration::from_secs(300), GC_CHANNELS_AFTER);
     join(&mut h, "a", &["room"], ChannelConfig::default(), 1, at(0.0));
     let say = |h: &mut Hub, n: &str, t: f64| {
         h.pass_message(msg(json!({"channel": "room", "message": {"n": n}})), at(t));
     };
+    let kept = |h: &Hub| -> Vec<Value> {
+        h.channels["room"]
+            .frames
+            .iter()
+            .map(|(_, m)| m.value()["message"]["n"].clone())
+            .collect()
+    };
     say(&mut h, "before-b", 1.0);
-    let b = detached(&mut h, "b", &["room"], at(2.0)); // detached until 4.0: its activity stays at 2.0
+    let b = detached(&mut h, "b", &["room"], at(2.0)); // detached: its activity stays at 2.0
     say(&mut h, "after-b", 3.0);
-    assert_eq!(h.channels["room"].frames.len(), 2);
-    h.tick(at(3.5)); // the GC pass: b (2.0) is now the oldest activity
-    let kept: Vec<Value> = h.channels["room"]
-        .frames
-        .iter()
-        .map(|(_, m)| m.value()["message"]["n"].clone())
-        .collect();
+    h.tick(at(3.5));
     assert_eq!(
-        kept,
-        vec!["after-b"],
+        kept(&h),
+        ["before-b", "after-b"],
+        "inside the replay window"
+    );
+    h.tick(at(130.0)); // past the window: b (2.0) is the oldest activity
+    assert_eq!(
+        kept(&h),
+        ["after-b"],
         "the frame before every connection is gone"
     );
-    let frames = h.attach_ws(b, ws(2), at(4.0)).unwrap_or_default();
+    let frames = h.attach_ws(b, ws(2), at(131.0)).unwrap_or_default();
     let got: Vec<Value> = frames
         .iter()
         .map(|f| serde_json::from_str::<Value>(f).unwrap_or(Value::Null)[0]["message"]["n"].clone())
         .collect();
     assert_eq!(got, vec!["after-b"], "catch-up is what it was");
-    // With no connection left, no frame can ever be sent: all go.
-    h.remove_connections(&h.connections.keys().copied().collect::<Vec<_>>(), at(5.0));
+    // With no connection left, no frame can ever be sent by time: private frames go at
+    // once, channel frames after the replay window.
+    say(&mut h, "late", 132.0);
+    h.remove_connections(
+        &h.connections.keys().copied().collect::<Vec<_>>(),
+        at(132.0),
+    );
     h.pass_message(
         msg(json!({"pm_users": ["a"], "message": {"n": "pm"}})),
-        at(5.0),
+        at(132.0),
     );
-    h.tick(at(6.0));
-    assert!(h.channels["room"].frames.is_empty());
+    h.tick(at(133.0));
     assert!(h.users["a"].frames.is_empty());
+    assert_eq!(kept(&h), ["late"]);
+    h.tick(at(133.0 + REPLAY_WINDOW.as_secs_f64()));
+    assert!(h.channels["room"].frames.is_empty());
 }
 
 #[test]
@@ -539,7 +561,7 @@ fn heartbeat_is_one_shared_empty_list_every_5s() {
 }
 
 /// How a JSONP long-poll with a CORS header asks to be answered.
-fn jsonp(callback: &str) -> PollReply {
+pub(super) fn jsonp(callback: &str) -> PollReply {
     PollReply {
         callback: Some(callback.into()),
         headers: vec![("Access-Control-Allow-Origin".into(), "*".into())],

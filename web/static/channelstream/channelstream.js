@@ -129,6 +129,15 @@ export class ChannelStreamConnection {
          */
         this.mutators = Object.fromEntries(MUTATOR_TYPES.map((type) => [type, []]));
 
+        /**
+         * Ask the server for positions and, on reconnecting, for what was missed
+         * (docs/API.md "Recovery after reconnect"; beyond channelstream 0.7.1, whose
+         * server ignores the extra query parameter).
+         */
+        this.recover = true;
+        /** The last position seen per channel, sent when listening again. */
+        this.positions = {};
+
         this._heartbeat = undefined;
         this._ajaxListen = null;
         this._retryTimer = null;
@@ -290,7 +299,8 @@ export class ChannelStreamConnection {
     /** Opens a websocket for `connectionId`; a lost socket leads to `retryConnection`. */
     openWebsocket() {
         this._stopListening();
-        const socket = new WebSocket(this.websocketUrl + "?conn_id=" + this.connectionId);
+        const socket = new WebSocket(
+            this.websocketUrl + "?conn_id=" + this.connectionId + this._recoverParam());
         this.websocket = socket;
         socket.onopen = (event) => {
             this.connected = true;
@@ -301,7 +311,7 @@ export class ChannelStreamConnection {
             const data = parseOrText(event.data);
             // The server knows this connection: the next loss starts a fresh back-off.
             this._currentBounceIv = 0;
-            this.listenMessageCallback(data);
+            this._deliver(data);
         };
         socket.onerror = (event) => {
             this.connected = false;
@@ -318,7 +328,7 @@ export class ChannelStreamConnection {
     /** Opens one long-poll; an answer opens the next, an error leads to `retryConnection`. */
     openLongPoll() {
         const request = new ChannelStreamRequest(
-            this.longPollUrl + "?conn_id=" + this.connectionId, null);
+            this.longPollUrl + "?conn_id=" + this.connectionId + this._recoverParam(), null);
         const current = () => this._ajaxListen === request;
         request.handleResponse = (xhr, data) => {
             if (!current()) {
@@ -330,7 +340,7 @@ export class ChannelStreamConnection {
                     this.openLongPoll();
                 }
             }, 0);
-            this.listenMessageCallback(data);
+            this._deliver(data);
         };
         request.handleError = (xhr, data) => {
             if (!current()) {
@@ -349,6 +359,55 @@ export class ChannelStreamConnection {
         request.execute("GET");
         this.connected = true;
         this.listenOpenedCallback(request.request);
+    }
+
+    /** `&recover=<positions as JSON>` when `recover` is on, else nothing. */
+    _recoverParam() {
+        if (!this.recover) {
+            return "";
+        }
+        return "&recover=" + encodeURIComponent(JSON.stringify(this.positions));
+    }
+
+    /**
+     * Hands a list the server sent to `listenMessageCallback`, minus what the recovery
+     * extension adds: a channel message at a position already seen is a repeat (dropped);
+     * the `recovery` report that ends a catch-up updates `positions` and is not passed
+     * on, and the channels it says could not be fully replayed go to
+     * `recoveryFailedCallback`.
+     */
+    _deliver(data) {
+        if (!Array.isArray(data) || data.length === 0) {
+            this.listenMessageCallback(data);
+            return;
+        }
+        const fresh = [];
+        const failed = [];
+        for (const m of data) {
+            if (m && m.type === "recovery" && m.channels && typeof m.channels === "object") {
+                for (const [channel, state] of Object.entries(m.channels)) {
+                    this.positions[channel] = state.pos;
+                    if (state.recovered === false) {
+                        failed.push(channel);
+                    }
+                }
+                continue;
+            }
+            if (m && typeof m.pos === "number" && typeof m.channel === "string") {
+                const seen = this.positions[m.channel];
+                if (typeof seen === "number" && m.pos <= seen) {
+                    continue;
+                }
+                this.positions[m.channel] = m.pos;
+            }
+            fresh.push(m);
+        }
+        if (fresh.length > 0) {
+            this.listenMessageCallback(fresh);
+        }
+        if (failed.length > 0) {
+            this.recoveryFailedCallback(failed);
+        }
     }
 
     /**
@@ -427,6 +486,12 @@ export class ChannelStreamConnection {
     listenOpenedCallback(request, data) { this._log("listenOpenedCallback", request, data); }
     /** Messages arrived: `data` is the list the server sent. */
     listenMessageCallback(data) { this._log("listenMessageCallback", data); }
+    /**
+     * After a reconnect, the server no longer held everything sent to these channels
+     * since the positions this page had seen (a list of channel names): some messages
+     * were lost, so reload what the page shows of them (e.g. channel history).
+     */
+    recoveryFailedCallback(channels) { this._log("recoveryFailedCallback", channels); }
     /** The websocket closed (with the close event). */
     listenCloseCallback(request, data) { this._log("listenCloseCallback", request, data); }
     /** The websocket or long-poll failed. */
