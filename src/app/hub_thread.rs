@@ -2,6 +2,7 @@
 //! (`recv_timeout` until the next deadline, then `tick`). Turns hub effects into engine
 //! calls, wrapping each shared payload into one websocket frame.
 
+use super::delayed::Delayed;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
@@ -25,6 +26,15 @@ pub enum HubMsg {
         conn: ConnId,
         /// What it asked.
         cmd: Box<Command>,
+    },
+    /// Send `response` on `conn` at `due` (a refused admin sign-in, held back).
+    RespondAt {
+        /// The engine connection that asked.
+        conn: ConnId,
+        /// When to answer.
+        due: Instant,
+        /// The answer.
+        response: crate::http::Response,
     },
     /// A websocket sent something (client heartbeat).
     WsActivity(ConnId),
@@ -73,13 +83,22 @@ pub fn run(
     mut saver: Option<Saver>,
     mut nonces: NonceBook,
 ) {
+    let mut delayed = Delayed::default();
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
             wait = wait.min(due.saturating_duration_since(Instant::now()));
         }
+        if let Some(due) = delayed.next_due() {
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+            Ok(HubMsg::RespondAt {
+                conn,
+                due,
+                response,
+            }) => delayed.hold(conn, due, response),
             Ok(msg) => {
                 handle_msg(&mut hub, &handle, &mut nonces, msg);
                 // Whatever else is already waiting is handled before the flush, so that
@@ -89,6 +108,9 @@ pub fn run(
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        for (conn, response) in delayed.take_due(Instant::now()) {
+            handle.respond(conn, response);
         }
         hub.tick(now());
         flush(&mut hub, &handle);
@@ -161,6 +183,9 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMs
             flush(hub, handle);
             let _ = ack.send(());
         }
+        // Only `run` holds answers back; one arriving here (behind others) is sent now,
+        // a little early rather than never.
+        HubMsg::RespondAt { conn, response, .. } => handle.respond(conn, response),
         HubMsg::Stop => {}
     }
 }
