@@ -138,6 +138,13 @@ impl Api {
     /// Authorizes, routes and validates a request (`wsgi_security.py` `APIFactory`, then
     /// the view). `now` is Unix time in seconds, for signature age.
     pub fn route(&self, req: &Request, peer: IpAddr, now: u64) -> Routed {
+        self.route_at(req, peer, std::time::Duration::from_secs(now))
+    }
+
+    /// [`Api::route`] with the time to the millisecond (`unix`: since the Unix epoch),
+    /// which the admin sign-in throttle needs.
+    pub fn route_at(&self, req: &Request, peer: IpAddr, unix: std::time::Duration) -> Routed {
+        let now = unix.as_secs();
         let cors = reply::cors_headers(&self.allow_cors, req.header("origin"));
         let page = reply::negotiate(req.header("accept"));
         if self.enforce_https {
@@ -204,7 +211,7 @@ impl Api {
         }
         match route.handler {
             Handler::Api => {}
-            Handler::Page(p) => return self.page(p, req, peer, now, prefix, session),
+            Handler::Page(p) => return self.page(p, req, peer, unix, prefix, session),
             // Answered before this point (`route_ws`, the static table above).
             Handler::Ws | Handler::Static => {
                 return Routed::Respond(reply::not_found(page, path));
@@ -319,13 +326,15 @@ impl Api {
         p: routes::Page,
         req: &Request,
         peer: IpAddr,
-        now: u64,
+        unix: std::time::Duration,
         prefix: &str,
         session: Option<&str>,
     ) -> Routed {
         use crate::web::{page, WebReply};
+        let now = unix.as_secs();
+        let now_ms = u64::try_from(unix.as_millis()).unwrap_or(u64::MAX);
         let reply = match (p, req.method.as_str()) {
-            (routes::Page::SignIn, "POST") => self.web.sign_in(req, peer, now, prefix),
+            (routes::Page::SignIn, "POST") => self.web.sign_in(req, peer, now_ms, prefix),
             (routes::Page::SignIn, _) => self.web.sign_in_form(now),
             (routes::Page::SignOut, _) => self.web.sign_out(prefix),
             (routes::Page::Admin, _) => self.web.admin_page(page::ADMIN, session),

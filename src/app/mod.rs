@@ -123,14 +123,6 @@ impl Channelstream {
     }
 }
 
-/// Unix time in whole seconds (signature age).
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl App for Channelstream {
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
         if let Some(cmd) = self.api.route_ws(&req) {
@@ -146,7 +138,10 @@ impl App for Channelstream {
             });
             return Reply::Later;
         }
-        match self.api.route(&req, ctx.peer().ip(), unix_secs()) {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        match self.api.route_at(&req, ctx.peer().ip(), unix) {
             Routed::Respond(r) => Reply::Respond(r),
             Routed::After(delay, response) => {
                 self.send(HubMsg::RespondAt {

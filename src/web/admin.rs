@@ -54,7 +54,10 @@ impl Web {
 
     /// `POST /admin/sign_in` from `peer`. `prefix` is the (plain) `X-Script-Name` the
     /// request came under, for the redirect to the panel.
-    pub fn sign_in(&self, req: &Request, peer: IpAddr, now: u64, prefix: &str) -> WebReply {
+    /// `now_ms` is Unix time in milliseconds (the throttle's locks are shorter than
+    /// seconds allow to express).
+    pub fn sign_in(&self, req: &Request, peer: IpAddr, now_ms: u64, prefix: &str) -> WebReply {
+        let now = now_ms / 1000;
         let body = std::str::from_utf8(&req.body).unwrap_or("");
         let field = |name| query_param(body, name).unwrap_or_default();
         let token = field("csrf_token");
@@ -69,7 +72,7 @@ impl Web {
             return WebReply::Now(self.form(403, why, now));
         }
         let mut guard = self.guard.lock().unwrap_or_else(|p| p.into_inner());
-        if let Verdict::Locked { wait } = guard.check(peer, now) {
+        if let Verdict::Locked { wait } = guard.check(peer, now_ms) {
             let wait = wait.max(Duration::from_secs(1));
             return WebReply::After(wait, self.form(429, TOO_MANY, now));
         }
@@ -81,7 +84,7 @@ impl Web {
             .keys
             .same_secret(field("password").trim(), &self.admin_secret);
         if !(user_ok & password_ok) {
-            let delay = guard.failed(peer, now);
+            let delay = guard.failed(peer, now_ms);
             drop(guard);
             crate::log!(Warning, "admin sign-in failed from {peer}");
             return WebReply::After(delay, self.form(200, WRONG_PASSWORD, now));

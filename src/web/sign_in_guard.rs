@@ -3,7 +3,7 @@
 //! [`MAX_LOCK`]), and an attempt during the lock is refused without looking at the
 //! password. The wrong answer itself is sent when the lock ends (the caller delays it off
 //! the worker), so an honest typo costs a second and a guesser gets about one try per lock,
-//! however many connections it opens. Pure: `now` (Unix seconds) is an argument.
+//! however many connections it opens. Pure: `now` (Unix time in milliseconds) is an argument.
 //!
 //! Memory is bounded: at most `capacity` addresses are remembered; a full table first
 //! forgets addresses quiet for [`FORGET_AFTER`], then the one whose last failure is
@@ -13,10 +13,10 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// The longest lock, in seconds.
-pub const MAX_LOCK: u64 = 60;
-/// An address with no failure for this long starts again from zero.
-pub const FORGET_AFTER: u64 = 15 * 60;
+/// The longest lock, in milliseconds.
+pub const MAX_LOCK: u64 = 60_000;
+/// An address with no failure for this long (milliseconds) starts again from zero.
+pub const FORGET_AFTER: u64 = 15 * 60_000;
 
 /// What to do with a sign-in attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,9 +55,9 @@ fn key(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// Lock after the `failures`-th failure, in seconds.
+/// Lock after the `failures`-th failure, in milliseconds.
 fn lock_for(failures: u32) -> u64 {
-    (1u64 << failures.saturating_sub(1).min(16)).min(MAX_LOCK)
+    (1000u64 << failures.saturating_sub(1).min(16)).min(MAX_LOCK)
 }
 
 impl SignInGuard {
@@ -73,7 +73,7 @@ impl SignInGuard {
     pub fn check(&self, addr: IpAddr, now: u64) -> Verdict {
         match self.entries.get(&key(addr)) {
             Some(e) if now < e.locked_until => Verdict::Locked {
-                wait: Duration::from_secs(e.locked_until - now),
+                wait: Duration::from_millis(e.locked_until - now),
             },
             _ => Verdict::Check,
         }
@@ -98,7 +98,7 @@ impl SignInGuard {
         e.last_failure = now;
         let lock = lock_for(e.failures);
         e.locked_until = now.saturating_add(lock);
-        Duration::from_secs(lock)
+        Duration::from_millis(lock)
     }
 
     /// Forgets `addr`'s failures after a correct password.
@@ -136,7 +136,7 @@ impl SignInGuard {
 mod tests {
     use super::*;
 
-    const T: u64 = 1_700_000_000;
+    const T: u64 = 1_700_000_000_000;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -150,15 +150,16 @@ mod tests {
         let mut locks = Vec::new();
         for _ in 0..9 {
             assert_eq!(g.check(a, now), Verdict::Check);
-            let lock = g.failed(a, now).as_secs();
+            let lock = g.failed(a, now);
+            assert_eq!(g.check(a, now), Verdict::Locked { wait: lock });
             assert_eq!(
-                g.check(a, now),
+                g.check(a, now + 1),
                 Verdict::Locked {
-                    wait: Duration::from_secs(lock)
+                    wait: lock - Duration::from_millis(1)
                 }
             );
-            locks.push(lock);
-            now += lock;
+            locks.push(lock.as_secs());
+            now += lock.as_millis() as u64;
         }
         assert_eq!(locks, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
         assert_eq!(g.check(ip("10.0.0.2"), now - 1), Verdict::Check);
@@ -169,10 +170,10 @@ mod tests {
         let mut g = SignInGuard::new(8);
         let a = ip("10.0.0.1");
         g.failed(a, T);
-        assert_eq!(g.failed(a, T + 1).as_secs(), 2);
+        assert_eq!(g.failed(a, T + 1000).as_secs(), 2);
         g.succeeded(a);
-        assert_eq!(g.failed(a, T + 3).as_secs(), 1);
-        assert_eq!(g.failed(a, T + 4 + FORGET_AFTER).as_secs(), 1);
+        assert_eq!(g.failed(a, T + 3000).as_secs(), 1);
+        assert_eq!(g.failed(a, T + 4000 + FORGET_AFTER).as_secs(), 1);
     }
 
     #[test]
@@ -192,17 +193,17 @@ mod tests {
     fn a_full_table_forgets_the_oldest_address() {
         let mut g = SignInGuard::new(3);
         for (i, a) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
-            g.failed(ip(a), T + i as u64);
+            g.failed(ip(a), T + 100 * i as u64);
         }
-        g.failed(ip("10.0.0.4"), T + 3);
+        g.failed(ip("10.0.0.4"), T + 300);
         assert_eq!(g.len(), 3);
-        assert_eq!(g.check(ip("10.0.0.1"), T + 3), Verdict::Check);
+        assert_eq!(g.check(ip("10.0.0.1"), T + 300), Verdict::Check);
         assert!(matches!(
-            g.check(ip("10.0.0.4"), T + 3),
+            g.check(ip("10.0.0.4"), T + 300),
             Verdict::Locked { .. }
         ));
         for i in 0..1000u32 {
-            g.failed(IpAddr::V4(i.into()), T + 10);
+            g.failed(IpAddr::V4(i.into()), T + 1000);
         }
         assert_eq!(g.len(), 3);
     }
