@@ -26,6 +26,10 @@ function card(label, value) {
   return el("div", "card", el("div", "value", value), el("div", "label", label));
 }
 
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function json(v) {
   return JSON.stringify(v, null, 1);
 }
@@ -55,7 +59,7 @@ function renderChannels(d, filter) {
     const item = el("article", "item channel");
     item.dataset.name = name;
     item.append(el("h3", "", name));
-    item.append(el("p", "", `${c.total_users} users, ${c.total_connections} connections`));
+    item.append(el("p", "", `${plural(c.total_users, "user")}, ${plural(c.total_connections, "connection")}`));
     const settings = Object.entries(c.settings || {}).map(([k, v]) => `${k}: ${v}`);
     item.append(chips(settings));
     if ((c.users || []).length) item.append(el("p", "", "Users: "), chips(c.users));
@@ -78,7 +82,7 @@ function renderUsers(d, filter) {
     const item = el("article", "item user");
     item.dataset.name = u.user;
     item.append(el("h3", "", u.user));
-    item.append(el("p", "", `${(u.connections || []).length} connections:`), chips(u.connections || []));
+    item.append(el("p", "", `${plural((u.connections || []).length, "connection")}:`), chips(u.connections || []));
     item.append(el("p", "", "State:"), el("pre", "", json(u.state)));
     out.push(item);
   }

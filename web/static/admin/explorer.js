@@ -36,25 +36,31 @@ function sendable(path, op) {
   return !path.includes("{") && path !== "/ws" && op["x-explorer-send"] !== false;
 }
 
+/** A line that opens to show `schema` (just the line when there is none). */
+function folded(title, schema) {
+  if (!schema) return el("p", "", title);
+  const d = el("details", "", el("summary", "", title), el("pre", "", pretty(resolve(schema))));
+  return d;
+}
+
 function operation(path, method, op) {
   const item = el("article", "item op");
   item.dataset.op = `${method.toUpperCase()} ${path}`;
   item.append(el("h3", "", el("span", "method", method), path));
   if (op.summary) item.append(el("p", "", op.summary));
   if (op.description) item.append(el("p", "status", op.description));
-  const security = (op.security || spec.security || []).flatMap((s) => Object.keys(s));
+  // Each requirement is a set of schemes used together; any one requirement will do.
+  const security = (op.security || spec.security || []).map((s) => Object.keys(s).join(" + "));
   item.append(el("p", "status", security.length ? `Auth: ${security.join(" or ")}` : "Auth: none"));
   for (const p of op.parameters || []) {
     item.append(el("p", "", `Parameter ${p.name} (${p.in}${p.required ? ", required" : ""}): ${p.description || ""}`));
   }
   const body = op.requestBody?.content?.["application/json"];
-  if (body) {
-    item.append(el("p", "", "Request body:"), el("pre", "", pretty(resolve(body.schema))));
-  }
-  for (const [code, r] of Object.entries(op.responses || {})) {
+  if (body) item.append(folded("Request body", body.schema));
+  for (const [code, ref] of Object.entries(op.responses || {})) {
+    const r = resolve(ref) || {};
     const content = r.content && Object.values(r.content)[0];
-    item.append(el("p", "", `${code}: ${r.description || ""}`));
-    if (content?.schema) item.append(el("pre", "", pretty(resolve(content.schema))));
+    item.append(folded(`${code}: ${r.description || ""}`, content?.schema));
   }
   if (sendable(path, op)) item.append(tryIt(path, method, op, body));
   return item;
