@@ -94,16 +94,11 @@ pub fn run(
         }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
-            Ok(HubMsg::RespondAt {
-                conn,
-                due,
-                response,
-            }) => delayed.hold(conn, due, response),
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut nonces, msg);
+                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut nonces, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &rx) {
                     break;
                 }
             }
@@ -135,19 +130,26 @@ fn drain_waiting(
     hub: &mut Hub,
     handle: &Handle,
     nonces: &mut NonceBook,
+    delayed: &mut Delayed,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, nonces, msg),
+            Ok(msg) => handle_msg(hub, handle, nonces, delayed, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMsg) {
+fn handle_msg(
+    hub: &mut Hub,
+    handle: &Handle,
+    nonces: &mut NonceBook,
+    delayed: &mut Delayed,
+    msg: HubMsg,
+) {
     match msg {
         HubMsg::Command { conn, cmd } => {
             let unix_secs = now().0 / 1_000_000;
@@ -183,9 +185,11 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMs
             flush(hub, handle);
             let _ = ack.send(());
         }
-        // Only `run` holds answers back; one arriving here (behind others) is sent now,
-        // a little early rather than never.
-        HubMsg::RespondAt { conn, response, .. } => handle.respond(conn, response),
+        HubMsg::RespondAt {
+            conn,
+            due,
+            response,
+        } => delayed.hold(conn, due, response),
         HubMsg::Stop => {}
     }
 }
