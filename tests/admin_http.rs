@@ -395,3 +395,27 @@ fn admin_pages_escape_and_serve_nothing_without_a_session() {
         assert_eq!(status_of(&raw(addr, &get(path, "", ""))), 404, "{path}");
     }
 }
+
+#[test]
+fn behind_a_prefix_sign_in_leads_to_the_prefixed_panel_and_never_off_site() {
+    let running = start(admin_config());
+    let addr = running.addr;
+    let creds = format!("username=admin&password={}", PASSWORD.replace(' ', "+"));
+    for (prefix, want) in [("/cs", "/cs/admin"), ("//evil.example", "/admin")] {
+        let (token, cookie) = form(addr);
+        let body = format!("csrf_token={token}&{creds}");
+        let extra = format!("X-Script-Name: {prefix}\r\n");
+        let out = raw(
+            addr,
+            &post(
+                &format!("{prefix}/admin/sign_in"),
+                &cookie,
+                &extra,
+                FORM,
+                &body,
+            ),
+        );
+        assert_eq!(status_of(&out), 302, "{prefix}");
+        assert_eq!(header(&out, "location").as_deref(), Some(want), "{prefix}");
+    }
+}
