@@ -70,6 +70,7 @@ mod tests {
         let schemes = &doc["components"]["securitySchemes"];
         assert_eq!(schemes["signature"]["in"], "header");
         assert_eq!(schemes["signature"]["name"], "X-Channelstream-Secret");
+        assert_eq!(schemes["strictSignature"]["name"], "X-Channelstream-Secret");
         assert_eq!(schemes["adminSession"]["in"], "cookie");
         assert_eq!(schemes["csrfToken"]["name"], "X-CSRF-Token");
     }
