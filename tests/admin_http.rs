@@ -304,9 +304,22 @@ fn a_wrong_password_is_answered_late_without_blocking_and_locks_the_address() {
     config.workers = 1;
     let running = start(config);
     let addr = running.addr;
+    // The wrong password is on the wire before anything else happens; only its answer
+    // is awaited in another thread.
+    let (token, cookie) = form(addr);
+    let body = format!("csrf_token={token}&username=admin&password=wrong");
+    let mut socket = std::net::TcpStream::connect(addr).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    std::io::Write::write_all(
+        &mut socket,
+        &post("/admin/sign_in", &cookie, "", FORM, &body),
+    )
+    .expect("write");
     let started = Instant::now();
     let guess = std::thread::spawn(move || {
-        let out = sign_in_as(addr, "admin", "wrong");
+        let out = read_until_close(&mut socket, Duration::from_secs(10));
         (out, started.elapsed())
     });
     std::thread::sleep(Duration::from_millis(300));
