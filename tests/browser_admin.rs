@@ -36,6 +36,13 @@ fn open(test: &str) -> Option<Session> {
     let page = browser
         .open(&format!("http://{}/admin", running.addr))
         .expect("page opens");
+    // Every page from here on records what its Content-Security-Policy blocked.
+    browser
+        .add_init_script(
+            &page,
+            "window.__csp = []; document.addEventListener('securitypolicyviolation',              (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));",
+        )
+        .expect("init script");
     Some(Session {
         browser,
         page,
@@ -206,6 +213,11 @@ fn the_panel_shows_a_connection_made_through_the_api_within_two_seconds() {
         totals.as_str().unwrap_or("").contains("connections"),
         "{totals}"
     );
+    assert_eq!(
+        s.eval("window.__csp"),
+        json!([]),
+        "the panel trips its own policy"
+    );
     s.screenshot("admin-panel.png", 1200, 900, false);
     // The filter hides what does not match.
     s.eval(
@@ -264,6 +276,11 @@ fn the_explorer_loads_the_specification_and_sends_a_request_as_the_admin() {
     );
     assert_eq!(code, 200);
     assert!(info["channels"]["x"].is_object(), "{info}");
+    assert_eq!(
+        s.eval("window.__csp"),
+        json!([]),
+        "the explorer trips its own policy"
+    );
     s.eval("window.scrollTo(0, 0); true");
     s.screenshot("api-explorer.png", 1200, 900, false);
 }

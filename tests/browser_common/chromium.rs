@@ -177,6 +177,17 @@ impl Browser {
         Ok(r["result"]["value"].clone())
     }
 
+    /// Runs `source` in `page` before any script of each document loaded from now on.
+    pub fn add_init_script(&mut self, page: &Page, source: &str) -> Result<(), String> {
+        self.command(Some(&page.session), "Page.enable", json!({}))?;
+        self.command(
+            Some(&page.session),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": source}),
+        )
+        .map(|_| ())
+    }
+
     /// A PNG of `page` drawn in a `width` x `height` viewport (`mobile`: as a phone).
     pub fn screenshot(
         &mut self,
