@@ -40,7 +40,6 @@ pub enum WebReply {
 }
 
 /// The admin side's settings and state, shared by the workers.
-#[derive(Debug)]
 pub struct Web {
     keys: Keys,
     admin_user: String,
@@ -51,6 +50,17 @@ pub struct Web {
     disabled: Option<&'static str>,
     guard: Mutex<SignInGuard>,
     nonce: AtomicU64,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password or the cookie key: `Debug` output can end up in logs.
+        f.debug_struct("Web")
+            .field("admin_user", &self.admin_user)
+            .field("secure", &self.secure)
+            .field("disabled", &self.disabled.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Web {

@@ -278,6 +278,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_shows_no_key_or_password() {
+        let keys = Keys::new("cookie-key-material");
+        assert!(!format!("{keys:?}").contains("cookie-key"));
+        let config = crate::config::Config {
+            admin_secret: "the-admin-password".into(),
+            cookie_secret: "the-cookie-secret".into(),
+            ..Default::default()
+        };
+        let web = format!("{:?}", crate::web::Web::new(&config));
+        assert!(
+            !web.contains("the-admin-password") && !web.contains("the-cookie-secret"),
+            "{web}"
+        );
+    }
+
+    #[test]
     fn cookies_are_found_by_exact_name() {
         let headers = vec![
             ("host".to_string(), b"x".to_vec()),
