@@ -9,6 +9,7 @@
 //! - [`app`]: the glue that implements [`server::App`] and runs the hub thread.
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
+//! - [`web`]: the admin pages, sessions and the OpenAPI document.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
@@ -22,4 +23,5 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod server;
+pub mod web;
 pub mod ws;

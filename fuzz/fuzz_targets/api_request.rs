@@ -130,7 +130,7 @@ fn run(api: &Api, hub: &mut Hub, req: &Request, peer: IpAddr, conn: ConnId, now:
     let cmd = match api.route_ws(req) {
         Some(cmd) => Box::new(cmd),
         None => match api.route(req, peer, NOW_SECS) {
-            Routed::Respond(r) => return check(&r, req),
+            Routed::Respond(r) | Routed::After(_, r) => return check(&r, req),
             Routed::Hub(cmd) => cmd,
         },
     };

@@ -145,7 +145,7 @@ mod tests {
             gen: 0,
         };
         let r = match api.route(&req, IpAddr::V4(Ipv4Addr::LOCALHOST), NOW) {
-            Routed::Respond(r) => r,
+            Routed::Respond(r) | Routed::After(_, r) => r,
             Routed::Hub(cmd) => match cmd.run(hub, conn, Time(NOW * 1_000_000)) {
                 Outcome::Respond(r) => r,
                 other => panic!("{path}: {other:?}"),

@@ -20,6 +20,7 @@ pub mod message;
 pub mod nonce_book;
 pub mod recover;
 pub mod reply;
+pub mod routes;
 pub mod signature;
 pub mod static_files;
 pub mod strict_signature;
@@ -31,6 +32,7 @@ use crate::conn_id::ConnId;
 use crate::http::{query_param, Request, Response};
 use crate::hub::{Hub, Time};
 use reply::{Cors, PageKind};
+use routes::{Access, Handler};
 use serde_json::Value;
 use signature::{BadSignature, Signer};
 use std::net::IpAddr;
@@ -51,6 +53,8 @@ pub enum Routed {
     Respond(Response),
     /// Run on the hub thread (boxed: it travels through a channel).
     Hub(Box<Command>),
+    /// Answer after this long, without holding the worker (a refused admin sign-in).
+    After(std::time::Duration, Response),
 }
 
 /// A request that needs the hub, with what its response needs from the request.
@@ -121,15 +125,8 @@ pub struct Api {
     enforce_https: bool,
     /// Counts one request may hold (`max_channels_per_request`, ...).
     bounds: bounds::RequestBounds,
-}
-
-/// Whether a route needs the API secret.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
-    Public,
-    Secret,
-    /// Admin routes: without the secret, a redirect to the sign-in page.
-    Admin,
+    /// Admin sessions, sign-in and the pages.
+    web: crate::web::Web,
 }
 
 impl Api {
@@ -145,12 +142,20 @@ impl Api {
                 .then(|| StrictSigner::new(&config.secret)),
             enforce_https: config.enforce_https,
             bounds: bounds::RequestBounds::new(config),
+            web: crate::web::Web::new(config),
         }
     }
 
     /// Authorizes, routes and validates a request (`wsgi_security.py` `APIFactory`, then
     /// the view). `now` is Unix time in seconds, for signature age.
     pub fn route(&self, req: &Request, peer: IpAddr, now: u64) -> Routed {
+        self.route_at(req, peer, std::time::Duration::from_secs(now))
+    }
+
+    /// [`Api::route`] with the time to the millisecond (`unix`: since the Unix epoch),
+    /// which the admin sign-in throttle needs.
+    pub fn route_at(&self, req: &Request, peer: IpAddr, unix: std::time::Duration) -> Routed {
+        let now = unix.as_secs();
         let cors = reply::cors_headers(&self.allow_cors, req.header("origin"));
         let page = reply::negotiate(req.header("accept"));
         if self.enforce_https {
@@ -166,24 +171,15 @@ impl Api {
                 return Routed::Respond(file);
             }
         }
-        let (authorized, nonce) = match self.authorize(req, peer, now) {
+        let (mut authorized, nonce) = match self.authorize(req, peer, now) {
             Ok(Caller::Anonymous) => (false, None),
             Ok(Caller::Signed(nonce)) => (true, nonce),
             Err(_) => return Routed::Respond(reply::bad_signature()),
         };
-        let (access, allowed) = match path {
-            "/connect" | "/subscribe" | "/unsubscribe" | "/user_state" | "/channel_config" => {
-                (Access::Secret, method == "POST")
-            }
-            "/message" => (
-                Access::Secret,
-                matches!(method, "POST" | "PATCH" | "DELETE"),
-            ),
-            "/info" => (Access::Secret, true),
-            "/admin/admin.json" => (Access::Admin, matches!(method, "GET" | "POST")),
-            "/listen" => (Access::Public, method == "GET"),
-            "/disconnect" => (Access::Public, true),
-            _ => (Access::Public, false),
+        let route = routes::find(path);
+        let (access, allowed) = match route {
+            Some(r) => (r.access, r.allows(method)),
+            None => (Access::Public, false),
         };
         if method == "OPTIONS" {
             let mut r = Response {
@@ -196,17 +192,40 @@ impl Api {
             r.headers.extend(cors);
             return Routed::Respond(r);
         }
-        if !allowed {
+        let Some(route) = route.filter(|_| allowed) else {
             return Routed::Respond(reply::not_found(page, path));
+        };
+        // An admin session stands in for the signature: alone for reading admin pages,
+        // with its CSRF header for the API and for anything but GET (docs/API.md).
+        let session = match (authorized, access) {
+            (true, _) | (false, Access::Public) => None,
+            (false, _) => self.web.session(&req.headers, now),
+        };
+        if let Some(s) = session {
+            let needs_csrf = access == Access::Secret || !matches!(method, "GET" | "HEAD");
+            if needs_csrf && !self.web.csrf_ok(s, req.header("x-csrf-token")) {
+                return Routed::Respond(reply::bad_csrf());
+            }
+            authorized = true;
         }
+        let prefix = script_name(req)
+            .filter(|p| req.path().starts_with(p) && reply::is_plain_prefix(p))
+            .unwrap_or("");
         if !authorized {
             match access {
-                Access::Secret => return Routed::Respond(reply::forbidden(page)),
-                Access::Admin => {
-                    let prefix = script_name(req).filter(|p| req.path().starts_with(p));
-                    return Routed::Respond(reply::to_sign_in(page, prefix.unwrap_or("")));
+                Access::Secret | Access::AdminNoRedirect => {
+                    return Routed::Respond(reply::forbidden(page))
                 }
+                Access::Admin => return Routed::Respond(reply::to_sign_in(page, prefix)),
                 Access::Public => {}
+            }
+        }
+        match route.handler {
+            Handler::Api => {}
+            Handler::Page(p) => return self.page(p, req, peer, unix, prefix, session),
+            // Answered before this point (`route_ws`, the static table above).
+            Handler::Ws | Handler::Static => {
+                return Routed::Respond(reply::not_found(page, path));
             }
         }
         let kind = match self.parse(req, path, method) {
@@ -312,6 +331,33 @@ impl Api {
             }
             ("/message", m) => message::parse(&json_body(req)?, m).map(Kind::Message),
             _ => Err(Rejection::Invalid(Value::Null)),
+        }
+    }
+
+    /// Answers a page of `crate::web` for a caller already authorized for it.
+    fn page(
+        &self,
+        p: routes::Page,
+        req: &Request,
+        peer: IpAddr,
+        unix: std::time::Duration,
+        prefix: &str,
+        session: Option<&str>,
+    ) -> Routed {
+        use crate::web::{page, WebReply};
+        let now = unix.as_secs();
+        let now_ms = u64::try_from(unix.as_millis()).unwrap_or(u64::MAX);
+        let reply = match (p, req.method.as_str()) {
+            (routes::Page::SignIn, "POST") => self.web.sign_in(req, peer, now_ms, prefix),
+            (routes::Page::SignIn, _) => self.web.sign_in_form(now),
+            (routes::Page::SignOut, _) => self.web.sign_out(prefix),
+            (routes::Page::Admin, _) => self.web.admin_page(page::ADMIN, session),
+            (routes::Page::Explorer, _) => self.web.admin_page(page::EXPLORER, session),
+            (routes::Page::OpenApi, _) => WebReply::Now(crate::web::openapi::response()),
+        };
+        match reply {
+            WebReply::Now(r) => Routed::Respond(r),
+            WebReply::After(delay, r) => Routed::After(delay, r),
         }
     }
 

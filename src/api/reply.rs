@@ -77,6 +77,12 @@ pub fn bad_signature() -> Response {
     Response::json(401, pretty(&json!({"request": "Bad Signature"})))
 }
 
+/// 403 `{"request": "Bad CSRF token"}`: an admin session without the `X-CSRF-Token` its
+/// page got, where one is needed (the API, or a method other than GET). No CORS.
+pub fn bad_csrf() -> Response {
+    Response::json(403, pretty(&json!({"request": "Bad CSRF token"})))
+}
+
 /// A body that is not JSON. The reference answers 500 (an unhandled exception); we
 /// answer 400 in the shape of a validation error.
 pub fn malformed_json() -> Response {

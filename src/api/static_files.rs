@@ -25,6 +25,7 @@ pub struct StaticFile {
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// The `Cache-Control` of every file: always revalidate (cheap: a 304 without body).
 pub const CACHE_CONTROL: &str = "no-cache";
@@ -60,6 +61,9 @@ pub static FILES: &[StaticFile] = &[
     embedded!("channelstream/index.js", JS),
     embedded!("channelstream/channelstream.js", JS),
     embedded!("channelstream/signer.js", JS),
+    embedded!("admin/admin.js", JS),
+    embedded!("admin/explorer.js", JS),
+    embedded!("admin/admin.css", CSS),
 ];
 
 /// The file at exactly `path`, if the table has it.

@@ -48,7 +48,7 @@ fn call(api: &Api, hub: &mut Hub, method: &str, path: &str, body: &Value) -> (u1
     let body = serde_json::to_vec(body).unwrap_or_default();
     let req = request(method, path, &body, Some(&token()));
     let resp = match api.route(&req, LOCAL, NOW) {
-        Routed::Respond(r) => r,
+        Routed::Respond(r) | Routed::After(_, r) => r,
         Routed::Hub(cmd) => match cmd.run(
             hub,
             ConnId {
@@ -429,7 +429,9 @@ fn signature_and_address_checks_give_the_references_statuses() {
     let api = api();
     let body = br#"{"username": "u"}"#;
     let status = |req: &Request, peer: IpAddr| match api.route(req, peer, NOW) {
-        Routed::Respond(r) => (r.status, String::from_utf8_lossy(&r.body).into_owned()),
+        Routed::Respond(r) | Routed::After(_, r) => {
+            (r.status, String::from_utf8_lossy(&r.body).into_owned())
+        }
         Routed::Hub(_) => (200, String::new()),
     };
     let expired = Signer::new("secret").sign("x", NOW - 61);
@@ -549,7 +551,7 @@ fn future_signatures_are_refused_even_with_validate_requests_off() {
     let status = |stamp: u64| {
         let token = Signer::new("secret").sign("x", stamp);
         match api.route(&request("POST", "/connect", body, Some(&token)), LOCAL, NOW) {
-            Routed::Respond(r) => r.status,
+            Routed::Respond(r) | Routed::After(_, r) => r.status,
             Routed::Hub(_) => 200,
         }
     };
@@ -575,7 +577,7 @@ fn malformed_and_deeply_nested_json_get_400_not_500() {
     ] {
         let req = request("POST", "/connect", &body, Some(&token()));
         match api.route(&req, LOCAL, NOW) {
-            Routed::Respond(r) => assert_eq!(r.status, 400),
+            Routed::Respond(r) | Routed::After(_, r) => assert_eq!(r.status, 400),
             Routed::Hub(_) => panic!("malformed body accepted"),
         }
     }
@@ -590,7 +592,7 @@ fn enforce_https_refuses_everything_and_script_name_prefixes_are_stripped() {
     };
     let req = request("POST", "/info", b"", Some(&token()));
     match Api::new(&config).route(&req, LOCAL, NOW) {
-        Routed::Respond(r) => {
+        Routed::Respond(r) | Routed::After(_, r) => {
             assert_eq!(r.status, 406);
             assert_eq!(r.body, b"406 Not Acceptable\n\n\n\n\nSSL is required\n\n");
         }
@@ -605,7 +607,7 @@ fn enforce_https_refuses_everything_and_script_name_prefixes_are_stripped() {
 /// Routes a request and runs it on `hub` if it needs the hub.
 fn outcome(api: &Api, hub: &mut Hub, req: &Request) -> Outcome {
     match api.route(req, LOCAL, NOW) {
-        Routed::Respond(r) => Outcome::Respond(r),
+        Routed::Respond(r) | Routed::After(_, r) => Outcome::Respond(r),
         Routed::Hub(cmd) => cmd.run(
             hub,
             ConnId {
@@ -816,7 +818,7 @@ fn admin_redirect_is_relative_whatever_the_host_header_says() {
             req.headers.push(("x-script-name".into(), p.to_vec()));
         }
         match api.route(&req, LOCAL, NOW) {
-            Routed::Respond(r) => r
+            Routed::Respond(r) | Routed::After(_, r) => r
                 .headers
                 .iter()
                 .find(|(k, _)| k == "Location")
@@ -883,7 +885,7 @@ fn strict_mode_accepts_only_request_signatures_and_each_nonce_once() {
     };
     // Routes and, if it reaches the hub, claims the nonce and runs.
     let mut status = |req: &Request| match api.route(req, LOCAL, NOW) {
-        Routed::Respond(r) => r.status,
+        Routed::Respond(r) | Routed::After(_, r) => r.status,
         Routed::Hub(cmd) => match cmd.claim_nonce(&mut book, NOW) {
             Err(r) => r.status,
             Ok(()) => match cmd.run(&mut hub(), conn, Time(NOW * 1_000_000)) {

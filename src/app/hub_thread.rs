@@ -2,6 +2,7 @@
 //! (`recv_timeout` until the next deadline, then `tick`). Turns hub effects into engine
 //! calls, wrapping each shared payload into one websocket frame.
 
+use super::delayed::Delayed;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
@@ -25,6 +26,15 @@ pub enum HubMsg {
         conn: ConnId,
         /// What it asked.
         cmd: Box<Command>,
+    },
+    /// Send `response` on `conn` at `due` (a refused admin sign-in, held back).
+    RespondAt {
+        /// The engine connection that asked.
+        conn: ConnId,
+        /// When to answer.
+        due: Instant,
+        /// The answer.
+        response: crate::http::Response,
     },
     /// A websocket sent something (client heartbeat).
     WsActivity(ConnId),
@@ -73,22 +83,29 @@ pub fn run(
     mut saver: Option<Saver>,
     mut nonces: NonceBook,
 ) {
+    let mut delayed = Delayed::default();
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
             wait = wait.min(due.saturating_duration_since(Instant::now()));
         }
+        if let Some(due) = delayed.next_due() {
+            wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut nonces, msg);
+                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut nonces, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &rx) {
                     break;
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
+        }
+        for (conn, response) in delayed.take_due(Instant::now()) {
+            handle.respond(conn, response);
         }
         hub.tick(now());
         flush(&mut hub, &handle);
@@ -113,19 +130,26 @@ fn drain_waiting(
     hub: &mut Hub,
     handle: &Handle,
     nonces: &mut NonceBook,
+    delayed: &mut Delayed,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, nonces, msg),
+            Ok(msg) => handle_msg(hub, handle, nonces, delayed, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMsg) {
+fn handle_msg(
+    hub: &mut Hub,
+    handle: &Handle,
+    nonces: &mut NonceBook,
+    delayed: &mut Delayed,
+    msg: HubMsg,
+) {
     match msg {
         HubMsg::Command { conn, cmd } => {
             let unix_secs = now().0 / 1_000_000;
@@ -161,6 +185,11 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, nonces: &mut NonceBook, msg: HubMs
             flush(hub, handle);
             let _ = ack.send(());
         }
+        HubMsg::RespondAt {
+            conn,
+            due,
+            response,
+        } => delayed.hold(conn, due, response),
         HubMsg::Stop => {}
     }
 }

@@ -8,6 +8,7 @@
 //! the hub is restored at start and saved every `snapshot_interval` and at shutdown
 //! (`state_file.rs`).
 
+mod delayed;
 mod hub_thread;
 mod state_file;
 
@@ -57,7 +58,12 @@ impl Running {
 
 /// Binds `config.host:config.port`, starts the hub thread and the engine workers, and
 /// returns at once.
-pub fn spawn(config: Config) -> io::Result<Running> {
+pub fn spawn(mut config: Config) -> io::Result<Running> {
+    if config.cookie_secret.is_empty() {
+        // Admin sessions are signed with it: never with an empty key (`utils.py` also
+        // picks a random one).
+        config.cookie_secret = crate::config::random_secret().map_err(io::Error::other)?;
+    }
     let server = Server::bind(ServerConfig {
         addr: SocketAddr::new(config.host, config.port),
         workers: config.workers.max(1),
@@ -117,14 +123,6 @@ impl Channelstream {
     }
 }
 
-/// Unix time in whole seconds (signature age).
-fn unix_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 impl App for Channelstream {
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
         if let Some(cmd) = self.api.route_ws(&req) {
@@ -140,8 +138,19 @@ impl App for Channelstream {
             });
             return Reply::Later;
         }
-        match self.api.route(&req, ctx.peer().ip(), unix_secs()) {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        match self.api.route_at(&req, ctx.peer().ip(), unix) {
             Routed::Respond(r) => Reply::Respond(r),
+            Routed::After(delay, response) => {
+                self.send(HubMsg::RespondAt {
+                    conn: ctx.conn(),
+                    due: Instant::now() + delay,
+                    response,
+                });
+                Reply::Later
+            }
             Routed::Hub(cmd) => {
                 self.send(HubMsg::Command {
                     conn: ctx.conn(),

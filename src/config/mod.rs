@@ -353,7 +353,7 @@ fn build(
 }
 
 /// 128 random bits as hex, for a cookie secret nobody chose.
-fn random_secret() -> Result<String, ConfigError> {
+pub(crate) fn random_secret() -> Result<String, ConfigError> {
     let mut bytes = [0u8; 16];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))

@@ -177,6 +177,45 @@ impl Browser {
         Ok(r["result"]["value"].clone())
     }
 
+    /// Runs `source` in `page` before any script of each document loaded from now on.
+    pub fn add_init_script(&mut self, page: &Page, source: &str) -> Result<(), String> {
+        self.command(Some(&page.session), "Page.enable", json!({}))?;
+        self.command(
+            Some(&page.session),
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": source}),
+        )
+        .map(|_| ())
+    }
+
+    /// A PNG of `page` drawn in a `width` x `height` viewport (`mobile`: as a phone).
+    pub fn screenshot(
+        &mut self,
+        page: &Page,
+        width: u32,
+        height: u32,
+        mobile: bool,
+    ) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let metrics =
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile});
+        self.command(
+            Some(&page.session),
+            "Emulation.setDeviceMetricsOverride",
+            metrics,
+        )?;
+        // Let the page lay itself out (and refresh) at the new size.
+        std::thread::sleep(Duration::from_millis(1200));
+        let shot = self.command(
+            Some(&page.session),
+            "Page.captureScreenshot",
+            json!({"format": "png"}),
+        )?;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().unwrap_or(""))
+            .map_err(|e| format!("screenshot: {e}"))
+    }
+
     /// Evaluates `expression` every 50 ms until its value is truthy, and returns that
     /// value; after `within`, an error with the last value.
     pub fn wait_for(

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod chromium;
 
+#[allow(unused_imports)] // not every browser test serves pages of its own
 pub use app::TestApp;
 pub use chromium::{Browser, Page};
 use std::net::SocketAddr;

@@ -1,0 +1,125 @@
+//! What a person opens in a browser: the admin sign-in, the admin panel, the API explorer
+//! and the OpenAPI document. HTML templates and their scripts and styles are embedded
+//! (`web/admin/*.html`, `web/static/admin/*`, the latter served by
+//! [`crate::api::static_files`]); pages carry a strict Content-Security-Policy, so the
+//! scripts are separate files and no inline script runs.
+//!
+//! Routing and authorization stay in [`crate::api::Api::route`] (one route table,
+//! `api/routes.rs`); this module renders the pages and owns the admin session
+//! ([`session`]) and the sign-in throttle ([`sign_in_guard`]). Pure apart from the
+//! throttle's mutex: time is an argument, and a delayed answer is returned as
+//! [`WebReply::After`] for the app to send later.
+
+pub mod admin;
+pub mod openapi;
+pub mod page;
+pub mod session;
+pub mod sign_in_guard;
+
+use crate::config::Config;
+use crate::http::Response;
+use session::Keys;
+use sign_in_guard::SignInGuard;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The `admin_secret` the reference ships with: sign-in stays off until it is changed.
+pub const DEFAULT_ADMIN_SECRET: &str = "admin_secret";
+
+/// Addresses the sign-in throttle remembers at most (about 40 bytes each).
+pub const SIGN_IN_GUARD_CAPACITY: usize = 4096;
+
+/// An answer from a page handler.
+#[derive(Debug)]
+pub enum WebReply {
+    /// Send now.
+    Now(Response),
+    /// Send after this long (a refused sign-in), without holding a worker.
+    After(Duration, Response),
+}
+
+/// The admin side's settings and state, shared by the workers.
+pub struct Web {
+    keys: Keys,
+    admin_user: String,
+    admin_secret: String,
+    /// Whether cookies get `Secure` (`http_scheme = https` or `enforce_https`).
+    secure: bool,
+    /// Why sign-in is off, if it is.
+    disabled: Option<&'static str>,
+    guard: Mutex<SignInGuard>,
+    nonce: AtomicU64,
+}
+
+impl std::fmt::Debug for Web {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password or the cookie key: `Debug` output can end up in logs.
+        f.debug_struct("Web")
+            .field("admin_user", &self.admin_user)
+            .field("secure", &self.secure)
+            .field("disabled", &self.disabled.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Web {
+    /// The admin side for `config`. `cookie_secret` must be set (the app fills an empty
+    /// one with random bytes, as the reference does); while it is empty, sign-in is off,
+    /// so no session can be signed with an empty key.
+    pub fn new(config: &Config) -> Web {
+        let disabled = if config.admin_secret.trim().is_empty()
+            || config.admin_secret == DEFAULT_ADMIN_SECRET
+        {
+            Some(
+                "Sign-in is disabled while admin_secret has its default value. Set \
+                 admin_secret (ini key admin_secret, environment CHANNELSTREAM_ADMIN_SECRET \
+                 or --admin-secret) and restart.",
+            )
+        } else if config.cookie_secret.is_empty() {
+            Some("Sign-in is disabled: cookie_secret is empty. Set cookie_secret and restart.")
+        } else {
+            None
+        };
+        Web {
+            keys: Keys::new(&config.cookie_secret),
+            admin_user: config.admin_user.clone(),
+            admin_secret: config.admin_secret.clone(),
+            secure: config.http_scheme == "https" || config.enforce_https,
+            disabled,
+            guard: Mutex::new(SignInGuard::new(SIGN_IN_GUARD_CAPACITY)),
+            nonce: AtomicU64::new(0),
+        }
+    }
+
+    /// A value never handed out before by this process (made unguessable by the MAC it
+    /// is signed under, not by itself).
+    fn next_nonce(&self) -> u64 {
+        self.nonce.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The request's session cookie value, if it carries a valid, unexpired session.
+    pub fn session<'r>(&self, headers: &'r [(String, Vec<u8>)], now: u64) -> Option<&'r str> {
+        if self.disabled.is_some() {
+            return None;
+        }
+        let value = session::cookie(headers, session::SESSION_COOKIE)?;
+        self.keys.verify_session(value, now).ok().map(|_| value)
+    }
+
+    /// Whether `token` (the `X-CSRF-Token` header) belongs to the session `value`.
+    pub fn csrf_ok(&self, value: &str, token: Option<&[u8]>) -> bool {
+        token
+            .and_then(|t| std::str::from_utf8(t).ok())
+            .is_some_and(|t| self.keys.check_csrf(value, t))
+    }
+
+    /// `Set-Cookie` for `name=value` living `max_age` seconds (0: delete it).
+    fn set_cookie(&self, name: &str, value: &str, max_age: u64) -> (String, String) {
+        let secure = if self.secure { "; Secure" } else { "" };
+        (
+            "Set-Cookie".into(),
+            format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}"),
+        )
+    }
+}
