@@ -10,6 +10,8 @@
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
+//! - [`redis`]: the Redis client (a sans-IO session per connection and a thread driving
+//!   it over mio) and the shared-state scripts; not wired into the hub yet.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
@@ -21,5 +23,6 @@ pub mod decoded;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod redis;
 pub mod server;
 pub mod ws;
