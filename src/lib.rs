@@ -10,6 +10,7 @@
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
+//! - [`resp`]: the Redis wire protocol (RESP2), a sans-IO codec.
 //! - [`redis`]: the Redis client (a sans-IO session per connection and a thread driving
 //!   it over mio) and the shared-state scripts; not wired into the hub yet.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
@@ -24,5 +25,6 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod redis;
+pub mod resp;
 pub mod server;
 pub mod ws;
