@@ -10,6 +10,8 @@
 use channelstream::decoded::Decoded;
 use channelstream::redis::{LinkConfig, RedisEvent, RedisHandle, RedisLink, RedisUrl};
 use channelstream::resp::{encode_command, Reply, ReplyDecoder, RespLimits};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -139,6 +141,7 @@ impl Drop for RedisServer {
 pub struct TestLink {
     pub handle: RedisHandle,
     pub events: Receiver<RedisEvent>,
+    backlog: RefCell<VecDeque<RedisEvent>>,
 }
 
 /// Test-sized timeouts: a command deadline of 1 s and back-off from 50 to 200 ms.
@@ -158,25 +161,32 @@ impl TestLink {
             let _ = tx.send(e);
         })
         .expect("spawn link");
-        TestLink { handle, events }
+        TestLink {
+            handle,
+            events,
+            backlog: RefCell::new(VecDeque::new()),
+        }
     }
 
-    /// The next event that `pick` maps to `Some`, within `wait`; others are dropped.
+    /// The first event (oldest first) that `pick` maps to `Some`, within `wait`. Events
+    /// it passes over are kept for later calls, so waiting for a reply never loses a
+    /// message.
     pub fn wait_for<T>(
         &self,
         wait: Duration,
-        mut pick: impl FnMut(RedisEvent) -> Option<T>,
+        mut pick: impl FnMut(&RedisEvent) -> Option<T>,
     ) -> Option<T> {
+        let mut backlog = self.backlog.borrow_mut();
+        if let Some(i) = backlog.iter().position(|e| pick(e).is_some()) {
+            return backlog.remove(i).and_then(|e| pick(&e));
+        }
         let until = Instant::now() + wait;
         loop {
             let left = until.checked_duration_since(Instant::now())?;
-            match self.events.recv_timeout(left) {
-                Ok(event) => {
-                    if let Some(found) = pick(event) {
-                        return Some(found);
-                    }
-                }
-                Err(_) => return None,
+            let event = self.events.recv_timeout(left).ok()?;
+            match pick(&event) {
+                Some(found) => return Some(found),
+                None => backlog.push_back(event),
             }
         }
     }
@@ -194,7 +204,7 @@ impl TestLink {
     /// Waits (5 s) for the reply tagged `tag`.
     pub fn reply(&self, tag: u64) -> Result<Reply, channelstream::redis::CommandError> {
         self.wait_for(Duration::from_secs(5), |e| match e {
-            RedisEvent::Reply { tag: t, result } if t == tag => Some(result),
+            RedisEvent::Reply { tag: t, result } if *t == tag => Some(result.clone()),
             _ => None,
         })
         .unwrap_or_else(|| panic!("no reply for tag {tag} within 5 s"))
