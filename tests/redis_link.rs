@@ -231,3 +231,25 @@ fn auth_uses_the_password_from_the_url() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_host_name_in_the_url_is_resolved() {
+    let Some(redis) = redis_or_skip("a_host_name_in_the_url_is_resolved", &[]) else {
+        return;
+    };
+    // Where `localhost` also resolves to ::1 (Redis listens on 127.0.0.1 only), a failed
+    // connect moves on to the next address.
+    let url = channelstream::redis::RedisUrl::parse(&format!("redis://localhost:{}", redis.port))
+        .expect("url");
+    let link = TestLink::spawn(quick_config(url));
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut tag = 0;
+    loop {
+        match link.call(tag, &["PING"]) {
+            Ok(reply) => break assert_eq!(reply, Reply::Simple("PONG".into())),
+            Err(e) => assert!(Instant::now() < until, "still failing: {e:?}"),
+        }
+        tag += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

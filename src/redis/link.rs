@@ -9,7 +9,7 @@
 //! `session.rs`. Host names in `redis_url` are resolved here, on this thread, at each
 //! connect: a slow resolver delays only the link.
 
-use super::{CommandError, LinkConfig, RedisEvent, Role, Script, Session};
+use super::{LinkConfig, RedisEvent, Role, Script, Session};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
@@ -43,10 +43,26 @@ enum Request {
     Unsubscribe(Vec<u8>),
 }
 
-/// The link thread could not take a request: its queue is full (`Busy`) or it has
-/// stopped. Nothing was queued, and no event will come for it.
+/// Why a [`RedisHandle`] call queued nothing (and no event will come for it). The hub
+/// answers the request 503 either way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stopped;
+pub enum NotQueued {
+    /// `LinkConfig::queue` requests are already waiting for the link thread.
+    Full,
+    /// The link thread has stopped.
+    Stopped,
+}
+
+impl std::fmt::Display for NotQueued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Full => "redis link queue full",
+            Self::Stopped => "redis link stopped",
+        })
+    }
+}
+
+impl std::error::Error for NotQueued {}
 
 /// Starts link threads.
 pub struct RedisLink;
@@ -99,8 +115,8 @@ pub struct RedisHandle {
 impl RedisHandle {
     /// Sends `args` (command name first) on the command connection; its
     /// [`RedisEvent::Reply`] carries `tag`. Pipelined: replies come in the order the
-    /// commands were given. `Err` means it was not queued (no event will come).
-    pub fn command<A: AsRef<[u8]>>(&self, args: &[A], tag: u64) -> Result<(), Stopped> {
+    /// commands were given. `Err` means it was not queued (no event will come for it).
+    pub fn command<A: AsRef<[u8]>>(&self, args: &[A], tag: u64) -> Result<(), NotQueued> {
         let args = args.iter().map(|a| a.as_ref().to_vec()).collect();
         self.send(Request::Command { tag, args })
     }
@@ -114,7 +130,7 @@ impl RedisHandle {
         keys: Vec<Vec<u8>>,
         args: Vec<Vec<u8>>,
         tag: u64,
-    ) -> Result<(), Stopped> {
+    ) -> Result<(), NotQueued> {
         self.send(Request::Eval {
             tag,
             script: script.clone(),
@@ -125,19 +141,20 @@ impl RedisHandle {
 
     /// Subscribes to `channel` now and after every reconnect; confirmed by
     /// [`RedisEvent::Subscribed`].
-    pub fn subscribe(&self, channel: &[u8]) -> Result<(), Stopped> {
+    pub fn subscribe(&self, channel: &[u8]) -> Result<(), NotQueued> {
         self.send(Request::Subscribe(channel.to_vec()))
     }
 
     /// Stops receiving `channel`.
-    pub fn unsubscribe(&self, channel: &[u8]) -> Result<(), Stopped> {
+    pub fn unsubscribe(&self, channel: &[u8]) -> Result<(), NotQueued> {
         self.send(Request::Unsubscribe(channel.to_vec()))
     }
 
-    fn send(&self, request: Request) -> Result<(), Stopped> {
+    fn send(&self, request: Request) -> Result<(), NotQueued> {
         match self.tx.try_send(request) {
-            Ok(()) => self.waker.wake().map_err(|_| Stopped),
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => Err(Stopped),
+            Ok(()) => self.waker.wake().map_err(|_| NotQueued::Stopped),
+            Err(TrySendError::Full(_)) => Err(NotQueued::Full),
+            Err(TrySendError::Disconnected(_)) => Err(NotQueued::Stopped),
         }
     }
 }
@@ -159,6 +176,9 @@ struct Side {
     token: Token,
     /// The non-blocking connect has not been seen to complete yet.
     connecting: bool,
+    /// Which of the host's addresses to try next: a connect that fails moves on to the
+    /// next one (`localhost` may resolve to `::1` first while Redis listens on IPv4).
+    next_addr: usize,
 }
 
 impl Side {
@@ -168,6 +188,7 @@ impl Side {
             socket: None,
             token,
             connecting: false,
+            next_addr: 0,
         }
     }
 }
@@ -225,10 +246,14 @@ impl<F: FnMut(RedisEvent)> Driver<F> {
                 continue;
             }
             side.session.on_connect_started(now);
-            let addr = (url.host.as_str(), url.port)
+            let addrs: Vec<_> = (url.host.as_str(), url.port)
                 .to_socket_addrs()
-                .ok()
-                .and_then(|mut addrs| addrs.next());
+                .map(Iterator::collect)
+                .unwrap_or_default();
+            let addr = match addrs.len() {
+                0 => None,
+                n => addrs.get(side.next_addr % n).copied(),
+            };
             let socket = addr.map(TcpStream::connect).and_then(Result::ok);
             match socket {
                 Some(mut socket) => {
@@ -243,10 +268,14 @@ impl<F: FnMut(RedisEvent)> Driver<F> {
                         side.socket = Some(socket);
                         side.connecting = true;
                     } else {
+                        side.next_addr += 1;
                         side.session.on_closed(now);
                     }
                 }
-                None => side.session.on_closed(now),
+                None => {
+                    side.next_addr += 1;
+                    side.session.on_closed(now);
+                }
             }
         }
         self.deliver();
@@ -338,6 +367,9 @@ impl<F: FnMut(RedisEvent)> Driver<F> {
             if side.session.is_down() {
                 if let Some(mut socket) = side.socket.take() {
                     let _ = self.poll.registry().deregister(&mut socket);
+                    if side.connecting {
+                        side.next_addr += 1;
+                    }
                 }
                 side.connecting = false;
             }
@@ -350,11 +382,5 @@ impl<F: FnMut(RedisEvent)> Driver<F> {
                 (self.on_event)(event);
             }
         }
-    }
-}
-
-impl From<Stopped> for CommandError {
-    fn from(_: Stopped) -> Self {
-        CommandError::Busy
     }
 }

@@ -18,7 +18,7 @@ mod script;
 mod session;
 mod url;
 
-pub use link::{RedisHandle, RedisLink, Stopped};
+pub use link::{NotQueued, RedisHandle, RedisLink};
 pub use publish::{
     new_epoch, PublishScript, Published, PublishedFrame, CHANNEL_TTL_SECONDS, DEDUP_SECONDS,
 };
@@ -89,7 +89,7 @@ pub enum CommandError {
     /// The connection broke after the command was sent: it may or may not have run.
     /// Retrying is safe for idempotent commands (the publish script, by message id).
     ConnectionLost,
-    /// More than `max_pending` commands are waiting, or the link's queue is full.
+    /// More than `max_pending` commands are waiting for replies.
     Busy,
 }
 

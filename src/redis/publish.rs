@@ -5,7 +5,7 @@
 //! on the wire and in the history is `seq:epoch:payload` ([`PublishedFrame`]). Key names
 //! are here, so the hub integration and the tests agree on them. Pure.
 
-use super::{RedisHandle, Script, Stopped};
+use super::{NotQueued, RedisHandle, Script};
 use crate::resp::{Reply, UnexpectedReply};
 use std::sync::Arc;
 
@@ -110,7 +110,7 @@ impl PublishScript {
         history_size: usize,
         new_epoch: &str,
         tag: u64,
-    ) -> Result<(), Stopped> {
+    ) -> Result<(), NotQueued> {
         let keys = vec![
             self.meta_key(channel),
             self.history_key(channel),
