@@ -11,6 +11,9 @@
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
 //! - [`web`]: the admin pages, sessions and the OpenAPI document.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
+//! - [`resp`]: the Redis wire protocol (RESP2), a sans-IO codec.
+//! - [`redis`]: the Redis client (a sans-IO session per connection and a thread driving
+//!   it over mio) and the shared-state scripts; not wired into the hub yet.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
@@ -22,6 +25,8 @@ pub mod decoded;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod redis;
+pub mod resp;
 pub mod server;
 pub mod web;
 pub mod ws;

@@ -4,6 +4,7 @@
 //! apart. Pure: no files, no environment.
 
 use super::Config;
+use crate::redis::{RedisUrl, RedisUrlError};
 use crate::server::Limits;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
@@ -312,7 +313,52 @@ pub(crate) const KEYS: &[Key] = &[
         set: |c, v| count(&mut c.max_messages_per_request, v),
         is_bool: false,
     },
+    Key {
+        name: "redis_url",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Checked, but not used by the server yet (docs/SCALING.md).",
+        default: String::new,
+        set: |c, v| {
+            if v.trim().is_empty() {
+                c.redis_url = None;
+                return Ok(None);
+            }
+            c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
+            Ok(Some("is not used by the server yet: nodes do not share state (docs/SCALING.md)".into()))
+        },
+        is_bool: false,
+    },
+    Key {
+        name: "redis_key_prefix",
+        help: "Prefix of every Redis key and pub/sub channel this deployment uses (with redis_url; not used yet).",
+        default: || "cs:".into(),
+        set: |c, v| {
+            let ok = !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_graphic() && b != b'{' && b != b'}');
+            if !ok {
+                return Err("1 to 64 printable ASCII characters without spaces, { or }");
+            }
+            c.redis_key_prefix = v.into();
+            Ok(None)
+        },
+        is_bool: false,
+    },
 ];
+
+/// `value` as errors and warnings may show it: user info of a `redis_url` (its password)
+/// becomes `***`, even when the URL does not parse.
+pub(crate) fn shown(key: &Key, value: &str) -> String {
+    if key.name != "redis_url" {
+        return value.to_string();
+    }
+    match value.rfind('@') {
+        Some(at) => {
+            let start = value.find("://").map_or(0, |i| i + 3).min(at);
+            format!("{}***{}", &value[..start], &value[at..])
+        }
+        None => value.to_string(),
+    }
+}
 
 /// The reference's only signer (`utils.py`), an itsdangerous `TimestampSigner`.
 pub(crate) const DEFAULT_SIGNER: &str = "channelstream.utils.DefaultSigner";

@@ -103,6 +103,11 @@ pub struct Config {
     /// Most messages one `/message` request may carry (`max_messages_per_request`); past
     /// it 413.
     pub max_messages_per_request: usize,
+    /// Shared Redis for several nodes (`redis_url`); `None` = single node. Parsed and
+    /// checked, not used by the server yet (`docs/SCALING.md`).
+    pub redis_url: Option<crate::redis::RedisUrl>,
+    /// Prefix of every Redis key and channel (`redis_key_prefix`).
+    pub redis_key_prefix: String,
 }
 
 impl Default for Config {
@@ -138,6 +143,8 @@ impl Default for Config {
             snapshot_interval: 0,
             max_channels_per_request: 0,
             max_messages_per_request: 0,
+            redis_url: None,
+            redis_key_prefix: String::new(),
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.
@@ -336,12 +343,13 @@ fn build(
         match (key.set)(&mut config, &value) {
             Ok(None) => {}
             Ok(Some(warning)) => {
-                warnings.push(format!("{source}: `{}` = {value:?}: {warning}", key.name));
+                let shown = keys::shown(key, &value);
+                warnings.push(format!("{source}: `{}` = {shown:?}: {warning}", key.name));
             }
             Err(expected) => {
                 return Err(ConfigError::BadValue {
                     key: key.name,
-                    value,
+                    value: keys::shown(key, &value),
                     expected,
                     source,
                 })
@@ -663,6 +671,56 @@ mod tests {
         let (c, _) = config(&[], &env, &[]);
         assert!(!c.strict_signatures);
         assert!(error(&["--max-signature-nonces", "0"], &[], &[]).contains("max_signature_nonces"));
+    }
+
+    #[test]
+    fn redis_keys_parse_the_url_and_prefix_and_warn_they_are_unused() {
+        let (c, _) = config(&[], &[], &[]);
+        assert_eq!(
+            (c.redis_url.clone(), c.redis_key_prefix.as_str()),
+            (None, "cs:")
+        );
+        let args = [
+            "--redis-url",
+            "redis://:pw@10.0.0.9:6380/3",
+            "--redis-key-prefix",
+            "app1:",
+        ];
+        let (c, w) = config(&args, &[], &[]);
+        let url = c.redis_url.expect("set");
+        assert_eq!((url.host.as_str(), url.port, url.db), ("10.0.0.9", 6380, 3));
+        assert_eq!(
+            (url.password.as_deref(), c.redis_key_prefix.as_str()),
+            (Some("pw"), "app1:")
+        );
+        let warning = w
+            .iter()
+            .find(|w| w.contains("redis_url"))
+            .expect("unused warning");
+        assert!(
+            warning.contains("not used") && !warning.contains("pw@"),
+            "{warning}"
+        );
+        for bad in ["", "a b", "{x}", &"x".repeat(65)] {
+            assert!(error(&["--redis-key-prefix", bad], &[], &[]).contains("redis_key_prefix"));
+        }
+    }
+
+    #[test]
+    fn a_bad_redis_url_error_hides_the_password() {
+        for url in [
+            "redis://user:hunter2@h:99999",
+            "http://:hunter2@h",
+            "redis://u:hunter2%@h",
+        ] {
+            let msg = error(&[], &[("CHANNELSTREAM_REDIS_URL", url)], &[]);
+            assert!(msg.contains("redis_url") && msg.contains("***@h"), "{msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        let err = run(&["--redis-url", "redis://:hunter2@h:0"], &[], &[]).expect_err("bad");
+        assert!(!format!("{err:?}").contains("hunter2"));
+        let (c, _) = config(&["--redis-url", "redis://:hunter2@h"], &[], &[]);
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 
     #[test]

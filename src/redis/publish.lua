@@ -1,0 +1,42 @@
+-- Atomic publish of one message to one channel (docs/SCALING.md, "Publish").
+-- Every key is in the channel's hash slot ({channel}), so this also runs on a Cluster.
+--
+-- KEYS[1]  meta hash: e = the channel's epoch, s = its last sequence number
+-- KEYS[2]  history list, newest first: "seq:epoch:payload" frames
+-- KEYS[3]  dedup key of this message id: the sequence number it was given
+-- ARGV[1]  payload (the message as JSON)
+-- ARGV[2]  history size: frames kept (0 = none)
+-- ARGV[3]  dedup time to live, seconds: how long a retry is recognised
+-- ARGV[4]  pub/sub channel the frame is published on
+-- ARGV[5]  epoch to start the channel with if it has none (random, from the caller)
+-- ARGV[6]  time to live of meta and history, seconds, refreshed by each publish
+--
+-- Returns {seq, epoch, duplicate}: duplicate = 1 when this message id was already
+-- published in this epoch; then nothing is written or published again.
+
+local epoch = redis.call('HGET', KEYS[1], 'e')
+local seen = redis.call('GET', KEYS[3])
+if seen and epoch then
+  return {tonumber(seen), epoch, 1}
+end
+if not epoch then
+  -- A new channel, or one whose state Redis lost: a new epoch, numbering from 1.
+  epoch = ARGV[5]
+  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
+local frame = seq .. ':' .. epoch .. ':' .. ARGV[1]
+local size = tonumber(ARGV[2])
+if size > 0 then
+  redis.call('LPUSH', KEYS[2], frame)
+  redis.call('LTRIM', KEYS[2], 0, size - 1)
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('SET', KEYS[3], seq, 'EX', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[6])
+if size > 0 then
+  redis.call('EXPIRE', KEYS[2], ARGV[6])
+end
+redis.call('PUBLISH', ARGV[4], frame)
+return {seq, epoch, 0}

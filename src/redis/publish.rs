@@ -1,0 +1,216 @@
+//! [`PublishScript`]: the atomic publish (`publish.lua`): in one script on the channel's
+//! hash slot, give the message the channel's next sequence number (under the channel's
+//! epoch), append it to the channel's history with trim, and PUBLISH it, unless its
+//! message id was already published (a retry after `Timeout`/`ConnectionLost`). The frame
+//! on the wire and in the history is `seq:epoch:payload` ([`PublishedFrame`]). Key names
+//! are here, so the hub integration and the tests agree on them. Pure.
+
+use super::{NotQueued, RedisHandle, Script};
+use crate::resp::{Reply, UnexpectedReply};
+use std::sync::Arc;
+
+/// How long a message id is remembered, so a retry within it is not published twice.
+pub const DEDUP_SECONDS: u64 = 300;
+
+/// How long an idle channel's meta and history live in Redis (refreshed by every
+/// publish): 30 days, past `gc_channels_after`'s 3-day default.
+pub const CHANNEL_TTL_SECONDS: u64 = 30 * 24 * 3600;
+
+/// The publish script with this deployment's key prefix.
+#[derive(Clone, Debug)]
+pub struct PublishScript {
+    script: Arc<Script>,
+    prefix: String,
+}
+
+/// What the script answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Published {
+    /// The message's sequence number in its channel (from 1 in each epoch).
+    pub seq: u64,
+    /// The channel's epoch: changes when Redis lost the channel's state.
+    pub epoch: String,
+    /// The message id had been published already; nothing was written or sent again.
+    pub duplicate: bool,
+}
+
+/// A frame as published and stored: `seq:epoch:payload`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublishedFrame<'a> {
+    /// Sequence number.
+    pub seq: u64,
+    /// Epoch (no `:` inside).
+    pub epoch: &'a str,
+    /// The message bytes.
+    pub payload: &'a [u8],
+}
+
+impl PublishedFrame<'_> {
+    /// Splits a frame; `None` if it is not `digits:epoch:payload`.
+    pub fn parse(bytes: &[u8]) -> Option<PublishedFrame<'_>> {
+        let colon = bytes.iter().position(|&b| b == b':')?;
+        let (seq, rest) = (&bytes[..colon], &bytes[colon + 1..]);
+        let colon = rest.iter().position(|&b| b == b':')?;
+        let (epoch, payload) = (&rest[..colon], &rest[colon + 1..]);
+        let seq = std::str::from_utf8(seq)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))?;
+        Some(PublishedFrame {
+            seq: seq.parse().ok()?,
+            epoch: std::str::from_utf8(epoch).ok()?,
+            payload,
+        })
+    }
+}
+
+impl PublishScript {
+    /// The script for keys starting with `prefix` (`redis_key_prefix`).
+    pub fn new(prefix: &str) -> PublishScript {
+        PublishScript {
+            script: Arc::new(Script::new(include_str!("publish.lua"))),
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// The script, for `LinkConfig::scripts` (loaded at every connect).
+    pub fn script(&self) -> &Arc<Script> {
+        &self.script
+    }
+
+    fn key(&self, channel: &str, suffix: &str) -> Vec<u8> {
+        format!("{}{{{channel}}}:{suffix}", self.prefix).into_bytes()
+    }
+
+    /// `<prefix>{channel}:meta`: hash of epoch `e` and last sequence number `s`.
+    pub fn meta_key(&self, channel: &str) -> Vec<u8> {
+        self.key(channel, "meta")
+    }
+
+    /// `<prefix>{channel}:hist`: the channel's frames, newest first.
+    pub fn history_key(&self, channel: &str) -> Vec<u8> {
+        self.key(channel, "hist")
+    }
+
+    /// `<prefix>{channel}:pub`: the pub/sub channel its frames are published on.
+    pub fn pubsub_channel(&self, channel: &str) -> Vec<u8> {
+        self.key(channel, "pub")
+    }
+
+    /// Runs the script through `handle`; the reply (tagged `tag`) reads with
+    /// [`PublishScript::parse_reply`]. Retry with the same `message_id` after `Timeout`
+    /// or `ConnectionLost`: it is published at most once per epoch within
+    /// [`DEDUP_SECONDS`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn publish(
+        &self,
+        handle: &RedisHandle,
+        channel: &str,
+        message_id: &str,
+        payload: &[u8],
+        history_size: usize,
+        new_epoch: &str,
+        tag: u64,
+    ) -> Result<(), NotQueued> {
+        let keys = vec![
+            self.meta_key(channel),
+            self.history_key(channel),
+            self.key(channel, &format!("dedup:{message_id}")),
+        ];
+        let args = vec![
+            payload.to_vec(),
+            history_size.to_string().into_bytes(),
+            DEDUP_SECONDS.to_string().into_bytes(),
+            self.pubsub_channel(channel),
+            new_epoch.as_bytes().to_vec(),
+            CHANNEL_TTL_SECONDS.to_string().into_bytes(),
+        ];
+        handle.eval(&self.script, keys, args, tag)
+    }
+
+    /// Reads the script's `{seq, epoch, duplicate}`; any other shape is an error.
+    pub fn parse_reply(reply: Reply) -> Result<Published, UnexpectedReply> {
+        let shape = |got| UnexpectedReply {
+            expected: "{seq, epoch, duplicate}",
+            got,
+            error: None,
+        };
+        let items = reply.into_array()?;
+        let kind = items.first().map_or("empty array", Reply::kind);
+        let [seq, epoch, duplicate]: [Reply; 3] = items.try_into().map_err(|_| shape(kind))?;
+        let seq = u64::try_from(seq.into_integer()?).map_err(|_| shape("negative integer"))?;
+        let epoch = String::from_utf8(epoch.into_bulk()?).map_err(|_| shape("non-UTF-8 epoch"))?;
+        let duplicate = duplicate.into_integer()? == 1;
+        Ok(Published {
+            seq,
+            epoch,
+            duplicate,
+        })
+    }
+}
+
+/// A fresh random epoch (16 hex digits from `/dev/urandom`), offered to the script for
+/// channels that have none.
+pub fn new_epoch() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_the_channel_hash_tag_under_the_prefix() {
+        let p = PublishScript::new("cs:");
+        assert_eq!(p.meta_key("lobby"), b"cs:{lobby}:meta");
+        assert_eq!(p.history_key("lobby"), b"cs:{lobby}:hist");
+        assert_eq!(p.pubsub_channel("lobby"), b"cs:{lobby}:pub");
+    }
+
+    #[test]
+    fn frames_split_into_seq_epoch_and_payload() {
+        let frame = PublishedFrame::parse(b"12:ab01:{\"a\":\"x:y\"}").expect("frame");
+        assert_eq!(
+            (frame.seq, frame.epoch, frame.payload),
+            (12, "ab01", &b"{\"a\":\"x:y\"}"[..])
+        );
+        for bad in [&b"x:e:p"[..], b"12", b"12:e", b":e:p", b"-1:e:p"] {
+            assert_eq!(PublishedFrame::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn replies_of_another_shape_are_errors() {
+        let good = Reply::Array(vec![
+            Reply::Integer(3),
+            Reply::Bulk(b"e1".to_vec()),
+            Reply::Integer(0),
+        ]);
+        let want = Published {
+            seq: 3,
+            epoch: "e1".into(),
+            duplicate: false,
+        };
+        assert_eq!(PublishScript::parse_reply(good), Ok(want));
+        for bad in [
+            Reply::Integer(3),
+            Reply::Array(vec![]),
+            Reply::Array(vec![
+                Reply::Integer(-1),
+                Reply::Bulk(b"e".to_vec()),
+                Reply::Integer(0),
+            ]),
+            Reply::Array(vec![
+                Reply::Bulk(b"3".to_vec()),
+                Reply::Bulk(b"e".to_vec()),
+                Reply::Integer(0),
+            ]),
+            Reply::Array(vec![Reply::Integer(3), Reply::Nil, Reply::Integer(0)]),
+            Reply::Array(vec![Reply::Integer(3), Reply::Bulk(b"e".to_vec())]),
+        ] {
+            assert!(PublishScript::parse_reply(bad.clone()).is_err(), "{bad:?}");
+        }
+    }
+}
