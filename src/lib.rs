@@ -10,6 +10,7 @@
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
+//! - [`metrics`]: per-thread counters and the Prometheus text format for `GET /metrics`.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
@@ -21,5 +22,6 @@ pub mod decoded;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod metrics;
 pub mod server;
 pub mod ws;

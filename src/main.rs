@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     };
     // The config accepts only names `from_name` knows; INFO is its default.
     log::set_level(Level::from_name(&config.log_level).unwrap_or(Level::Info));
+    log::set_format(log::Format::from_name(&config.log_format).unwrap_or(log::Format::Text));
     for warning in &warnings {
         channelstream::log!(Warning, "{warning}");
     }

@@ -11,6 +11,8 @@ pub mod channel_config;
 pub mod connect;
 pub mod datetime;
 pub mod fields;
+pub mod forwarded;
+pub mod health;
 pub mod info;
 pub mod listen;
 pub mod message;
@@ -26,6 +28,7 @@ use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::http::{query_param, Request, Response};
 use crate::hub::{Hub, Time};
+use forwarded::{Cidr, TrustedProxies};
 use reply::{Cors, PageKind};
 use serde_json::Value;
 use signature::{BadSignature, Signer};
@@ -86,6 +89,9 @@ pub enum Kind {
     Listen(listen::Listen),
     /// `GET /ws`; `None` for a missing or malformed id (closed right after the handshake).
     Ws(Option<crate::hub::Uuid>),
+    /// `GET /metrics`: rendered by the hub thread, which can read every counter
+    /// (`app::metrics_page`), not by [`Command::run`].
+    Metrics,
 }
 
 /// What the hub thread does with a command's connection.
@@ -111,6 +117,12 @@ pub struct Api {
     /// `Some` with `strict_signatures`: only per-request signatures are accepted.
     strict: Option<StrictSigner>,
     enforce_https: bool,
+    /// `trusted_proxies`: whose `X-Forwarded-For`/`-Proto` count.
+    trusted: TrustedProxies,
+    /// `metrics`.
+    metrics: bool,
+    /// `metrics_allow_from`.
+    metrics_allow_from: Vec<Cidr>,
 }
 
 /// Whether a route needs the API secret.
@@ -134,7 +146,20 @@ impl Api {
                 .strict_signatures
                 .then(|| StrictSigner::new(&config.secret)),
             enforce_https: config.enforce_https,
+            trusted: TrustedProxies::new(&config.trusted_proxies),
+            metrics: config.metrics,
+            metrics_allow_from: config
+                .metrics_allow_from
+                .iter()
+                .filter_map(|e| Cidr::parse(e))
+                .collect(),
         }
+    }
+
+    /// The client address of a request from `peer`: the peer itself, or what a trusted
+    /// proxy says in `X-Forwarded-For` (`api::forwarded`).
+    pub fn client(&self, req: &Request, peer: IpAddr) -> IpAddr {
+        self.trusted.client(req, peer)
     }
 
     /// Authorizes, routes and validates a request (`wsgi_security.py` `APIFactory`, then
@@ -142,20 +167,26 @@ impl Api {
     pub fn route(&self, req: &Request, peer: IpAddr, now: u64) -> Routed {
         let cors = reply::cors_headers(&self.allow_cors, req.header("origin"));
         let page = reply::negotiate(req.header("accept"));
-        if self.enforce_https {
-            // `subscribers.py`: the scheme seen by the app is never https here (no TLS),
-            // so every request is refused, as the reference does behind plain HTTP.
-            return Routed::Respond(reply::ssl_required(page));
-        }
+        let client = self.client(req, peer);
         let path = strip_script_name(req);
         let method = req.method.as_str();
+        if path == "/metrics" {
+            // Before `enforce_https`: Prometheus scrapes over plain http on loopback.
+            return self.route_metrics(req, client, now, method, page);
+        }
+        if self.enforce_https && !self.trusted.https(req, peer) {
+            // `subscribers.py`: we have no TLS, so only a trusted proxy's
+            // `X-Forwarded-Proto: https` makes a request https; anything else is refused,
+            // as the reference does behind plain HTTP.
+            return Routed::Respond(reply::ssl_required(page));
+        }
         if path.starts_with("/static/") && matches!(method, "GET" | "HEAD") {
             // Embedded files only; any other path under /static/ is the usual 404 below.
             if let Some(file) = static_files::serve(req, path) {
                 return Routed::Respond(file);
             }
         }
-        let (authorized, nonce) = match self.authorize(req, peer, now) {
+        let (authorized, nonce) = match self.authorize(req, client, now) {
             Ok(Caller::Anonymous) => (false, None),
             Ok(Caller::Signed(nonce)) => (true, nonce),
             Err(_) => return Routed::Respond(reply::bad_signature()),
@@ -211,6 +242,32 @@ impl Api {
             cors,
             page,
             nonce,
+        }))
+    }
+
+    /// `GET /metrics`: 404 when `metrics = false`; from an address in
+    /// `metrics_allow_from`, or with a valid API signature, the page; else 403.
+    fn route_metrics(
+        &self,
+        req: &Request,
+        client: IpAddr,
+        now: u64,
+        method: &str,
+        page: PageKind,
+    ) -> Routed {
+        if !self.metrics || !matches!(method, "GET" | "HEAD") {
+            return Routed::Respond(reply::not_found(page, "/metrics"));
+        }
+        let allowed = self.metrics_allow_from.iter().any(|c| c.contains(client))
+            || matches!(self.authorize(req, client, now), Ok(Caller::Signed(_)));
+        if !allowed {
+            return Routed::Respond(reply::forbidden(page));
+        }
+        Routed::Hub(Box::new(Command {
+            kind: Kind::Metrics,
+            cors: Vec::new(),
+            page,
+            nonce: None,
         }))
     }
 
@@ -405,6 +462,7 @@ impl Command {
                 Some(frames) => Outcome::Upgrade(frames),
                 None => Outcome::UpgradeAndClose,
             },
+            Kind::Metrics => Outcome::Respond(reply::not_found(self.page, "/metrics")),
         }
     }
 }

@@ -9,16 +9,19 @@
 //! (`state_file.rs`).
 
 mod hub_thread;
+mod metrics_page;
 mod state_file;
 
-use crate::api::{Api, Routed};
+use crate::api::{health, Api, Routed};
 use crate::config::Config;
 use crate::http::Request;
+use crate::metrics::Endpoint;
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
 use hub_thread::HubMsg;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -78,13 +81,18 @@ pub fn spawn(config: Config) -> io::Result<Running> {
         None => None,
     };
     let (to_hub, from_workers) = mpsc::channel();
-    let hub_handle = handle.clone();
-    let nonces = crate::api::nonce_book::NonceBook::new(config.max_signature_nonces);
+    let owned = hub_thread::Owned {
+        handle: handle.clone(),
+        saver,
+        nonces: crate::api::nonce_book::NonceBook::new(config.max_signature_nonces),
+        counters: server.counters(),
+        started: Instant::now(),
+    };
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())
-        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver, nonces))?;
+        .spawn(move || hub_thread::run(state, from_workers, owned))?;
     let app = std::sync::Arc::new(Channelstream {
-        api: Api::new(&config),
+        api: RwLock::new(Arc::new(Api::new(&config))),
         to_hub: to_hub.clone(),
     });
     let engine = thread::Builder::new()
@@ -106,11 +114,21 @@ const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
 /// The [`App`]: the worker half of the API plus the way to the hub thread.
 struct Channelstream {
-    api: Api,
+    /// Replaced whole when `SIGHUP` reloads the settings a running server can change.
+    api: RwLock<Arc<Api>>,
     to_hub: Sender<HubMsg>,
 }
 
 impl Channelstream {
+    /// The API settings in force now.
+    fn api(&self) -> Arc<Api> {
+        // A writer that panicked left a whole `Arc` behind; use it.
+        self.api
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     fn send(&self, msg: HubMsg) {
         // Fails only once the hub thread has stopped, during shutdown.
         let _ = self.to_hub.send(msg);
@@ -127,7 +145,14 @@ fn unix_secs() -> u64 {
 
 impl App for Channelstream {
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
-        if let Some(cmd) = self.api.route_ws(&req) {
+        let api = self.api();
+        let client = api.client(&req, ctx.peer().ip());
+        ctx.describe(Endpoint::of(req.path()), client);
+        let ready = !ctx.handle().is_shutting_down();
+        if let Some(answer) = health::answer(req.path(), &req.method, ready) {
+            return Reply::Respond(answer);
+        }
+        if let Some(cmd) = api.route_ws(&req) {
             // The engine refused a bad handshake before we saw it (the reference's ws4py
             // fails those with a 500). A request with no `Upgrade` at all is answered
             // `Upgrade` too, so the engine refuses it the same one way (400).
@@ -140,7 +165,7 @@ impl App for Channelstream {
             });
             return Reply::Later;
         }
-        match self.api.route(&req, ctx.peer().ip(), unix_secs()) {
+        match api.route(&req, ctx.peer().ip(), unix_secs()) {
             Routed::Respond(r) => Reply::Respond(r),
             Routed::Hub(cmd) => {
                 self.send(HubMsg::Command {

@@ -98,6 +98,14 @@ pub struct Config {
     pub state_file: Option<PathBuf>,
     /// Seconds between state saves while `state_file` is set (`snapshot_interval`).
     pub snapshot_interval: u64,
+    /// `text` or `json` (`log_format`).
+    pub log_format: String,
+    /// Serve `GET /metrics` (`metrics`).
+    pub metrics: bool,
+    /// Addresses or CIDRs that may read `/metrics` unsigned (`metrics_allow_from`).
+    pub metrics_allow_from: Vec<String>,
+    /// Reverse proxies whose forwarding headers are believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -131,6 +139,10 @@ impl Default for Config {
             limits: Limits::default(),
             state_file: None,
             snapshot_interval: 0,
+            log_format: String::new(),
+            metrics: false,
+            metrics_allow_from: Vec::new(),
+            trusted_proxies: Vec::new(),
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.

@@ -49,6 +49,11 @@ impl Handle {
         self.shared.shutdown.load(Ordering::SeqCst)
     }
 
+    /// Shutdown has begun (`GET /readyz` then says not ready).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_requested()
+    }
+
     /// Posts `mail` to worker `worker` and wakes it. A worker that has stopped drops it.
     pub(crate) fn post(&self, worker: u16, mail: Mail) {
         if let Some(post) = self.shared.posts.get(worker as usize) {

@@ -16,6 +16,7 @@ mod conn;
 mod handle;
 mod listener;
 mod mailbox;
+mod observe;
 mod out_queue;
 mod refusal;
 mod slots;
@@ -29,6 +30,7 @@ pub use handle::{Handle, Wakeups};
 pub use refusal::Refusal;
 
 use crate::http::{Request, Response};
+use crate::metrics::{Endpoint, EngineCounters};
 use conn::Conn;
 use handle::{Post, Shared};
 use mailbox::Mail;
@@ -36,7 +38,7 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 use socket::Env;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -150,6 +152,8 @@ pub struct Ctx<'a> {
     core: &'a mut Conn,
     now: Instant,
     upgrade: bool,
+    /// Set by [`Ctx::describe`].
+    described: Option<(Endpoint, IpAddr)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -167,7 +171,14 @@ impl<'a> Ctx<'a> {
             core,
             now,
             upgrade: false,
+            described: None,
         }
+    }
+    /// In `on_request`: what the request is for and who sent it (the client behind any
+    /// trusted proxy), for the request's log line and the metrics. Without it the engine
+    /// uses the path's endpoint and the socket's peer.
+    pub fn describe(&mut self, endpoint: Endpoint, client: IpAddr) {
+        self.described = Some((endpoint, client));
     }
     /// The connection this callback is about.
     pub fn conn(&self) -> ConnId {
@@ -223,6 +234,8 @@ pub struct Server {
     handle: Handle,
     /// Read end of the signal self-pipe, if the handlers could be installed.
     signal_fd: Option<std::os::fd::RawFd>,
+    /// Each worker's counters (`GET /metrics`).
+    counters: Arc<EngineCounters>,
 }
 
 impl Server {
@@ -262,6 +275,7 @@ impl Server {
             shutdown: AtomicBool::new(false),
         };
         let handle = Handle::new(Arc::new(shared));
+        let counters = Arc::new(EngineCounters::new(workers.len()));
         Ok(Server {
             config,
             local_addr,
@@ -270,7 +284,13 @@ impl Server {
             workers,
             handle,
             signal_fd,
+            counters,
         })
+    }
+
+    /// The workers' counters, for a metrics page.
+    pub fn counters(&self) -> Arc<EngineCounters> {
+        self.counters.clone()
     }
 
     /// The address actually bound (useful with port 0).
@@ -304,6 +324,8 @@ impl Server {
                     handle: self.handle.clone(),
                     scratch: vec![0; 64 * 1024].into_boxed_slice(),
                     hold_requests: false,
+                    counters: self.counters.clone(),
+                    worker: i,
                 },
                 limits,
                 shutting_down: false,
