@@ -1,6 +1,6 @@
 //! The `channelstream` binary: reads the configuration (see `docs/CONFIG.md`), sets the log
-//! level, starts the server and runs until SIGTERM/SIGINT, then exits 0 after a clean
-//! shutdown.
+//! level, starts the server, tells systemd it is ready (`NOTIFY_SOCKET`), reloads live
+//! settings on SIGHUP and runs until SIGTERM/SIGINT, then exits 0 after a clean shutdown.
 
 use channelstream::log::{self, Level};
 use channelstream::{app, config};
@@ -35,6 +35,10 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         running.addr
     );
+    // Listening, state loaded: systemd (`Type=notify`) may start what depends on us.
+    if let Err(e) = app::notify::notify("READY=1") {
+        channelstream::log!(Warning, "cannot tell systemd we are ready: {e}");
+    }
     match running.wait() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -10,6 +10,8 @@
 
 mod hub_thread;
 mod metrics_page;
+pub mod notify;
+mod reload;
 mod state_file;
 
 use crate::api::{health, Api, Routed};
@@ -21,7 +23,7 @@ use hub_thread::HubMsg;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -94,6 +96,7 @@ pub fn spawn(config: Config) -> io::Result<Running> {
     let app = std::sync::Arc::new(Channelstream {
         api: RwLock::new(Arc::new(Api::new(&config))),
         to_hub: to_hub.clone(),
+        config: Mutex::new(config),
     });
     let engine = thread::Builder::new()
         .name("channelstream-engine".into())
@@ -117,6 +120,8 @@ struct Channelstream {
     /// Replaced whole when `SIGHUP` reloads the settings a running server can change.
     api: RwLock<Arc<Api>>,
     to_hub: Sender<HubMsg>,
+    /// The settings in force, compared with the file on `SIGHUP`.
+    config: Mutex<Config>,
 }
 
 impl Channelstream {
@@ -132,6 +137,15 @@ impl Channelstream {
     fn send(&self, msg: HubMsg) {
         // Fails only once the hub thread has stopped, during shutdown.
         let _ = self.to_hub.send(msg);
+    }
+}
+
+/// `a, b` or `none`, for the reload line.
+fn names(keys: &[&str]) -> String {
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.join(", ")
     }
 }
 
@@ -188,7 +202,37 @@ impl App for Channelstream {
         self.send(HubMsg::Closed(conn));
     }
 
+    fn on_reload(&self) {
+        let _ = notify::notify("RELOADING=1");
+        match crate::config::from_process() {
+            Ok(crate::config::Command::Run(new, warnings)) => {
+                for w in warnings {
+                    crate::log!(Warning, "{w}");
+                }
+                let mut config = self.config.lock().unwrap_or_else(|p| p.into_inner());
+                let (live, restart) = reload::plan(&config, &new);
+                reload::apply_logging(&new);
+                let api = Arc::new(Api::new(&new));
+                *self.api.write().unwrap_or_else(|p| p.into_inner()) = api;
+                crate::log!(
+                    Warning,
+                    "SIGHUP: settings reloaded; changed now: {}; changed but need a restart: {}",
+                    names(&live),
+                    names(&restart)
+                );
+                // What is in force: the live part of `new`, the rest as started.
+                let mut kept = new;
+                std::mem::swap(&mut kept, &mut config);
+                reload::keep_restart_only(&mut config, kept);
+            }
+            Ok(_) => crate::log!(Error, "SIGHUP: the command line asks for no server run"),
+            Err(e) => crate::log!(Error, "SIGHUP: configuration not reloaded: {e}"),
+        }
+        let _ = notify::notify("READY=1");
+    }
+
     fn on_shutdown(&self) {
+        let _ = notify::notify("STOPPING=1");
         // Let the hub answer waiting long-polls before the engine stops; bounded wait.
         let (ack, done) = mpsc::channel();
         self.send(HubMsg::Shutdown(ack));

@@ -61,6 +61,12 @@ impl<A: App> Acceptor<A> {
             if sys::signalled() {
                 self.handle.shutdown();
             }
+            if sys::take_reload() {
+                let app = &self.app;
+                if panic::catch_unwind(AssertUnwindSafe(|| app.on_reload())).is_err() {
+                    crate::log!(Error, "App::on_reload panicked");
+                }
+            }
             if self.handle.shutdown_requested() {
                 break;
             }

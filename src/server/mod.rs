@@ -141,6 +141,9 @@ pub trait App: Send + Sync + 'static {
     /// Shutdown began (SIGTERM/SIGINT or [`Handle::shutdown`]): called once, before
     /// websockets get close 1001, so the app can answer waiting requests and save state.
     fn on_shutdown(&self) {}
+    /// `SIGHUP` arrived: re-read whatever settings can change while running. Called on
+    /// the acceptor thread; must not block for long.
+    fn on_reload(&self) {}
 }
 
 /// What a callback may use: the connection it is about, its own out queue, and a way to

@@ -51,7 +51,8 @@ impl Binary {
                 .map_while(Result::ok)
             {
                 if let Some(rest) = line.split("serving on http://").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
+                    // A JSON line (`log_format = json`) ends the message with `"}`.
+                    let _ = tx.send(rest.trim().trim_end_matches(['"', '}']).to_string());
                 }
                 if let Ok(mut l) = sink.lock() {
                     l.push_str(&line);
