@@ -6,7 +6,7 @@
 use crate::http::Response;
 
 /// The answer to a health path, or `None` for any other path. `ready` is false once
-/// shutdown has begun.
+/// shutdown has begun. `HEAD` gets the status without a body.
 pub fn answer(path: &str, method: &str, ready: bool) -> Option<Response> {
     if !matches!(method, "GET" | "HEAD") {
         return None;
@@ -23,7 +23,11 @@ pub fn answer(path: &str, method: &str, ready: bool) -> Option<Response> {
             ("Content-Type".into(), "text/plain; charset=utf-8".into()),
             ("Cache-Control".into(), "no-store".into()),
         ],
-        body: body.as_bytes().to_vec(),
+        body: if method == "HEAD" {
+            Vec::new()
+        } else {
+            body.as_bytes().to_vec()
+        },
     })
 }
 
@@ -37,7 +41,11 @@ mod tests {
         assert_eq!(answer("/readyz", "GET", true).unwrap().status, 200);
         let draining = answer("/readyz", "HEAD", false).unwrap();
         assert_eq!(draining.status, 503);
-        assert_eq!(draining.body, b"shutting down\n");
+        assert!(draining.body.is_empty(), "HEAD has no body");
+        assert_eq!(
+            answer("/readyz", "GET", false).unwrap().body,
+            b"shutting down\n"
+        );
         assert!(answer("/healthz", "POST", true).is_none());
         assert!(answer("/healthzz", "GET", true).is_none());
     }

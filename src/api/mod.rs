@@ -255,7 +255,7 @@ impl Api {
         method: &str,
         page: PageKind,
     ) -> Routed {
-        if !self.metrics || !matches!(method, "GET" | "HEAD") {
+        if !self.metrics || method != "GET" {
             return Routed::Respond(reply::not_found(page, "/metrics"));
         }
         let allowed = self.metrics_allow_from.iter().any(|c| c.contains(client))

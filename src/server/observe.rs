@@ -19,19 +19,22 @@ pub(crate) struct Exchange {
 }
 
 impl Exchange {
-    /// A request for `target` (its query string is dropped here).
+    /// A request for `target` (its query string is dropped here, before anything can
+    /// log it).
     pub(crate) fn new(
-        method: &str,
-        target: &str,
+        method: String,
+        mut target: String,
         started: Instant,
         described: Option<(Endpoint, IpAddr)>,
         peer: IpAddr,
     ) -> Exchange {
-        let path = target.split('?').next().unwrap_or_default();
-        let (endpoint, client) = described.unwrap_or_else(|| (Endpoint::of(path), peer));
+        if let Some(query) = target.find('?') {
+            target.truncate(query);
+        }
+        let (endpoint, client) = described.unwrap_or_else(|| (Endpoint::of(&target), peer));
         Exchange {
-            method: method.to_owned(),
-            path: path.to_owned(),
+            method,
+            path: target,
             started,
             endpoint,
             client,

@@ -183,8 +183,8 @@ impl Socket {
                 let call = panic::catch_unwind(AssertUnwindSafe(|| app.on_request(req, &mut ctx)));
                 let described = ctx.described;
                 self.exchange = Some(Exchange::new(
-                    &method,
-                    &target,
+                    method,
+                    target,
                     now,
                     described,
                     self.peer.ip(),
