@@ -68,6 +68,19 @@ fn the_unit_file_passes_systemd_analyze_verify() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Waits (up to 5 s) until the server's log, read by a thread, contains `text`.
+fn wait_for_log(server: &Binary, text: &str) {
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    while !server.log().contains(text) {
+        assert!(
+            std::time::Instant::now() < end,
+            "no `{text}` in the log: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn recv(socket: &UnixDatagram) -> String {
     let mut buf = [0u8; 256];
     let n = socket.recv(&mut buf).expect("a notification within 10 s");
@@ -88,7 +101,7 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
     let mut server = Binary::start(&prefix, &["--ini", ini.to_str().unwrap()]);
     assert_eq!(recv(&listener), "READY=1");
     assert_eq!(get(server.addr, "/healthz", "").0, 200);
-    assert!(server.log().contains("path=/healthz"), "INFO request line");
+    wait_for_log(&server, "path=/healthz");
 
     std::fs::write(
         &ini,
@@ -99,12 +112,9 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
     let _ = Command::new("kill").args(["-HUP", &server.pid()]).status();
     assert_eq!(recv(&listener), "RELOADING=1");
     assert_eq!(recv(&listener), "READY=1");
-    let log = server.log();
-    assert!(
-        log.contains(
-            "changed now: log_level, trusted_proxies; changed but need a restart: max_connections"
-        ),
-        "{log}"
+    wait_for_log(
+        &server,
+        "changed now: log_level, trusted_proxies; changed but need a restart: max_connections",
     );
     assert_eq!(get(server.addr, "/readyz", "").0, 200, "still serving");
     std::thread::sleep(Duration::from_millis(200));
