@@ -1,8 +1,8 @@
 //! systemd: the unit file passes `systemd-analyze verify` (pointed at the binary just
 //! built), and the binary speaks the readiness protocol on a socket this test listens
 //! on: `READY=1` once it serves, `RELOADING=1` then `READY=1` around a SIGHUP reload,
-//! whose log line names what changed now and what needs a restart, `STOPPING=1` at
-//! SIGTERM.
+//! whose log line names what changed now and what needs a restart (and the new log level
+//! and connection limit are in force), `STOPPING=1` at SIGTERM.
 
 mod ops_common;
 mod server_common;
@@ -106,7 +106,7 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
     std::fs::write(
         &ini,
         "[channelstream]\nsecret = s3\nlog_level = WARNING\ntrusted_proxies = 10.0.0.0/8\n\
-         max_connections = 77\n",
+         max_connections = 1\nidle_timeout = 60\n",
     )
     .expect("ini");
     let _ = Command::new("kill").args(["-HUP", &server.pid()]).status();
@@ -114,9 +114,30 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
     assert_eq!(recv(&listener), "READY=1");
     wait_for_log(
         &server,
-        "changed now: log_level, trusted_proxies; changed but need a restart: max_connections",
+        "changed now: log_level, trusted_proxies, max_connections; \
+         changed but need a restart: idle_timeout",
     );
     assert_eq!(get(server.addr, "/readyz", "").0, 200, "still serving");
+    let held = std::net::TcpStream::connect(server.addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        get(server.addr, "/readyz", "").0,
+        503,
+        "max_connections = 1 is in force: the second connection is refused"
+    );
+    drop(held);
+
+    std::fs::write(&ini, "[channelstream]\nlog_level = LOUD\n").expect("ini");
+    let _ = Command::new("kill").args(["-HUP", &server.pid()]).status();
+    assert_eq!(recv(&listener), "RELOADING=1");
+    assert_eq!(recv(&listener), "READY=1");
+    wait_for_log(&server, "SIGHUP: configuration not reloaded");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        get(server.addr, "/healthz", "").0,
+        200,
+        "a bad file changes nothing"
+    );
     std::thread::sleep(Duration::from_millis(200));
     assert!(
         !server.log().contains("path=/readyz"),

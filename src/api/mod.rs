@@ -258,16 +258,22 @@ impl Api {
         if !self.metrics || method != "GET" {
             return Routed::Respond(reply::not_found(page, "/metrics"));
         }
-        let allowed = self.metrics_allow_from.iter().any(|c| c.contains(client))
-            || matches!(self.authorize(req, client, now), Ok(Caller::Signed(_)));
-        if !allowed {
-            return Routed::Respond(reply::forbidden(page));
-        }
+        let nonce = if self.metrics_allow_from.iter().any(|c| c.contains(client)) {
+            None
+        } else {
+            // Signed like any API call (so also only from `allow_posting_from`); a strict
+            // signature's nonce is claimed on the hub thread as for other commands.
+            match self.authorize(req, client, now) {
+                Ok(Caller::Signed(nonce)) => nonce,
+                Ok(Caller::Anonymous) => return Routed::Respond(reply::forbidden(page)),
+                Err(_) => return Routed::Respond(reply::bad_signature()),
+            }
+        };
         Routed::Hub(Box::new(Command {
             kind: Kind::Metrics,
             cors: Vec::new(),
             page,
-            nonce: None,
+            nonce,
         }))
     }
 

@@ -156,14 +156,14 @@ fn handle_msg(
     msg: HubMsg,
 ) {
     match msg {
-        HubMsg::Command { conn, cmd } if matches!(cmd.kind, Kind::Metrics) => {
-            handle.respond(conn, metrics_page::render(hub, sources));
-        }
         HubMsg::Command { conn, cmd } => {
             let unix_secs = now().0 / 1_000_000;
             if let Err(refusal) = cmd.claim_nonce(nonces, unix_secs) {
                 handle.respond(conn, refusal);
                 return;
+            }
+            if matches!(cmd.kind, Kind::Metrics) {
+                return handle.respond(conn, metrics_page::render(hub, sources));
             }
             // A bug in one command must not take the hub thread (and every client) down:
             // answer the engine's 500 and carry on.

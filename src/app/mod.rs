@@ -94,6 +94,7 @@ pub fn spawn(config: Config) -> io::Result<Running> {
         .name("channelstream-hub".into())
         .spawn(move || hub_thread::run(state, from_workers, owned))?;
     let app = std::sync::Arc::new(Channelstream {
+        handle: handle.clone(),
         api: RwLock::new(Arc::new(Api::new(&config))),
         to_hub: to_hub.clone(),
         config: Mutex::new(config),
@@ -122,6 +123,8 @@ struct Channelstream {
     to_hub: Sender<HubMsg>,
     /// The settings in force, compared with the file on `SIGHUP`.
     config: Mutex<Config>,
+    /// The engine, for limits changed by `SIGHUP`.
+    handle: Handle,
 }
 
 impl Channelstream {
@@ -214,6 +217,7 @@ impl App for Channelstream {
                 reload::apply_logging(&new);
                 let api = Arc::new(Api::new(&new));
                 *self.api.write().unwrap_or_else(|p| p.into_inner()) = api;
+                self.handle.set_max_connections(new.limits.max_connections);
                 crate::log!(
                     Warning,
                     "SIGHUP: settings reloaded; changed now: {}; changed but need a restart: {}",

@@ -1,11 +1,13 @@
 //! `SIGHUP`: read the configuration again (same command line, same ini file, same
 //! environment) and apply what a running server can change without dropping anyone: the
-//! log level and format, and every setting of the worker half of the API (secret,
-//! allow lists, CORS, signature rules, `enforce_https`, trusted proxies, metrics access).
-//! The rest (addresses, workers, limits, timings, the state file) is read at start only;
-//! the log says which changed keys need a restart.
+//! log level and format, every setting of the worker half of the API (secret, allow
+//! lists, CORS, signature rules, `enforce_https`, trusted proxies, metrics access) and
+//! `max_connections` (checked at each accept). The rest (addresses, workers, the other
+//! limits, which each connection copies when it is accepted, timings, the state file) is
+//! read at start only; the log says which changed keys need a restart.
 
 use crate::config::Config;
+use crate::server::Limits;
 
 /// Keys whose new value takes effect at once.
 fn live_changes(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -41,6 +43,10 @@ fn live_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         "metrics_allow_from",
         old.metrics_allow_from != new.metrics_allow_from,
     );
+    check(
+        "max_connections",
+        old.limits.max_connections != new.limits.max_connections,
+    );
     changed
 }
 
@@ -51,7 +57,6 @@ fn restart_changes(old: &Config, new: &Config) -> Vec<&'static str> {
         ("host", old.host != new.host),
         ("port", old.port != new.port),
         ("workers", old.workers != new.workers),
-        ("max_connections", a.max_connections != b.max_connections),
         ("max_head_bytes", a.max_head != b.max_head),
         ("max_body_bytes", a.max_body != b.max_body),
         ("max_message_bytes", a.max_message != b.max_message),
@@ -99,7 +104,10 @@ pub fn keep_restart_only(config: &mut Config, started: Config) {
     config.host = started.host;
     config.port = started.port;
     config.workers = started.workers;
-    config.limits = started.limits;
+    config.limits = Limits {
+        max_connections: config.limits.max_connections,
+        ..started.limits
+    };
     config.state_file = started.state_file;
     config.snapshot_interval = started.snapshot_interval;
     config.gc_conns_after = started.gc_conns_after;
@@ -134,9 +142,19 @@ mod tests {
         new.trusted_proxies = vec!["10.0.0.0/8".into()];
         new.port = 9000;
         new.limits.max_connections = 5;
+        new.limits.idle_timeout = std::time::Duration::from_secs(7);
         let (live, restart) = plan(&old, &new);
-        assert_eq!(live, ["log_level", "trusted_proxies"]);
-        assert_eq!(restart, ["port", "max_connections"]);
+        assert_eq!(live, ["log_level", "trusted_proxies", "max_connections"]);
+        assert_eq!(restart, ["port", "idle_timeout"]);
+        let mut kept = new.clone();
+        keep_restart_only(&mut kept, old.clone());
+        assert_eq!(kept.port, old.port, "a restart key keeps its running value");
+        assert_eq!(kept.limits.idle_timeout, old.limits.idle_timeout);
+        assert_eq!(
+            kept.limits.max_connections, 5,
+            "a live key takes the new one"
+        );
+        assert_eq!(kept.log_level, "WARNING");
         assert_eq!(plan(&old, &old.clone()), (vec![], vec![]));
     }
 }

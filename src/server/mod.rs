@@ -276,6 +276,7 @@ impl Server {
             posts,
             acceptor,
             shutdown: AtomicBool::new(false),
+            max_connections: AtomicUsize::new(config.limits.max_connections),
         };
         let handle = Handle::new(Arc::new(shared));
         let counters = Arc::new(EngineCounters::new(workers.len()));
@@ -349,7 +350,6 @@ impl Server {
             handle: self.handle.clone(),
             app,
             open,
-            max_connections: limits.max_connections,
             workers: worker_count,
             signal_fd: self.signal_fd,
         };
@@ -384,6 +384,7 @@ mod tests {
             posts: Vec::new(),
             acceptor,
             shutdown: AtomicBool::new(false),
+            max_connections: AtomicUsize::new(1),
         }))
     }
 
