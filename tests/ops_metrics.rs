@@ -1,12 +1,13 @@
 //! `GET /metrics`, `/healthz` and `/readyz` on a real server: the page is read by the
-//! real Prometheus parser (`prometheus_client`), and its numbers move as the server's
+//! real Prometheus parser (`prometheus_client`) and, when installed, checked by
+//! `promtool check metrics`, and its numbers move as the server's
 //! state does (a publish counts, a close takes a websocket off the gauge). Access is
 //! limited to `metrics_allow_from` or the API signature, and `metrics = false` hides it.
 
 mod ops_common;
 mod server_common;
 
-use ops_common::{get, parse_with_prometheus_client, Samples};
+use ops_common::{get, parse_with_prometheus_client, promtool_check, Samples};
 use server_common::{connect, loopback_config, open_ws, publish, sees_marker, start, token};
 use std::net::SocketAddr;
 use std::thread;
@@ -16,6 +17,11 @@ fn scrape(addr: SocketAddr) -> Option<Samples> {
     let (status, body) = get(addr, "/metrics", "");
     assert_eq!(status, 200, "{body}");
     parse_with_prometheus_client(&body)
+}
+
+/// The page as text, for promtool.
+fn page(addr: SocketAddr) -> String {
+    get(addr, "/metrics", "").1
 }
 
 fn value(s: &Samples, key: &str) -> f64 {
@@ -68,6 +74,8 @@ fn the_page_parses_and_its_numbers_follow_publishes_and_closes() {
     assert_eq!(value(&after, "channelstream_users"), 1.0);
     assert_eq!(value(&after, "channelstream_channels"), 1.0);
     assert!(moved("channelstream_bytes_out_total") > 0.0);
+    // With requests, a histogram and websockets on the page: Prometheus' own lints.
+    promtool_check(&page(addr));
     ws.close(None).expect("close");
     let _ = ws.flush();
     let end = Instant::now() + Duration::from_secs(5);
@@ -112,5 +120,42 @@ fn health_and_readiness_answer_plainly_without_a_signature() {
     assert_eq!(get(server.addr, "/readyz", ""), (200, "ready\n".into()));
     let (status, _) = get(server.addr, "/info", "");
     assert_eq!(status, 406, "enforce_https still refuses the API");
+    server.shutdown().expect("clean shutdown");
+}
+
+#[test]
+fn a_stalled_websocket_cut_at_max_outbound_is_counted() {
+    let mut c = loopback_config();
+    c.limits.max_outbound = 64 * 1024;
+    c.limits.max_body = 2 * 1024 * 1024;
+    let server = start(c);
+    let addr = server.addr;
+    let Some(before) = scrape(addr) else { return };
+    let cut = "channelstream_slow_consumers_cut_total";
+    assert_eq!(value(&before, cut), 0.0);
+    let stalled_id = "eeeeeeee-0000-4000-8000-0000000000aa";
+    connect(addr, "stalled", stalled_id, &[]);
+    let _stalled = server_common::raw_ws(addr, stalled_id); // never read again
+    let big = "p".repeat(30_000);
+    let batch: Vec<serde_json::Value> = (0..10)
+        .map(|_| serde_json::json!({"pm_users": ["stalled"], "user": "system", "message": {"pad": big}}))
+        .collect();
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        // 300 KB a batch until the kernel's buffers and then the 64 KiB queue are full.
+        server_common::post(addr, "/message", serde_json::Value::Array(batch.clone()));
+        let Some(now) = scrape(addr) else { return };
+        if value(&now, cut) == 1.0 {
+            assert!(
+                value(
+                    &now,
+                    "channelstream_open_connections{transport=\"websocket\"}"
+                ) == 0.0,
+                "the cut websocket left the gauge"
+            );
+            break;
+        }
+        assert!(Instant::now() < end, "the stalled websocket was never cut");
+    }
     server.shutdown().expect("clean shutdown");
 }

@@ -8,8 +8,8 @@
 //! socket I/O and app calls), `conn/` (a connection's sans-IO state machine, unit-tested
 //! with a simulated clock), `out_queue.rs`, `timers.rs`, `admission.rs`, `slots.rs` (slab
 //! and generations), `mailbox.rs` and `handle.rs` (cross-thread messages), `refusal.rs`
-//! (the engine's one way to refuse), `sys.rs` (the only `unsafe`: signals, fd limit,
-//! listen backlog).
+//! (the engine's one way to refuse), `observe.rs` (request and websocket log lines, the
+//! worker's counters), `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
 
 mod admission;
 mod conn;

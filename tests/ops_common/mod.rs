@@ -65,3 +65,32 @@ pub fn get(addr: SocketAddr, target: &str, headers: &str) -> (u16, String) {
         String::from_utf8_lossy(super::server_common::body_of(&out)).into_owned(),
     )
 }
+
+/// Runs `promtool check metrics` (Debian `prometheus`) on `text` when promtool is
+/// installed: the parser plus Prometheus' naming lints. Optional (the Python parser
+/// above is the one `.ci/run` installs); says so when it is missing. A complaint panics.
+pub fn promtool_check(text: &str) {
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        eprintln!("promtool not installed (apt-get install prometheus): lint skipped");
+        return;
+    };
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write page");
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
