@@ -159,3 +159,33 @@ fn a_stalled_websocket_cut_at_max_outbound_is_counted() {
     }
     server.shutdown().expect("clean shutdown");
 }
+
+#[test]
+fn periodic_state_saves_are_counted_with_their_time() {
+    let dir = std::env::temp_dir().join(format!("cs-metrics-state-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let mut c = loopback_config();
+    c.state_file = Some(dir.join("state.json"));
+    c.snapshot_interval = 1;
+    let server = start(c);
+    let ok = "channelstream_state_saves_total{result=\"ok\"}";
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let Some(now) = scrape(server.addr) else {
+            break;
+        };
+        if value(&now, ok) >= 1.0 {
+            assert!(value(&now, "channelstream_state_save_seconds_total") > 0.0);
+            assert!(value(&now, "channelstream_state_save_last_seconds") > 0.0);
+            assert_eq!(
+                value(&now, "channelstream_state_saves_total{result=\"error\"}"),
+                0.0
+            );
+            break;
+        }
+        assert!(Instant::now() < end, "no save counted");
+        thread::sleep(Duration::from_millis(100));
+    }
+    server.shutdown().expect("clean shutdown");
+    let _ = std::fs::remove_dir_all(&dir);
+}
