@@ -170,10 +170,7 @@ fn periodic_state_saves_are_counted_with_their_time() {
     let server = start(c);
     let ok = "channelstream_state_saves_total{result=\"ok\"}";
     let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        let Some(now) = scrape(server.addr) else {
-            break;
-        };
+    while let Some(now) = scrape(server.addr) {
         if value(&now, ok) >= 1.0 {
             assert!(value(&now, "channelstream_state_save_seconds_total") > 0.0);
             assert!(value(&now, "channelstream_state_save_last_seconds") > 0.0);
