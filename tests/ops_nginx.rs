@@ -67,7 +67,19 @@ struct Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers (a SIGKILL would leave them
+    /// running, holding the ports); SIGKILL only if it does not exit in 5 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);

@@ -60,9 +60,10 @@ impl Binary {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(a) => a.parse().expect("address"),
-            Err(_) => {
+        let addr = match rx.recv_timeout(Duration::from_secs(10)).map(|a| a.parse()) {
+            Ok(Ok(addr)) => addr,
+            // Killed before panicking, so a failed start leaves no server behind.
+            _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
