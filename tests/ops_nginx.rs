@@ -1,14 +1,15 @@
 //! A real nginx in front of the real server, configured with the text of
 //! `docs/DEPLOY.md` (only ports, certificate paths and a plain listener for the Rust
 //! clients templated in). Through it: a signed API call is judged by the forwarded client
-//! address (nginx itself may not post), a spoofed `X-Forwarded-For` is ignored, a
+//! address (nginx itself may not post) and logged with it, a spoofed `X-Forwarded-For`
+//! is ignored, a
 //! websocket and a long-poll get their messages, and `enforce_https` accepts requests
 //! that reached nginx over TLS and refuses the same request over plain http.
 
 mod ops_common;
 mod server_common;
 
-use server_common::{body_of, loopback_config, read_to_eof, start, status_of, token};
+use server_common::{body_of, loopback_config, read_to_eof, start, status_of, token, Binary};
 use socket2::{Domain, Socket, Type};
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -228,10 +229,20 @@ fn through_nginx_forwarded_addresses_websockets_long_polls_and_https_work() {
     let dir = std::env::temp_dir().join(format!("cs-nginx-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut c = loopback_config();
-    c.allow_posting_from = vec!["127.0.0.2".into()]; // not nginx's own 127.0.0.1
-    c.trusted_proxies = vec!["127.0.0.1".into()];
-    let server = start(c);
+    // The binary, so its log can be read: nginx's own 127.0.0.1 may not post.
+    let mut server = Binary::start(
+        "",
+        &[
+            "--secret",
+            "secret",
+            "--allow-posting-from",
+            "127.0.0.2",
+            "--trusted-proxies",
+            "127.0.0.1",
+            "--wake-connections-after",
+            "1",
+        ],
+    );
     let ports = Ports {
         upstream: server.addr.port(),
         redirect: free_port(),
@@ -305,7 +316,21 @@ fn through_nginx_forwarded_addresses_websockets_long_polls_and_https_work() {
     assert_eq!(status_of(answer.as_bytes()), 200, "{answer}");
     assert!(answer.contains("via-nginx"), "long-poll: {answer}");
     drop(ws);
-    server.shutdown().expect("clean shutdown");
+    assert_eq!(server.terminate(), Some(0));
+    let log = server.log();
+    let logged = |what: &str, client: &str| {
+        log.lines()
+            .any(|l| l.contains(what) && l.ends_with(&format!("client={client}")))
+    };
+    assert!(
+        logged("path=/connect status=200", "127.0.0.2"),
+        "the log names the forwarded client: {log}"
+    );
+    assert!(logged("path=/info status=403", "127.0.0.3"), "{log}");
+    assert!(
+        !logged("path=/info status=200", "127.0.0.2"),
+        "the spoofed address never shows up as an accepted caller: {log}"
+    );
 
     // enforce_https: the same request is accepted over TLS and refused over plain http.
     let mut c = loopback_config();
