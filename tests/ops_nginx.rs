@@ -2,9 +2,9 @@
 //! `docs/DEPLOY.md` (only ports, certificate paths and a plain listener for the Rust
 //! clients templated in). Through it: a signed API call is judged by the forwarded client
 //! address (nginx itself may not post) and logged with it, a spoofed `X-Forwarded-For`
-//! is ignored, a
-//! websocket and a long-poll get their messages, and `enforce_https` accepts requests
-//! that reached nginx over TLS and refuses the same request over plain http.
+//! is ignored, a websocket and a long-poll get their messages, and `enforce_https`
+//! accepts requests that reached nginx over TLS and refuses the same request over plain
+//! http.
 
 mod ops_common;
 mod server_common;
