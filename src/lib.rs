@@ -14,6 +14,7 @@
 //! - [`resp`]: the Redis wire protocol (RESP2), a sans-IO codec.
 //! - [`redis`]: the Redis client (a sans-IO session per connection and a thread driving
 //!   it over mio) and the shared-state scripts; not wired into the hub yet.
+//! - [`metrics`]: per-thread counters and the Prometheus text format for `GET /metrics`.
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
@@ -25,6 +26,7 @@ pub mod decoded;
 pub mod http;
 pub mod hub;
 pub mod log;
+pub mod metrics;
 pub mod redis;
 pub mod resp;
 pub mod server;

@@ -5,9 +5,15 @@
 //!
 //! Write lines with [`crate::log!`]: `log!(Warning, "cannot save state: {e}")`. Until
 //! [`set_level`] is called (an embedding program may never call it), INFO and above are
-//! written, which is the default of `log_level`.
+//! written, which is the default of `log_level`. With `log_format = json` ([`set_format`])
+//! each line is one JSON object instead (`{"ts":..,"level":"INFO","logger":"channelstream",
+//! "msg":..}` plus any fields), for log shippers; [`event`] writes a line with fields
+//! (the per-request and websocket lines). Both settings are atomics, so `SIGHUP` can
+//! change them while the server runs.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// How serious a line is. Ordered: a threshold lets through its own level and above.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -55,13 +61,122 @@ impl Level {
     }
 }
 
-/// The threshold, as a `Level` discriminant. Read with `Relaxed` ordering: it is set once
-/// before the server starts, and a line racing a change could go either way harmlessly.
+/// The threshold, as a `Level` discriminant. Read with `Relaxed` ordering: it is set at
+/// start and on `SIGHUP`, and a line racing a change could go either way harmlessly.
 static THRESHOLD: AtomicU8 = AtomicU8::new(Level::Info as u8);
 
-/// Sets the threshold; call once at start, before other threads log.
+/// JSON lines instead of text (`log_format = json`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Sets the threshold (at start, and again on `SIGHUP`).
 pub fn set_level(level: Level) {
     THRESHOLD.store(level as u8, Ordering::Relaxed);
+}
+
+/// How lines are written (`log_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// `LEVEL channelstream: message key=value ...`
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Format {
+    /// The format a `log_format` value names (`text` or `json`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        match name {
+            "text" => Some(Self::Text),
+            "json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Sets the line format (at start, and again on `SIGHUP`).
+pub fn set_format(format: Format) {
+    JSON.store(format == Format::Json, Ordering::Relaxed);
+}
+
+/// A field's value in a structured line.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    /// Written as a JSON string (escaped), bare in text lines.
+    Str(&'a str),
+    /// A whole number.
+    Int(u64),
+    /// Milliseconds with three decimals.
+    Millis(f64),
+}
+
+/// Writes one line at `level` (if it passes the threshold) with `msg` and `fields`, in
+/// the configured format. Callers must not put secrets in either: the request line gets
+/// the path without its query string, never headers.
+pub fn event(level: Level, msg: std::fmt::Arguments<'_>, fields: &[(&str, Value<'_>)]) {
+    if !enabled(level) {
+        return;
+    }
+    let line = render(
+        JSON.load(Ordering::Relaxed),
+        level,
+        msg,
+        fields,
+        unix_secs(),
+    );
+    // One write per line, so lines of different threads do not interleave (and through
+    // `eprint!`, which the test harness captures).
+    eprint!("{line}");
+}
+
+fn unix_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// One line, newline included. Pure, for the tests.
+fn render(
+    json: bool,
+    level: Level,
+    msg: std::fmt::Arguments<'_>,
+    fields: &[(&str, Value<'_>)],
+    ts: f64,
+) -> String {
+    let mut line = String::with_capacity(128);
+    if json {
+        let _ = write!(
+            line,
+            "{{\"ts\":{ts:.3},\"level\":\"{}\",\"logger\":\"channelstream\",\"msg\":{}",
+            level.name(),
+            json_string(&msg.to_string())
+        );
+        for (key, value) in fields {
+            let _ = write!(line, ",{}:", json_string(key));
+            let _ = match value {
+                Value::Str(s) => write!(line, "{}", json_string(s)),
+                Value::Int(n) => write!(line, "{n}"),
+                Value::Millis(ms) => write!(line, "{ms:.3}"),
+            };
+        }
+        line.push_str("}\n");
+    } else {
+        let _ = write!(line, "{} channelstream: {msg}", level.name());
+        for (key, value) in fields {
+            let _ = match value {
+                Value::Str(s) => write!(line, " {key}={s}"),
+                Value::Int(n) => write!(line, " {key}={n}"),
+                Value::Millis(ms) => write!(line, " {key}={ms:.3}"),
+            };
+        }
+        line.push('\n');
+    }
+    line
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    serde_json::Value::String(s.to_owned()).to_string()
 }
 
 /// Whether a line at `level` is written now.
@@ -82,11 +197,7 @@ pub fn enabled(level: Level) -> bool {
 macro_rules! log {
     ($level:ident, $($arg:tt)+) => {
         if $crate::log::enabled($crate::log::Level::$level) {
-            eprintln!(
-                "{} channelstream: {}",
-                $crate::log::Level::$level.name(),
-                format_args!($($arg)+)
-            );
+            $crate::log::event($crate::log::Level::$level, format_args!($($arg)+), &[]);
         }
     };
 }
@@ -131,5 +242,28 @@ mod tests {
         );
         assert_eq!(passing(Level::Error), ["ERROR", "CRITICAL"]);
         assert_eq!(passing(Level::Critical), ["CRITICAL"]);
+    }
+
+    #[test]
+    fn text_lines_keep_the_python_shape_and_append_fields() {
+        let fields = [("status", Value::Int(200)), ("path", Value::Str("/info"))];
+        let line = render(false, Level::Info, format_args!("request"), &fields, 1.0);
+        assert_eq!(line, "INFO channelstream: request status=200 path=/info\n");
+    }
+
+    #[test]
+    fn json_lines_are_one_escaped_object_each() {
+        let fields = [
+            ("path", Value::Str("/a\"b\n")),
+            ("duration_ms", Value::Millis(1.5)),
+        ];
+        let line = render(true, Level::Warning, format_args!("x \"y\""), &fields, 2.5);
+        assert!(line.ends_with('\n') && !line.trim_end().contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["level"], "WARNING");
+        assert_eq!(v["msg"], "x \"y\"");
+        assert_eq!(v["path"], "/a\"b\n");
+        assert_eq!(v["duration_ms"], 1.5);
+        assert_eq!(v["ts"], 2.5);
     }
 }

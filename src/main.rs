@@ -1,6 +1,6 @@
 //! The `channelstream` binary: reads the configuration (see `docs/CONFIG.md`), sets the log
-//! level, starts the server and runs until SIGTERM/SIGINT, then exits 0 after a clean
-//! shutdown.
+//! level, starts the server, tells systemd it is ready (`NOTIFY_SOCKET`), reloads live
+//! settings on SIGHUP and runs until SIGTERM/SIGINT, then exits 0 after a clean shutdown.
 
 use channelstream::log::{self, Level};
 use channelstream::{app, config};
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
     };
     // The config accepts only names `from_name` knows; INFO is its default.
     log::set_level(Level::from_name(&config.log_level).unwrap_or(Level::Info));
+    log::set_format(log::Format::from_name(&config.log_format).unwrap_or(log::Format::Text));
     for warning in &warnings {
         channelstream::log!(Warning, "{warning}");
     }
@@ -34,6 +35,10 @@ fn main() -> ExitCode {
         env!("CARGO_PKG_VERSION"),
         running.addr
     );
+    // Listening, state loaded: systemd (`Type=notify`) may start what depends on us.
+    if let Err(e) = app::notify::notify("READY=1") {
+        channelstream::log!(Warning, "cannot tell systemd we are ready: {e}");
+    }
     match running.wait() {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -13,6 +13,8 @@ pub mod channel_config;
 pub mod connect;
 pub mod datetime;
 pub mod fields;
+pub mod forwarded;
+pub mod health;
 pub mod info;
 pub mod json_limits;
 pub mod listen;
@@ -31,6 +33,7 @@ use crate::config::Config;
 use crate::conn_id::ConnId;
 use crate::http::{query_param, Request, Response};
 use crate::hub::{Hub, Time};
+use forwarded::{Cidr, TrustedProxies};
 use reply::{Cors, PageKind};
 use routes::{Access, Handler};
 use serde_json::Value;
@@ -98,6 +101,9 @@ pub enum Kind {
         Option<crate::hub::Uuid>,
         Result<Option<crate::hub::Recover>, Value>,
     ),
+    /// `GET /metrics`: rendered by the hub thread, which can read every counter
+    /// (`app::metrics_page`), not by [`Command::run`].
+    Metrics,
 }
 
 /// What the hub thread does with a command's connection.
@@ -127,6 +133,12 @@ pub struct Api {
     bounds: bounds::RequestBounds,
     /// Admin sessions, sign-in and the pages.
     web: crate::web::Web,
+    /// `trusted_proxies`: whose `X-Forwarded-For`/`-Proto` count.
+    trusted: TrustedProxies,
+    /// `metrics`.
+    metrics: bool,
+    /// `metrics_allow_from`.
+    metrics_allow_from: Vec<Cidr>,
 }
 
 impl Api {
@@ -143,7 +155,20 @@ impl Api {
             enforce_https: config.enforce_https,
             bounds: bounds::RequestBounds::new(config),
             web: crate::web::Web::new(config),
+            trusted: TrustedProxies::new(&config.trusted_proxies),
+            metrics: config.metrics,
+            metrics_allow_from: config
+                .metrics_allow_from
+                .iter()
+                .filter_map(|e| Cidr::parse(e))
+                .collect(),
         }
+    }
+
+    /// The client address of a request from `peer`: the peer itself, or what a trusted
+    /// proxy says in `X-Forwarded-For` (`api::forwarded`).
+    pub fn client(&self, req: &Request, peer: IpAddr) -> IpAddr {
+        self.trusted.client(req, peer)
     }
 
     /// Authorizes, routes and validates a request (`wsgi_security.py` `APIFactory`, then
@@ -158,20 +183,26 @@ impl Api {
         let now = unix.as_secs();
         let cors = reply::cors_headers(&self.allow_cors, req.header("origin"));
         let page = reply::negotiate(req.header("accept"));
-        if self.enforce_https {
-            // `subscribers.py`: the scheme seen by the app is never https here (no TLS),
-            // so every request is refused, as the reference does behind plain HTTP.
-            return Routed::Respond(reply::ssl_required(page));
-        }
+        let client = self.client(req, peer);
         let path = strip_script_name(req);
         let method = req.method.as_str();
+        if path == "/metrics" {
+            // Before `enforce_https`: Prometheus scrapes over plain http on loopback.
+            return self.route_metrics(req, client, now, method, page);
+        }
+        if self.enforce_https && !self.trusted.https(req, peer) {
+            // `subscribers.py`: we have no TLS, so only a trusted proxy's
+            // `X-Forwarded-Proto: https` makes a request https; anything else is refused,
+            // as the reference does behind plain HTTP.
+            return Routed::Respond(reply::ssl_required(page));
+        }
         if path.starts_with("/static/") && matches!(method, "GET" | "HEAD") {
             // Embedded files only; any other path under /static/ is the usual 404 below.
             if let Some(file) = static_files::serve(req, path) {
                 return Routed::Respond(file);
             }
         }
-        let (mut authorized, nonce) = match self.authorize(req, peer, now) {
+        let (mut authorized, nonce) = match self.authorize(req, client, now) {
             Ok(Caller::Anonymous) => (false, None),
             Ok(Caller::Signed(nonce)) => (true, nonce),
             Err(_) => return Routed::Respond(reply::bad_signature()),
@@ -222,7 +253,7 @@ impl Api {
         }
         match route.handler {
             Handler::Api => {}
-            Handler::Page(p) => return self.page(p, req, peer, unix, prefix, session),
+            Handler::Page(p) => return self.page(p, req, client, unix, prefix, session),
             // Answered before this point (`route_ws`, the static table above).
             Handler::Ws | Handler::Static => {
                 return Routed::Respond(reply::not_found(page, path));
@@ -240,6 +271,38 @@ impl Api {
         Routed::Hub(Box::new(Command {
             kind,
             cors,
+            page,
+            nonce,
+        }))
+    }
+
+    /// `GET /metrics`: 404 when `metrics = false`; from an address in
+    /// `metrics_allow_from`, or with a valid API signature, the page; else 403.
+    fn route_metrics(
+        &self,
+        req: &Request,
+        client: IpAddr,
+        now: u64,
+        method: &str,
+        page: PageKind,
+    ) -> Routed {
+        if !self.metrics || method != "GET" {
+            return Routed::Respond(reply::not_found(page, "/metrics"));
+        }
+        let nonce = if self.metrics_allow_from.iter().any(|c| c.contains(client)) {
+            None
+        } else {
+            // Signed like any API call (so also only from `allow_posting_from`); a strict
+            // signature's nonce is claimed on the hub thread as for other commands.
+            match self.authorize(req, client, now) {
+                Ok(Caller::Signed(nonce)) => nonce,
+                Ok(Caller::Anonymous) => return Routed::Respond(reply::forbidden(page)),
+                Err(_) => return Routed::Respond(reply::bad_signature()),
+            }
+        };
+        Routed::Hub(Box::new(Command {
+            kind: Kind::Metrics,
+            cors: Vec::new(),
             page,
             nonce,
         }))
@@ -478,6 +541,7 @@ impl Command {
                     None => Outcome::UpgradeAndClose,
                 }
             }
+            Kind::Metrics => Outcome::Respond(reply::not_found(self.page, "/metrics")),
         }
     }
 }

@@ -3,18 +3,21 @@
 //! calls, wrapping each shared payload into one websocket frame.
 
 use super::delayed::Delayed;
+use super::metrics_page;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
-use crate::api::{Command, Outcome};
+use crate::api::{Command, Kind, Outcome};
 use crate::config::Config;
 use crate::hub::{Effect, Hub, Time};
+use crate::metrics::EngineCounters;
 use crate::server::{ConnId, Handle, Refusal, Wakeups};
 use crate::ws::{shared_frame, OpCode};
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What workers and the app send to the hub thread.
@@ -73,16 +76,30 @@ pub fn new_hub(config: &Config) -> Hub {
     hub
 }
 
-/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state. `nonces`
-/// records strict signatures' nonces: every signed command passes through here, one at a
-/// time, so a replay is found without locks.
-pub fn run(
-    mut hub: Hub,
-    handle: Handle,
-    rx: Receiver<HubMsg>,
-    mut saver: Option<Saver>,
-    mut nonces: NonceBook,
-) {
+/// What the hub thread owns besides the hub.
+pub struct Owned {
+    /// Engine handle, for answers and deliveries.
+    pub handle: Handle,
+    /// The state-file saver, if `state_file` is set.
+    pub saver: Option<Saver>,
+    /// Strict signatures' nonces: every signed command passes through here, one at a
+    /// time, so a replay is found without locks.
+    pub nonces: NonceBook,
+    /// The workers' counters, read by `GET /metrics`.
+    pub counters: Arc<EngineCounters>,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
+pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
+    let Owned {
+        handle,
+        mut saver,
+        mut nonces,
+        counters,
+        started,
+    } = owned;
     let mut delayed = Delayed::default();
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
@@ -95,10 +112,15 @@ pub fn run(
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, msg);
+                let sources = metrics_page::Sources {
+                    engine: &counters,
+                    saves: saver.as_ref().map(|s| &s.counters),
+                    started,
+                };
+                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, &sources, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &sources, &rx) {
                     break;
                 }
             }
@@ -115,7 +137,7 @@ pub fn run(
     }
     hub.answer_all_polls();
     flush(&mut hub, &handle);
-    if let Some(s) = &saver {
+    if let Some(s) = saver.as_mut() {
         s.save(&hub);
     }
 }
@@ -131,12 +153,13 @@ fn drain_waiting(
     handle: &Handle,
     nonces: &mut NonceBook,
     delayed: &mut Delayed,
+    sources: &metrics_page::Sources<'_>,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, nonces, delayed, msg),
+            Ok(msg) => handle_msg(hub, handle, nonces, delayed, sources, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
@@ -148,6 +171,7 @@ fn handle_msg(
     handle: &Handle,
     nonces: &mut NonceBook,
     delayed: &mut Delayed,
+    sources: &metrics_page::Sources<'_>,
     msg: HubMsg,
 ) {
     match msg {
@@ -156,6 +180,9 @@ fn handle_msg(
             if let Err(refusal) = cmd.claim_nonce(nonces, unix_secs) {
                 handle.respond(conn, refusal);
                 return;
+            }
+            if matches!(cmd.kind, Kind::Metrics) {
+                return handle.respond(conn, metrics_page::render(hub, sources));
             }
             // A bug in one command must not take the hub thread (and every client) down:
             // answer the engine's 500 and carry on.

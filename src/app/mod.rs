@@ -10,16 +10,21 @@
 
 mod delayed;
 mod hub_thread;
+mod metrics_page;
+pub mod notify;
+mod reload;
 mod state_file;
 
-use crate::api::{Api, Routed};
+use crate::api::{health, Api, Routed};
 use crate::config::Config;
 use crate::http::Request;
+use crate::metrics::Endpoint;
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
 use hub_thread::HubMsg;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -84,14 +89,21 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
         None => None,
     };
     let (to_hub, from_workers) = mpsc::channel();
-    let hub_handle = handle.clone();
-    let nonces = crate::api::nonce_book::NonceBook::new(config.max_signature_nonces);
+    let owned = hub_thread::Owned {
+        handle: handle.clone(),
+        saver,
+        nonces: crate::api::nonce_book::NonceBook::new(config.max_signature_nonces),
+        counters: server.counters(),
+        started: Instant::now(),
+    };
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())
-        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver, nonces))?;
+        .spawn(move || hub_thread::run(state, from_workers, owned))?;
     let app = std::sync::Arc::new(Channelstream {
-        api: Api::new(&config),
+        handle: handle.clone(),
+        api: RwLock::new(Arc::new(Api::new(&config))),
         to_hub: to_hub.clone(),
+        config: Mutex::new(config),
     });
     let engine = thread::Builder::new()
         .name("channelstream-engine".into())
@@ -112,20 +124,50 @@ const ACTIVITY_EVERY: Duration = Duration::from_secs(1);
 
 /// The [`App`]: the worker half of the API plus the way to the hub thread.
 struct Channelstream {
-    api: Api,
+    /// Replaced whole when `SIGHUP` reloads the settings a running server can change.
+    api: RwLock<Arc<Api>>,
     to_hub: Sender<HubMsg>,
+    /// The settings in force, compared with the file on `SIGHUP`.
+    config: Mutex<Config>,
+    /// The engine, for limits changed by `SIGHUP`.
+    handle: Handle,
 }
 
 impl Channelstream {
+    /// The API settings in force now.
+    fn api(&self) -> Arc<Api> {
+        // A writer that panicked left a whole `Arc` behind; use it.
+        self.api
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
     fn send(&self, msg: HubMsg) {
         // Fails only once the hub thread has stopped, during shutdown.
         let _ = self.to_hub.send(msg);
     }
 }
 
+/// `a, b` or `none`, for the reload line.
+fn names(keys: &[&str]) -> String {
+    if keys.is_empty() {
+        "none".into()
+    } else {
+        keys.join(", ")
+    }
+}
+
 impl App for Channelstream {
     fn on_request(&self, req: Request, ctx: &mut Ctx<'_>) -> Reply {
-        if let Some(cmd) = self.api.route_ws(&req) {
+        let api = self.api();
+        let client = api.client(&req, ctx.peer().ip());
+        ctx.describe(Endpoint::of(req.path()), client);
+        let ready = !ctx.handle().is_shutting_down();
+        if let Some(answer) = health::answer(req.path(), &req.method, ready) {
+            return Reply::Respond(answer);
+        }
+        if let Some(cmd) = api.route_ws(&req) {
             // The engine refused a bad handshake before we saw it (the reference's ws4py
             // fails those with a 500). A request with no `Upgrade` at all is answered
             // `Upgrade` too, so the engine refuses it the same one way (400).
@@ -141,7 +183,7 @@ impl App for Channelstream {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        match self.api.route_at(&req, ctx.peer().ip(), unix) {
+        match api.route_at(&req, ctx.peer().ip(), unix) {
             Routed::Respond(r) => Reply::Respond(r),
             Routed::After(delay, response) => {
                 self.send(HubMsg::RespondAt {
@@ -172,7 +214,38 @@ impl App for Channelstream {
         self.send(HubMsg::Closed(conn));
     }
 
+    fn on_reload(&self) {
+        let _ = notify::notify("RELOADING=1");
+        match crate::config::from_process() {
+            Ok(crate::config::Command::Run(new, warnings)) => {
+                for w in warnings {
+                    crate::log!(Warning, "{w}");
+                }
+                let mut config = self.config.lock().unwrap_or_else(|p| p.into_inner());
+                let (live, restart) = reload::plan(&config, &new);
+                reload::apply_logging(&new);
+                let api = Arc::new(Api::new(&new));
+                *self.api.write().unwrap_or_else(|p| p.into_inner()) = api;
+                self.handle.set_max_connections(new.limits.max_connections);
+                crate::log!(
+                    Warning,
+                    "SIGHUP: settings reloaded; changed now: {}; changed but need a restart: {}",
+                    names(&live),
+                    names(&restart)
+                );
+                // What is in force: the live part of `new`, the rest as started.
+                let mut kept = new;
+                std::mem::swap(&mut kept, &mut config);
+                reload::keep_restart_only(&mut config, kept);
+            }
+            Ok(_) => crate::log!(Error, "SIGHUP: the command line asks for no server run"),
+            Err(e) => crate::log!(Error, "SIGHUP: configuration not reloaded: {e}"),
+        }
+        let _ = notify::notify("READY=1");
+    }
+
     fn on_shutdown(&self) {
+        let _ = notify::notify("STOPPING=1");
         // Let the hub answer waiting long-polls before the engine stops; bounded wait.
         let (ack, done) = mpsc::channel();
         self.send(HubMsg::Shutdown(ack));

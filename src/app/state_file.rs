@@ -5,6 +5,7 @@
 //! server that refuses to start loses more than the bad file holds.
 
 use crate::hub::{Hub, Snapshot, SnapshotError};
+use crate::metrics::SaveCounters;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -86,6 +87,8 @@ pub struct Saver {
     path: PathBuf,
     every: Option<Duration>,
     next: Option<Instant>,
+    /// Saves done, failed and their time (`GET /metrics`).
+    pub counters: SaveCounters,
 }
 
 impl Saver {
@@ -96,6 +99,7 @@ impl Saver {
             path,
             every,
             next: every.map(|e| now + e),
+            counters: SaveCounters::default(),
         }
     }
 
@@ -114,10 +118,19 @@ impl Saver {
         }
     }
 
-    /// Saves now; a failure is logged, and the server keeps running.
-    pub fn save(&self, hub: &Hub) {
-        if let Err(e) = save(hub, &self.path) {
-            crate::log!(Warning, "cannot save state to {}: {e}", self.path.display());
+    /// Saves now; a failure is logged and counted, and the server keeps running.
+    pub fn save(&mut self, hub: &Hub) {
+        let started = Instant::now();
+        let result = save(hub, &self.path);
+        let took = started.elapsed().as_secs_f64();
+        self.counters.seconds += took;
+        self.counters.last_seconds = took;
+        match result {
+            Ok(()) => self.counters.saves += 1,
+            Err(e) => {
+                self.counters.failures += 1;
+                crate::log!(Warning, "cannot save state to {}: {e}", self.path.display());
+            }
         }
     }
 }

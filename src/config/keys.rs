@@ -343,7 +343,58 @@ pub(crate) const KEYS: &[Key] = &[
         },
         is_bool: false,
     },
+    Key {
+        name: "log_format",
+        help: "Log line format: text (LEVEL channelstream: message) or json (one object per line).",
+        default: || "text".into(),
+        set: |c, v| {
+            let v = v.trim().to_ascii_lowercase();
+            if !matches!(v.as_str(), "text" | "json") {
+                return Err("text or json");
+            }
+            c.log_format = v;
+            Ok(None)
+        },
+        is_bool: false,
+    },
+    Key {
+        name: "metrics",
+        help: "Serve GET /metrics (Prometheus text format).",
+        default: || "true".into(),
+        set: |c, v| flag(&mut c.metrics, v),
+        is_bool: true,
+    },
+    Key {
+        name: "metrics_allow_from",
+        help: "Client IPs or CIDRs that may read /metrics without the API signature, comma separated.",
+        default: || "127.0.0.1, ::1".into(),
+        set: |c, v| {
+            c.metrics_allow_from = list(v);
+            Ok(odd_ranges(&c.metrics_allow_from))
+        },
+        is_bool: false,
+    },
+    Key {
+        name: "trusted_proxies",
+        help: "Reverse proxies (IPs or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed; empty = none.",
+        default: String::new,
+        set: |c, v| {
+            c.trusted_proxies = list(v);
+            Ok(odd_ranges(&c.trusted_proxies))
+        },
+        is_bool: false,
+    },
 ];
+
+/// A warning naming the entries that are neither an address nor a CIDR range.
+fn odd_ranges(entries: &[String]) -> Option<String> {
+    let odd: Vec<&String> = entries
+        .iter()
+        .filter(|e| crate::api::forwarded::Cidr::parse(e).is_none())
+        .collect();
+    (!odd.is_empty())
+        .then(|| format!("{odd:?} are not IP addresses or CIDR ranges and never match"))
+}
 
 /// `value` as errors and warnings may show it: user info of a `redis_url` (its password)
 /// becomes `***`, even when the URL does not parse.

@@ -108,6 +108,14 @@ pub struct Config {
     pub redis_url: Option<crate::redis::RedisUrl>,
     /// Prefix of every Redis key and channel (`redis_key_prefix`).
     pub redis_key_prefix: String,
+    /// `text` or `json` (`log_format`).
+    pub log_format: String,
+    /// Serve `GET /metrics` (`metrics`).
+    pub metrics: bool,
+    /// Addresses or CIDRs that may read `/metrics` unsigned (`metrics_allow_from`).
+    pub metrics_allow_from: Vec<String>,
+    /// Reverse proxies whose forwarding headers are believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -145,6 +153,10 @@ impl Default for Config {
             max_messages_per_request: 0,
             redis_url: None,
             redis_key_prefix: String::new(),
+            log_format: String::new(),
+            metrics: false,
+            metrics_allow_from: Vec::new(),
+            trusted_proxies: Vec::new(),
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.

@@ -107,6 +107,7 @@ impl Hub {
             }
         }
         if !ws.is_empty() {
+            self.clock_counters.heartbeats += ws.len() as u64;
             ws.sort();
             self.effects.push(Effect::Send {
                 conns: ws,
@@ -167,6 +168,7 @@ impl Hub {
             .collect();
         stale.sort();
         if !stale.is_empty() {
+            self.clock_counters.gc_connections += stale.len() as u64;
             self.remove_connections(&stale, now);
         }
         let oldest = self.connections.values().map(|c| c.last_active).min();
@@ -202,10 +204,13 @@ impl Hub {
     /// that have had no connection and no activity for `gc_channels_after`.
     fn gc_users(&mut self, now: Time) {
         let threshold = now.minus(GC_USERS_AFTER);
+        let (users, channels) = (self.users.len(), self.channels.len());
         self.users.retain(|_, u| u.last_active >= threshold);
         let threshold = now.minus(self.gc_channels_after);
         self.channels
             .retain(|_, c| !c.connections.is_empty() || c.last_active >= threshold);
+        self.clock_counters.gc_users += (users - self.users.len()) as u64;
+        self.clock_counters.gc_channels += (channels - self.channels.len()) as u64;
     }
 
     /// Answers every waiting poll now (shutdown).

@@ -87,6 +87,19 @@ pub struct Stats {
     pub total_messages: u64,
 }
 
+/// What the hub's clock did, for `GET /metrics` (not persisted, not in admin info).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClockCounters {
+    /// Heartbeat frames (`[]`) queued to websockets.
+    pub heartbeats: u64,
+    /// Connections collected for inactivity.
+    pub gc_connections: u64,
+    /// Users forgotten for inactivity.
+    pub gc_users: u64,
+    /// Empty channels forgotten.
+    pub gc_channels: u64,
+}
+
 /// All of channelstream's state. One instance, owned by the hub thread.
 #[derive(Debug)]
 pub struct Hub {
@@ -98,6 +111,8 @@ pub struct Hub {
     pub channels: BTreeMap<String, Channel>,
     /// Counters.
     pub stats: Stats,
+    /// Heartbeat and collection counters.
+    pub clock_counters: ClockCounters,
     /// When the hub started (admin `uptime`).
     pub started: Time,
     /// Engine connection -> the channelstream connection it delivers for.
@@ -124,6 +139,7 @@ impl Hub {
             connections: HashMap::default(),
             channels: BTreeMap::new(),
             stats: Stats::default(),
+            clock_counters: ClockCounters::default(),
             started: now,
             attached: HashMap::new(),
             polling: HashSet::new(),

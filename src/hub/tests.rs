@@ -690,3 +690,17 @@ fn shutdown_answers_polls_but_leaves_websockets_alone() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(matches!(&e[0], Effect::Answer { http, .. } if *http == ws(3)));
 }
+
+#[test]
+fn clock_counters_count_heartbeat_frames_and_collections() {
+    let mut h = hub();
+    join(&mut h, "a", &["room"], ChannelConfig::default(), 1, at(0.0));
+    join(&mut h, "b", &["room"], ChannelConfig::default(), 2, at(0.0));
+    h.tick(at(5.0));
+    assert_eq!(h.clock_counters.heartbeats, 2, "one frame per websocket");
+    h.on_engine_close(ws(1));
+    h.tick(at(6.0));
+    assert_eq!(h.clock_counters.gc_connections, 1);
+    assert_eq!(h.clock_counters.gc_users, 0, "users live a day");
+    let _ = h.take_effects();
+}

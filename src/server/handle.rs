@@ -6,7 +6,7 @@ use super::ConnId;
 use crate::http::Response;
 use mio::Waker;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
@@ -23,6 +23,9 @@ pub(crate) struct Shared {
     pub(crate) acceptor: Arc<Waker>,
     /// Set once by [`Handle::shutdown`] (or a signal, via the acceptor).
     pub(crate) shutdown: AtomicBool,
+    /// `Limits::max_connections`, changeable while running
+    /// ([`Handle::set_max_connections`]).
+    pub(crate) max_connections: AtomicUsize,
 }
 
 /// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
@@ -47,6 +50,25 @@ impl Handle {
 
     pub(crate) fn shutdown_requested(&self) -> bool {
         self.shared.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// The open-connection limit in force.
+    pub(crate) fn max_connections(&self) -> usize {
+        self.shared.max_connections.load(Ordering::Relaxed)
+    }
+
+    /// Changes `max_connections` while running (`SIGHUP`): safe in both directions, as
+    /// the acceptor compares at each accept; lowering it closes nobody, it only refuses
+    /// new connections (503) until enough have gone.
+    pub fn set_max_connections(&self, limit: usize) {
+        self.shared
+            .max_connections
+            .store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Shutdown has begun (`GET /readyz` then says not ready).
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutdown_requested()
     }
 
     /// Posts `mail` to worker `worker` and wakes it. A worker that has stopped drops it.

@@ -35,7 +35,6 @@ pub(crate) struct Acceptor<A> {
     pub(crate) handle: Handle,
     pub(crate) app: Arc<A>,
     pub(crate) open: Arc<AtomicUsize>,
-    pub(crate) max_connections: usize,
     pub(crate) workers: usize,
     /// Read end of the signal self-pipe, if handlers could be installed.
     pub(crate) signal_fd: Option<RawFd>,
@@ -60,6 +59,12 @@ impl<A: App> Acceptor<A> {
         loop {
             if sys::signalled() {
                 self.handle.shutdown();
+            }
+            if sys::take_reload() {
+                let app = &self.app;
+                if panic::catch_unwind(AssertUnwindSafe(|| app.on_reload())).is_err() {
+                    crate::log!(Error, "App::on_reload panicked");
+                }
             }
             if self.handle.shutdown_requested() {
                 break;
@@ -110,7 +115,7 @@ impl<A: App> Acceptor<A> {
             match self.listener.accept() {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    if self.open.load(Ordering::SeqCst) >= self.max_connections {
+                    if self.open.load(Ordering::SeqCst) >= self.handle.max_connections() {
                         refuse_busy(stream);
                         continue;
                     }

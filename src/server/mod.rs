@@ -8,14 +8,15 @@
 //! socket I/O and app calls), `conn/` (a connection's sans-IO state machine, unit-tested
 //! with a simulated clock), `out_queue.rs`, `timers.rs`, `admission.rs`, `slots.rs` (slab
 //! and generations), `mailbox.rs` and `handle.rs` (cross-thread messages), `refusal.rs`
-//! (the engine's one way to refuse), `sys.rs` (the only `unsafe`: signals, fd limit,
-//! listen backlog).
+//! (the engine's one way to refuse), `observe.rs` (request and websocket log lines, the
+//! worker's counters), `sys.rs` (the only `unsafe`: signals, fd limit, listen backlog).
 
 mod admission;
 mod conn;
 mod handle;
 mod listener;
 mod mailbox;
+mod observe;
 mod out_queue;
 mod refusal;
 mod slots;
@@ -29,6 +30,7 @@ pub use handle::{Handle, Wakeups};
 pub use refusal::Refusal;
 
 use crate::http::{Request, Response};
+use crate::metrics::{Endpoint, EngineCounters};
 use conn::Conn;
 use handle::{Post, Shared};
 use mailbox::Mail;
@@ -36,7 +38,7 @@ use mio::net::TcpListener;
 use mio::{Poll, Waker};
 use socket::Env;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
@@ -139,6 +141,9 @@ pub trait App: Send + Sync + 'static {
     /// Shutdown began (SIGTERM/SIGINT or [`Handle::shutdown`]): called once, before
     /// websockets get close 1001, so the app can answer waiting requests and save state.
     fn on_shutdown(&self) {}
+    /// `SIGHUP` arrived: re-read whatever settings can change while running. Called on
+    /// the acceptor thread; must not block for long.
+    fn on_reload(&self) {}
 }
 
 /// What a callback may use: the connection it is about, its own out queue, and a way to
@@ -150,6 +155,8 @@ pub struct Ctx<'a> {
     core: &'a mut Conn,
     now: Instant,
     upgrade: bool,
+    /// Set by [`Ctx::describe`].
+    described: Option<(Endpoint, IpAddr)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -167,7 +174,14 @@ impl<'a> Ctx<'a> {
             core,
             now,
             upgrade: false,
+            described: None,
         }
+    }
+    /// In `on_request`: what the request is for and who sent it (the client behind any
+    /// trusted proxy), for the request's log line and the metrics. Without it the engine
+    /// uses the path's endpoint and the socket's peer.
+    pub fn describe(&mut self, endpoint: Endpoint, client: IpAddr) {
+        self.described = Some((endpoint, client));
     }
     /// The connection this callback is about.
     pub fn conn(&self) -> ConnId {
@@ -223,6 +237,8 @@ pub struct Server {
     handle: Handle,
     /// Read end of the signal self-pipe, if the handlers could be installed.
     signal_fd: Option<std::os::fd::RawFd>,
+    /// Each worker's counters (`GET /metrics`).
+    counters: Arc<EngineCounters>,
 }
 
 impl Server {
@@ -260,8 +276,10 @@ impl Server {
             posts,
             acceptor,
             shutdown: AtomicBool::new(false),
+            max_connections: AtomicUsize::new(config.limits.max_connections),
         };
         let handle = Handle::new(Arc::new(shared));
+        let counters = Arc::new(EngineCounters::new(workers.len()));
         Ok(Server {
             config,
             local_addr,
@@ -270,7 +288,13 @@ impl Server {
             workers,
             handle,
             signal_fd,
+            counters,
         })
+    }
+
+    /// The workers' counters, for a metrics page.
+    pub fn counters(&self) -> Arc<EngineCounters> {
+        self.counters.clone()
     }
 
     /// The address actually bound (useful with port 0).
@@ -304,6 +328,8 @@ impl Server {
                     handle: self.handle.clone(),
                     scratch: vec![0; 64 * 1024].into_boxed_slice(),
                     hold_requests: false,
+                    counters: self.counters.clone(),
+                    worker: i,
                 },
                 limits,
                 shutting_down: false,
@@ -324,7 +350,6 @@ impl Server {
             handle: self.handle.clone(),
             app,
             open,
-            max_connections: limits.max_connections,
             workers: worker_count,
             signal_fd: self.signal_fd,
         };
@@ -359,6 +384,7 @@ mod tests {
             posts: Vec::new(),
             acceptor,
             shutdown: AtomicBool::new(false),
+            max_connections: AtomicUsize::new(1),
         }))
     }
 

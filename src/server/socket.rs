@@ -4,7 +4,9 @@
 //! stay in `conn/`; poll registration and timers stay in `worker.rs`.
 
 use super::conn::{Conn, Event};
-use super::{App, ConnId, Ctx, Handle};
+use super::observe::{Exchange, WsRecord};
+use super::{App, ConnId, Ctx, Handle, Reply};
+use crate::metrics::{bump, EngineCounters, WorkerCounters};
 use mio::net::TcpStream;
 use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
@@ -20,6 +22,17 @@ pub(crate) struct Env<A> {
     pub scratch: Box<[u8]>,
     /// Some worker is congested: new HTTP requests wait (`admission.rs`).
     pub hold_requests: bool,
+    /// Every worker's counters; this worker writes only its own.
+    pub counters: Arc<EngineCounters>,
+    /// This worker's index.
+    pub worker: usize,
+}
+
+impl<A> Env<A> {
+    /// This worker's counters.
+    pub(crate) fn mine(&self) -> &WorkerCounters {
+        self.counters.worker(self.worker)
+    }
 }
 
 /// A client connection owned by one worker: the socket and its protocol core.
@@ -34,6 +47,10 @@ pub(crate) struct Socket {
     pub(crate) armed: Option<Instant>,
     /// Interest currently registered with the poll.
     pub(crate) registered: Option<mio::Interest>,
+    /// The request the app has and has not answered yet.
+    exchange: Option<Exchange>,
+    /// Set while the connection is an open websocket.
+    ws: Option<WsRecord>,
 }
 
 impl Socket {
@@ -46,6 +63,33 @@ impl Socket {
             readable: true,
             armed: None,
             registered: None,
+            exchange: None,
+            ws: None,
+        }
+    }
+
+    /// The app's answer to the pending request left: `Some(status)` for a response,
+    /// `None` for an upgrade (101 if it became a websocket, else the engine's 400).
+    pub(crate) fn answered(&mut self, status: Option<u16>, counters: &WorkerCounters) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        let status = status.unwrap_or(if self.conn.standing().websocket {
+            101
+        } else {
+            400
+        });
+        if let Some(ws) = exchange.finish(status, counters) {
+            self.ws = Some(ws);
+        }
+    }
+
+    /// The connection started closing (or is dropped): a websocket's close is counted
+    /// and logged, once.
+    pub(crate) fn released(&mut self, now: Instant, counters: &WorkerCounters) {
+        if let Some(ws) = self.ws.take() {
+            let code = self.conn.close_code.unwrap_or(1006);
+            ws.closed(code, self.conn.cut_slow, now, counters);
         }
     }
 
@@ -85,7 +129,10 @@ impl Socket {
             }
             if self.conn.wants_write() {
                 match self.conn.pending().flush(&mut self.stream) {
-                    Ok(n) => progress |= self.conn.on_written(n, now),
+                    Ok(n) => {
+                        bump(&env.mine().bytes_out, n as u64);
+                        progress |= self.conn.on_written(n, now)
+                    }
                     Err(_) => self.conn.on_io_error(),
                 }
             }
@@ -130,11 +177,35 @@ impl Socket {
         let app = &*env.app;
         match event {
             Event::Request { req, upgrade } => {
+                let (method, target) = (req.method.clone(), req.target.clone());
                 let mut ctx = Ctx::new(self.id, self.peer, &env.handle, &mut self.conn, now);
                 ctx.upgrade = upgrade;
-                match panic::catch_unwind(AssertUnwindSafe(|| app.on_request(req, &mut ctx))) {
-                    Ok(reply) => self.conn.on_reply(reply, now),
-                    Err(_) => self.conn.on_app_panic(now),
+                let call = panic::catch_unwind(AssertUnwindSafe(|| app.on_request(req, &mut ctx)));
+                let described = ctx.described;
+                self.exchange = Some(Exchange::new(
+                    method,
+                    target,
+                    now,
+                    described,
+                    self.peer.ip(),
+                ));
+                let answered = match call {
+                    Ok(reply) => {
+                        let answered = match &reply {
+                            Reply::Respond(r) => Some(Some(r.status)),
+                            Reply::Upgrade { .. } => Some(None),
+                            Reply::Later => None,
+                        };
+                        self.conn.on_reply(reply, now);
+                        answered
+                    }
+                    Err(_) => {
+                        self.conn.on_app_panic(now);
+                        Some(Some(500))
+                    }
+                };
+                if let Some(status) = answered {
+                    self.answered(status, env.mine());
                 }
             }
             Event::Message(msg) => {
@@ -144,7 +215,10 @@ impl Socket {
                     self.conn.on_app_panic(now);
                 }
             }
-            Event::Closed => notify_close(app, self.id),
+            Event::Closed => {
+                self.released(now, env.mine());
+                notify_close(app, self.id)
+            }
         }
     }
 }

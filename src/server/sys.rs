@@ -1,4 +1,5 @@
-//! The engine's only `unsafe` code: POSIX signal handlers for SIGTERM/SIGINT, the
+//! The engine's only `unsafe` code: POSIX signal handlers for SIGTERM/SIGINT (shutdown)
+//! and SIGHUP (reload), the
 //! `RLIMIT_NOFILE` bump and the listen backlog. Owns one process-wide self-pipe; touches nothing else.
 //!
 //! A signal handler may only do async-signal-safe things, so ours stores a flag and
@@ -13,6 +14,8 @@ use std::sync::OnceLock;
 
 /// Set by the handler; never cleared: a signalled process is on its way out.
 static SIGNALLED: AtomicBool = AtomicBool::new(false);
+/// Set by the SIGHUP handler, cleared by [`take_reload`].
+static RELOAD: AtomicBool = AtomicBool::new(false);
 /// Write end of the self-pipe, read by the handler (-1 until installed).
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 /// Read end of the self-pipe, or the error that prevented creating it.
@@ -23,8 +26,18 @@ pub(crate) fn signalled() -> bool {
     SIGNALLED.load(Ordering::SeqCst)
 }
 
-extern "C" fn on_signal(_signum: libc::c_int) {
-    SIGNALLED.store(true, Ordering::SeqCst);
+/// Whether SIGHUP arrived since the last call (clears it).
+pub(crate) fn take_reload() -> bool {
+    RELOAD.swap(false, Ordering::SeqCst)
+}
+
+extern "C" fn on_signal(signum: libc::c_int) {
+    // Atomic stores are async-signal-safe (lock-free on every target we build for).
+    if signum == libc::SIGHUP {
+        RELOAD.store(true, Ordering::SeqCst);
+    } else {
+        SIGNALLED.store(true, Ordering::SeqCst);
+    }
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
         // SAFETY: `__errno_location` returns this thread's errno slot, valid for the
@@ -42,7 +55,7 @@ extern "C" fn on_signal(_signum: libc::c_int) {
     }
 }
 
-/// Installs the SIGTERM/SIGINT handlers (once per process) and returns the self-pipe's
+/// Installs the SIGTERM/SIGINT/SIGHUP handlers (once per process) and returns the self-pipe's
 /// read end, to be registered for readability and drained with [`drain_pipe`].
 pub(crate) fn install_signal_handlers() -> io::Result<RawFd> {
     let read = PIPE_READ.get_or_init(|| {
@@ -55,7 +68,7 @@ pub(crate) fn install_signal_handlers() -> io::Result<RawFd> {
                 .unwrap_or(libc::EIO));
         }
         PIPE_WRITE.store(fds[1], Ordering::SeqCst);
-        for signum in [libc::SIGTERM, libc::SIGINT] {
+        for signum in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
             // SAFETY: a zeroed `sigaction` is a valid value (empty mask, no flags); we set
             // a handler of the type `sa_handler` expects (`extern "C" fn(c_int)`), which
             // only performs async-signal-safe operations (see `on_signal`), and pass valid

@@ -9,6 +9,7 @@ use super::slots::Slots;
 use super::socket::{notify_close, Env, Socket};
 use super::timers::Timers;
 use super::{App, ConnId, Limits};
+use crate::metrics::bump;
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Poll, Token};
@@ -90,8 +91,13 @@ impl<A: App> Worker<A> {
     fn on_mail(&mut self, mail: Mail, now: Instant) {
         match mail {
             Mail::Adopt(stream, peer) => self.adopt(stream, peer, now),
-            Mail::Respond(addr, response) => self.touch_now(addr, |c| c.respond(&response), now),
-            Mail::Upgrade(addr, frames) => self.touch_now(addr, |c| c.upgrade(frames, now), now),
+            Mail::Respond(addr, response) => {
+                let status = Some(response.status);
+                self.touch_now(addr, |c| c.respond(&response), status, now)
+            }
+            Mail::Upgrade(addr, frames) => {
+                self.touch_now(addr, |c| c.upgrade(frames, now), None, now)
+            }
             Mail::Send(addr, frame) => self.touch(addr, |c| c.send_frame(frame, now)),
             Mail::SendMany(addrs, frame) => {
                 for addr in addrs {
@@ -143,9 +149,18 @@ impl<A: App> Worker<A> {
     /// queued in this round (hundreds of sockets), and the publisher's next request,
     /// read in the same drive, reaches the hub sooner, so more messages share each
     /// socket's next write.
-    fn touch_now(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn), now: Instant) {
+    /// `status` is the answer's, for the request's log line and metrics (`None`: an
+    /// upgrade).
+    fn touch_now(
+        &mut self,
+        (key, gen): Addr,
+        f: impl FnOnce(&mut Conn),
+        status: Option<u16>,
+        now: Instant,
+    ) {
         if let Some(socket) = self.conns.get_mut(key, gen) {
             tracked(&mut self.backlog, &mut socket.conn, f);
+            socket.answered(status, self.env.mine());
             self.settle(key, now);
         }
     }
@@ -212,11 +227,15 @@ impl<A: App> Worker<A> {
         let before = socket.conn.standing();
         socket.drive(&mut self.env, now);
         self.backlog.note(before, socket.conn.standing());
+        let holds = std::mem::take(&mut socket.conn.new_holds);
+        if holds > 0 {
+            bump(&self.env.mine().admission_holds, u64::from(holds));
+        }
         if socket.is_held() {
             self.held.push(key);
         }
         if socket.conn.is_done() {
-            return self.release(key);
+            return self.release(key, now);
         }
         let interest = socket.interest();
         if socket.registered != Some(interest) {
@@ -228,7 +247,7 @@ impl<A: App> Worker<A> {
             };
             match done {
                 Ok(()) => socket.registered = Some(interest),
-                Err(_) => return self.release(key),
+                Err(_) => return self.release(key, now),
             }
         }
         if let Some(at) = socket.conn.deadline() {
@@ -239,10 +258,11 @@ impl<A: App> Worker<A> {
         }
     }
 
-    fn release(&mut self, key: u32) {
+    fn release(&mut self, key: u32, now: Instant) {
         let Some(mut socket) = self.conns.remove(key) else {
             return;
         };
+        socket.released(now, self.env.mine());
         self.backlog
             .note(socket.conn.standing(), Standing::default());
         if socket.registered.is_some() {

@@ -51,7 +51,8 @@ impl Binary {
                 .map_while(Result::ok)
             {
                 if let Some(rest) = line.split("serving on http://").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
+                    // A JSON line (`log_format = json`) ends the message with `"}`.
+                    let _ = tx.send(rest.trim().trim_end_matches(['"', '}']).to_string());
                 }
                 if let Ok(mut l) = sink.lock() {
                     l.push_str(&line);
@@ -59,9 +60,10 @@ impl Binary {
                 }
             }
         });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(a) => a.parse().expect("address"),
-            Err(_) => {
+        let addr = match rx.recv_timeout(Duration::from_secs(10)).map(|a| a.parse()) {
+            Ok(Ok(addr)) => addr,
+            // Killed before panicking, so a failed start leaves no server behind.
+            _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(

@@ -126,6 +126,12 @@ pub(crate) struct Conn {
     app_knows: bool,
     /// The app's per-connection rate slot (`Ctx::once_per`).
     pub(crate) once_mark: Option<Instant>,
+    /// The websocket close code sent (or received first), for the close log line.
+    pub(crate) close_code: Option<u16>,
+    /// The websocket was closed because its out queue passed `max_outbound`.
+    pub(crate) cut_slow: bool,
+    /// Times admission control began holding a request; the worker takes and counts them.
+    pub(crate) new_holds: u32,
 }
 
 impl Conn {
@@ -153,6 +159,9 @@ impl Conn {
             last_write: now,
             app_knows: false,
             once_mark: None,
+            close_code: None,
+            cut_slow: false,
+            new_holds: 0,
         }
     }
 
@@ -253,7 +262,13 @@ impl Conn {
                     r.held_since = None;
                     return true;
                 }
-                let since = *r.held_since.get_or_insert(now);
+                let since = match r.held_since {
+                    Some(since) => since,
+                    None => {
+                        self.new_holds += 1;
+                        *r.held_since.insert(now)
+                    }
+                };
                 if now.saturating_duration_since(since) < HOLD_MAX {
                     return false;
                 }

@@ -204,6 +204,7 @@ fn admission_holds_a_request_at_most_hold_max_and_releases_it_when_congestion_en
         "never longer than HOLD_MAX"
     );
     assert!(!sim.conn.is_held());
+    assert_eq!(sim.conn.new_holds, 1, "one hold counted for the metrics");
 
     let mut sim = Sim::new(limits());
     assert!(!sim.conn.read_allowed(true, t0));
@@ -227,6 +228,12 @@ fn close_handshake_echoes_the_code_then_shuts_and_waits_for_the_peers_eof() {
     ));
     assert!(matches!(sim.event(), Some(Event::Closed)));
     assert_eq!(sim.wire(), server_close(1000));
+    assert_eq!(
+        sim.conn.close_code,
+        Some(1000),
+        "the code the log line shows"
+    );
+    assert!(!sim.conn.cut_slow);
     assert!(sim.shut);
     assert!(!sim.conn.is_done(), "waits for the peer's FIN");
     sim.feed(b"late bytes are discarded");
@@ -317,6 +324,8 @@ fn a_full_out_queue_closes_a_websocket_with_1008() {
     let mut expected = frame.to_vec();
     expected.extend(server_close(1008));
     assert_eq!(sim.wire(), expected, "the frame that fit, then the close");
+    assert!(sim.conn.cut_slow, "counted as a slow consumer cut");
+    assert_eq!(sim.conn.close_code, Some(1008));
     sim.conn.send_frame(frame, sim.now);
     assert!(sim.wire().is_empty(), "nothing more once closing");
 }

@@ -10,6 +10,7 @@ use std::time::Instant;
 impl Conn {
     /// Queues a close frame (past the queue limit if need be) and starts closing.
     pub(super) fn close_ws(&mut self, code: u16, now: Instant) {
+        self.close_code.get_or_insert(code);
         self.out.push_owned(ws::close_frame(code, ""));
         self.close_after_flush(now);
     }
@@ -18,6 +19,7 @@ impl Conn {
     /// connection that is not (or no longer) a websocket are dropped.
     pub(crate) fn send_frame(&mut self, frame: Arc<[u8]>, now: Instant) {
         if matches!(self.state, State::WebSocket(_)) && self.out.push_shared(frame).is_err() {
+            self.cut_slow = true;
             self.close_ws(1008, now);
         }
     }
@@ -43,6 +45,9 @@ impl Conn {
             WsEvent::Pong(_) => Step::Again,
             WsEvent::Close(code) => {
                 // RFC 6455 §5.5.1: echo the status code; no code gets an empty close.
+                // 1005 is "no status received" (§7.4.1), for the log.
+                self.close_code
+                    .get_or_insert(code.as_ref().map_or(1005, |(c, _)| *c));
                 let frame = match code {
                     Some((code, _)) => ws::close_frame(code, ""),
                     None => ws::shared_frame(OpCode::Close, &[]).to_vec(),
