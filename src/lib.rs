@@ -10,6 +10,7 @@
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
+//! - [`web`]: pages for people: the landing page and the demo chat (`demo = true`).
 #![deny(unsafe_code)] // one exception: `server::sys`, each block with a SAFETY proof
 #![warn(missing_docs)]
 
@@ -22,4 +23,5 @@ pub mod http;
 pub mod hub;
 pub mod log;
 pub mod server;
+pub mod web;
 pub mod ws;

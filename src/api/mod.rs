@@ -86,6 +86,8 @@ pub enum Kind {
     Listen(listen::Listen),
     /// `GET /ws`; `None` for a missing or malformed id (closed right after the handshake).
     Ws(Option<crate::hub::Uuid>),
+    /// A demo page's call under `/demo/` (`demo = true`), checked and run as a chat user.
+    Demo(Box<crate::web::demo::call::Call>),
 }
 
 /// What the hub thread does with a command's connection.
@@ -111,6 +113,8 @@ pub struct Api {
     /// `Some` with `strict_signatures`: only per-request signatures are accepted.
     strict: Option<StrictSigner>,
     enforce_https: bool,
+    /// `Some` with `demo = true`: the demo chat's worker half.
+    demo: Option<crate::web::demo::Demo>,
 }
 
 /// Whether a route needs the API secret.
@@ -134,6 +138,7 @@ impl Api {
                 .strict_signatures
                 .then(|| StrictSigner::new(&config.secret)),
             enforce_https: config.enforce_https,
+            demo: config.demo.then(crate::web::demo::Demo::new),
         }
     }
 
@@ -154,6 +159,10 @@ impl Api {
             if let Some(file) = static_files::serve(req, path) {
                 return Routed::Respond(file);
             }
+        }
+        // The landing page, and the demo when it is on: no signature involved.
+        if let Some(routed) = crate::web::route(self.demo.as_ref(), req, path, peer, now) {
+            return routed;
         }
         let (authorized, nonce) = match self.authorize(req, peer, now) {
             Ok(Caller::Anonymous) => (false, None),
@@ -405,6 +414,7 @@ impl Command {
                 Some(frames) => Outcome::Upgrade(frames),
                 None => Outcome::UpgradeAndClose,
             },
+            Kind::Demo(call) => call.run(hub, now, cors),
         }
     }
 }
