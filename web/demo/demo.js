@@ -471,4 +471,7 @@ function renderCompose() {
 }
 
 setUp();
+// For the browser tests (and the curious, from the console): the page's state and client.
+window.demoState = state;
+window.demoConn = conn;
 window.demoReady = true;
