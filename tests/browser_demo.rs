@@ -1,6 +1,6 @@
 //! The demo chat (`demo = true`) in headless Chromium: three pages of one browser chat at
 //! `/demo` on the real server, driven through the page's own forms and buttons, and
-//! checked by what each page shows. With `SAVE_SCREENSHOTS=1` the test also writes
+//! checked by what each page shows, through a reload (the name is kept) and a quit. With `SAVE_SCREENSHOTS=1` the test also writes
 //! `docs/demo-chat.png` (shown in the README), so a plain `cargo test` leaves the tree as
 //! it was.
 
@@ -54,6 +54,19 @@ impl Chat {
         let i = self.pages.len() - 1;
         self.wait(i, "window.demoReady === true");
         i
+    }
+
+    /// Waits until `js` is true on a page that is navigating: evaluation errors while the
+    /// old document goes and the new one loads count as "not yet".
+    fn wait_through_reload(&mut self, page: usize, js: &str) {
+        let end = std::time::Instant::now() + WITHIN;
+        while std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(100));
+            if let Ok(Value::Bool(true)) = self.browser.eval(&self.pages[page], js) {
+                return;
+            }
+        }
+        self.wait(page, js);
     }
 
     /// Types `name` into the join form and submits it; waits until the page is in.
@@ -330,6 +343,20 @@ fn two_pages_chat_in_the_demo_with_presence_private_messages_edits_and_statuses(
         "!document.querySelector('#people li[data-user=\"demo:bob\"]')",
     );
     assert_eq!(chat.people(alice), json!(["demo:alice", "demo:carol"]));
+
+    // A reload keeps the name: the page offers its last connection id, which holds it.
+    chat.eval(carol, "setTimeout(() => location.reload(), 0); true");
+    chat.wait_through_reload(
+        carol,
+        "window.demoReady === true && document.getElementById('me-name').textContent === 'carol' \
+         && window.demoConn.websocket && window.demoConn.websocket.readyState === 1",
+    );
+    chat.wait_shown(carol, "carol", "see you all tomorrow");
+
+    // Quit: carol's connection is dropped; alice sees her go.
+    chat.click(carol, "#quit-button");
+    chat.wait(alice, &notice("carol left"));
+    assert_eq!(chat.people(alice), json!(["demo:alice"]));
     drop(chat);
     running.shutdown().expect("clean shutdown");
 }
