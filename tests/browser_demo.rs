@@ -1,8 +1,8 @@
 //! The demo chat (`demo = true`) in headless Chromium: three pages of one browser chat at
 //! `/demo` on the real server, driven through the page's own forms and buttons, and
-//! checked by what each page shows, through a reload (the name is kept) and a quit. With `SAVE_SCREENSHOTS=1` the test also writes
-//! `docs/demo-chat.png` (shown in the README), so a plain `cargo test` leaves the tree as
-//! it was.
+//! checked by what each page shows, through a reload (the name is kept) and a quit.
+//! Only with `SAVE_SCREENSHOTS=1` does the test also write `docs/demo-chat.png` (shown in
+//! the README), so a plain `cargo test` leaves the tree as it was.
 
 #[allow(unused_imports)] // its `TestApp`: the demo page comes from the server itself
 mod browser_common;
