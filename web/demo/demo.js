@@ -78,7 +78,9 @@ function setUp() {
     // a reload or a reconnection keep the name while its old connection is still alive.
     conn.addMutator("connect", (request) => {
         request.body.conn_id = conn.connectionId;
-        request.body.status = $("status-input").value;
+        // A status set before a reconnection is kept; a fresh page leaves the server's.
+        const mine = state.me ? state.statuses.get(state.me) : undefined;
+        if (typeof mine === "string") request.body.status = mine;
     });
 
     conn.connectCallback = (xhr, data) => onConnected(data);
