@@ -4,7 +4,7 @@
 //! `api::user_state`). The browser never names the acting user after connecting: it is
 //! always the owner of the connection id the server issued.
 
-use super::{channel_config, Target, CHANNELS, PREFIX};
+use super::{channel_config, Target, CHANNELS, MAX_USERS, PREFIX};
 use crate::api::reply::{self, Cors};
 use crate::api::{connect, message, subscribe, user_state, Outcome};
 use crate::hub::{ConnectParams, Hub, InfoConfig, Time, Uuid};
@@ -181,7 +181,8 @@ fn public_info() -> InfoConfig {
 
 /// What `/connect` gets for a demo connect: the prefixed name, the page's earlier
 /// connection if it still belongs to that name, `status` as the one public state key.
-/// A name held by someone else's live connection is refused (409).
+/// A name held by someone else's live connection is refused (409); a new name while the
+/// server holds [`MAX_USERS`] users too (503).
 fn connect_params(
     hub: &Hub,
     name: String,
@@ -204,6 +205,13 @@ fn connect_params(
             409,
             "username",
             "This name is in use; pick another.",
+        ));
+    }
+    if !hub.users.contains_key(&username) && hub.users.len() >= MAX_USERS {
+        return Err(Refused(
+            503,
+            "username",
+            "The demo is full; try again later.",
         ));
     }
     let mut user_state = Map::new();

@@ -13,7 +13,7 @@
 //! up to [`MAX_TEXT_CHARS`] characters; statuses of up to [`MAX_STATUS_CHARS`]; three
 //! channels keeping [`HISTORY_SIZE`] messages each; [`CALLS_PER_WINDOW`] calls per
 //! connection and [`CONNECTS_PER_WINDOW`] connects per address every [`WINDOW_SECS`]
-//! seconds (429 past them).
+//! seconds (429 past them); no new demo user while the server holds [`MAX_USERS`] (503).
 
 pub mod call;
 mod page;
@@ -47,6 +47,10 @@ pub const CALLS_PER_WINDOW: u32 = 40;
 pub const CONNECTS_PER_WINDOW: u32 = 30;
 /// The rate window, in seconds.
 pub const WINDOW_SECS: u64 = 10;
+/// Users the server may hold (any application's too) for the demo to create another:
+/// users are kept a day after their last connection, so connects from many addresses
+/// must not grow the hub without end. Past it, a new name gets 503; known names connect.
+pub const MAX_USERS: usize = 10_000;
 /// Callers counted at once (see [`RateBook`]).
 pub const MAX_CALLERS: usize = 10_000;
 

@@ -484,3 +484,31 @@ fn posting_needs_membership_and_leaving_works() {
     let (status, answer) = call(&demo, &mut hub, "POST", "/demo/unsubscribe", &join);
     assert_eq!((status, &answer["channels"]), (200, &json!(["demo:lobby"])));
 }
+
+#[test]
+fn no_new_demo_user_while_the_server_holds_max_users_but_known_names_connect() {
+    let demo = Demo::new();
+    let mut hub = hub();
+    let bob = connect(&demo, &mut hub, "bob");
+    for i in hub.users.len()..MAX_USERS {
+        let params = crate::hub::ConnectParams {
+            username: format!("app-user-{i}"),
+            ..Default::default()
+        };
+        hub.connect(&params, Time(NOW * 1_000_000));
+    }
+    let (status, answer) = call(
+        &demo,
+        &mut hub,
+        "POST",
+        "/demo/connect",
+        &json!({"username": "alice"}),
+    );
+    assert_eq!(status, 503, "{answer}");
+    assert!(!hub.users.contains_key("demo:alice"));
+    let again = json!({"username": "bob", "conn_id": bob});
+    assert_eq!(
+        call(&demo, &mut hub, "POST", "/demo/connect", &again).0,
+        200
+    );
+}
