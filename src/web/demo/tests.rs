@@ -418,6 +418,27 @@ fn private_messages_reach_the_user_and_the_sender_and_say_whom_they_are_to() {
         (1, 1, 0)
     );
     assert!(lobby_history(&hub).is_empty());
+    // Its sender edits and deletes it where it was kept: both users' private frames.
+    let uuid = answer[0]["uuid"].clone();
+    let edit = json!({"conn_id": alice, "uuid": uuid, "to": "demo:bob", "text": "psst!"});
+    let (status, answer) = call(&demo, &mut hub, "PATCH", "/demo/message", &edit);
+    assert_eq!(status, 200, "{answer}");
+    let text_of = |hub: &Hub, name: &str| {
+        hub.users[name]
+            .frames
+            .iter()
+            .filter(|(_, m)| m.is_message()) // edits and deletes are kept as frames too
+            .map(|(_, m)| m.value()["message"]["text"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(text_of(&hub, "demo:bob"), vec![json!("psst!")]);
+    assert_eq!(text_of(&hub, "demo:alice"), vec![json!("psst!")]);
+    let del = json!({"conn_id": alice, "uuid": uuid, "to": "demo:bob"});
+    assert_eq!(
+        call(&demo, &mut hub, "DELETE", "/demo/message", &del).0,
+        200
+    );
+    assert!(text_of(&hub, "demo:bob").is_empty() && text_of(&hub, "demo:alice").is_empty());
     let to_nobody = json!({"conn_id": alice, "to": "demo:nobody", "text": "psst"});
     assert_eq!(
         call(&demo, &mut hub, "POST", "/demo/message", &to_nobody).0,
