@@ -9,7 +9,8 @@
 //! - [`app`]: the glue that implements [`server::App`] and runs the hub thread.
 //! - [`config`]: ini file, environment and command line, with documented precedence.
 //! - [`conn_id`]: the engine connection id, below `server`, `hub` and `api` alike.
-//! - [`web`]: the admin pages, sessions and the OpenAPI document.
+//! - [`web`]: pages for people: the admin pages, sessions and the OpenAPI document, the
+//!   landing page and the demo chat (`demo = true`).
 //! - [`log`](mod@log): log lines on standard error, filtered by `log_level`.
 //! - [`resp`]: the Redis wire protocol (RESP2), a sans-IO codec.
 //! - [`redis`]: the Redis client (a sans-IO session per connection and a thread driving

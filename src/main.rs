@@ -22,6 +22,12 @@ fn main() -> ExitCode {
         "IP's allowed to post to API {:?}",
         config.allow_posting_from
     );
+    if config.demo {
+        channelstream::log!(
+            Warning,
+            "demo = true: /demo lets anyone who can reach this server chat through it"
+        );
+    }
     let running = match app::spawn(config) {
         Ok(running) => running,
         Err(err) => {

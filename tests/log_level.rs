@@ -83,3 +83,15 @@ fn default_log_level_info_writes_the_start_line() {
         "{log}"
     );
 }
+
+#[test]
+fn demo_on_is_announced_by_a_warning_at_start_and_off_is_not() {
+    let (status, log) = run_and_stop(&["--demo", "true"]);
+    assert_eq!(status, Some(0));
+    assert!(
+        log.contains("WARNING channelstream: demo = true: /demo lets anyone"),
+        "{log}"
+    );
+    let (_, log) = run_and_stop(&["--demo", "false"]);
+    assert!(!log.contains("demo"), "{log}");
+}

@@ -104,6 +104,8 @@ pub enum Kind {
     /// `GET /metrics`: rendered by the hub thread, which can read every counter
     /// (`app::metrics_page`), not by [`Command::run`].
     Metrics,
+    /// A demo page's call under `/demo/` (`demo = true`), checked and run as a chat user.
+    Demo(Box<crate::web::demo::call::Call>),
 }
 
 /// What the hub thread does with a command's connection.
@@ -139,6 +141,8 @@ pub struct Api {
     metrics: bool,
     /// `metrics_allow_from`.
     metrics_allow_from: Vec<Cidr>,
+    /// `Some` with `demo = true`: the demo chat's worker half.
+    demo: Option<crate::web::demo::Demo>,
 }
 
 impl Api {
@@ -162,6 +166,7 @@ impl Api {
                 .iter()
                 .filter_map(|e| Cidr::parse(e))
                 .collect(),
+            demo: config.demo.then(crate::web::demo::Demo::new),
         }
     }
 
@@ -201,6 +206,10 @@ impl Api {
             if let Some(file) = static_files::serve(req, path) {
                 return Routed::Respond(file);
             }
+        }
+        // The landing page, and the demo when it is on: no signature involved.
+        if let Some(routed) = crate::web::route(self.demo.as_ref(), req, path, client, now) {
+            return routed;
         }
         let (mut authorized, nonce) = match self.authorize(req, client, now) {
             Ok(Caller::Anonymous) => (false, None),
@@ -542,6 +551,7 @@ impl Command {
                 }
             }
             Kind::Metrics => Outcome::Respond(reply::not_found(self.page, "/metrics")),
+            Kind::Demo(call) => call.run(hub, now, cors),
         }
     }
 }

@@ -151,7 +151,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "demo",
-        help: "Serve the demo pages (accepted for compatibility; not implemented).",
+        help: "Serve the demo chat at /demo, open to anyone who can reach the port (try-out servers only).",
         default: || "false".into(),
         set: |c, v| flag(&mut c.demo, v),
         is_bool: true,

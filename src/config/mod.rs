@@ -72,7 +72,8 @@ pub struct Config {
     pub debug: bool,
     /// Log level name (`DEBUG`, `INFO`, ...).
     pub log_level: String,
-    /// Serve the demo (not implemented; accepted for compatibility).
+    /// Serve the demo chat at `/demo` (`crate::web::demo`): the server signs its own API
+    /// calls for any visitor, so only for servers meant for trying channelstream out.
     pub demo: bool,
     /// Origins allowed by CORS (`allow_cors`), empty = CORS off.
     pub allow_cors: Vec<String>,
