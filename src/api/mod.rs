@@ -263,8 +263,9 @@ impl Api {
         match route.handler {
             Handler::Api => {}
             Handler::Page(p) => return self.page(p, req, client, unix, prefix, session),
-            // Answered before this point (`route_ws`, the static table above).
-            Handler::Ws | Handler::Static => {
+            // Answered before this point (`route_ws`, the static table, health, metrics,
+            // the landing page and the demo when it is on).
+            Handler::Ws | Handler::Static | Handler::Early => {
                 return Routed::Respond(reply::not_found(page, path));
             }
         }

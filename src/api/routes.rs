@@ -29,6 +29,12 @@ pub enum Handler {
     Static,
     /// A page or document of `crate::web`.
     Page(Page),
+    /// Answered before the table is looked up, by the app or `crate::web`: health checks
+    /// (`api::health`), `/metrics` (`Api::route_metrics`), the landing page and the demo
+    /// (`web::route`, the demo only with `demo = true`). Listed here so that the
+    /// document covers them; a request that reaches the table for one of them (the demo
+    /// while it is off) is 404. `tests/routes_live.rs` checks each one answers.
+    Early,
 }
 
 /// The pages and documents of `crate::web`.
@@ -138,6 +144,25 @@ pub static ROUTES: &[Route] = &[
         AdminNoRedirect,
         Handler::Page(Page::OpenApi),
     ),
+    route("/healthz", &["GET", "HEAD"], Public, Handler::Early),
+    route("/readyz", &["GET", "HEAD"], Public, Handler::Early),
+    // `metrics_allow_from` or the signature; checked by `Api::route_metrics`.
+    route("/metrics", &["GET"], Public, Handler::Early),
+    route("/", &["GET", "HEAD"], Public, Handler::Early),
+    route("/landing.css", &["GET", "HEAD"], Public, Handler::Early),
+    route("/demo", &["GET", "HEAD"], Public, Handler::Early),
+    route("/demo/connect", &["POST"], Public, Handler::Early),
+    route("/demo/subscribe", &["POST"], Public, Handler::Early),
+    route("/demo/unsubscribe", &["POST"], Public, Handler::Early),
+    route("/demo/user_state", &["POST"], Public, Handler::Early),
+    route(
+        "/demo/message",
+        &["POST", "PATCH", "DELETE"],
+        Public,
+        Handler::Early,
+    ),
+    // After the demo's calls: `find` takes the first match.
+    route("/demo/{file}", &["GET", "HEAD"], Public, Handler::Early),
 ];
 
 /// The route for `path`, if any.
@@ -168,9 +193,11 @@ mod tests {
             find("/static/channelstream/index.js").map(|r| r.handler),
             Some(Handler::Static)
         );
+        assert_eq!(find("/demo/demo.js").map(|r| r.path), Some("/demo/{file}"));
+        assert_eq!(find("/demo/message").map(|r| r.path), Some("/demo/message"));
         for path in [
-            "/",
             "/static/",
+            "/demo/",
             "/admin/",
             "/admin/debug",
             "/connect/",
