@@ -14,57 +14,28 @@ use serde_json::{json, Value};
 use server_common::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A server, an application serving the client page, and a browser showing it.
+/// The client's tab and the server it talks to.
 struct Session {
-    browser: Browser,
-    page: Page,
-    /// Kept alive: it serves the page and forwards its API calls.
-    _app: TestApp,
+    tab: ClientTab,
     running: Running,
 }
 
 /// Everything started and the client module loaded, or `None` without Chromium.
 fn open(test: &str) -> Option<Session> {
-    let mut browser = browser_or_skip(test)?;
     let running = start(loopback_config());
-    let app = TestApp::start(
-        running.addr,
-        "secret",
-        vec![("/".into(), client_page(running.addr))],
-    );
-    let page = browser.open(&app.url("/")).expect("page opens");
-    let mut s = Session {
-        browser,
-        page,
-        _app: app,
-        running,
-    };
-    s.wait(
-        "window.__ready === true || window.__errors.length > 0",
-        Duration::from_secs(10),
-    );
-    assert_eq!(s.eval("window.__errors"), json!([]), "{test}: page errors");
-    Some(s)
+    let state = "JSON.stringify({errors: window.__errors, events: window.__events, \
+                 ids: window.__ids, got: window.__got})";
+    let tab = ClientTab::open(test, running.addr, state)?;
+    Some(Session { tab, running })
 }
 
 impl Session {
     fn eval(&mut self, js: &str) -> Value {
-        self.browser
-            .eval(&self.page, js)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.tab.eval(js)
     }
 
     fn wait(&mut self, js: &str, within: Duration) -> Value {
-        match self.browser.wait_for(&self.page, js, within) {
-            Ok(v) => v,
-            Err(e) => {
-                let state = self.eval(
-                    "JSON.stringify({errors: window.__errors, events: window.__events, \
-                     ids: window.__ids, got: window.__got})",
-                );
-                panic!("{e}\npage state: {state}")
-            }
-        }
+        self.tab.wait(js, within)
     }
 
     /// Creates `window.__conn` for user alice in channel `room`, wired to record what it
@@ -140,8 +111,9 @@ impl Session {
             );
             assert_eq!((status, &body), (200, &json!(true)), "/disconnect");
             if self
+                .tab
                 .browser
-                .wait_for(&self.page, dropped, Duration::from_millis(2500))
+                .wait_for(&self.tab.page, dropped, Duration::from_millis(2500))
                 .is_ok()
             {
                 return;

@@ -13,51 +13,26 @@ use server_common::*;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-/// A browser showing the client page of an application that forwards to `server`.
+/// The client's tab, with an application that forwards to `server`.
 struct Session {
-    browser: Browser,
-    page: Page,
-    /// Kept alive: it serves the page and forwards its API calls.
-    _app: TestApp,
+    tab: ClientTab,
     server: SocketAddr,
 }
 
 fn open(test: &str, server: SocketAddr) -> Option<Session> {
-    let mut browser = browser_or_skip(test)?;
-    let app = TestApp::start(server, "secret", vec![("/".into(), client_page(server))]);
-    let page = browser.open(&app.url("/")).expect("page opens");
-    let mut s = Session {
-        browser,
-        page,
-        _app: app,
-        server,
-    };
-    s.wait(
-        "window.__ready === true || window.__errors.length > 0",
-        Duration::from_secs(10),
-    );
-    assert_eq!(s.eval("window.__errors"), json!([]), "{test}: page errors");
-    Some(s)
+    let state = "JSON.stringify({errors: window.__errors, ids: window.__ids, \
+                 got: window.__got, failed: window.__failed})";
+    let tab = ClientTab::open(test, server, state)?;
+    Some(Session { tab, server })
 }
 
 impl Session {
     fn eval(&mut self, js: &str) -> Value {
-        self.browser
-            .eval(&self.page, js)
-            .unwrap_or_else(|e| panic!("{e}"))
+        self.tab.eval(js)
     }
 
     fn wait(&mut self, js: &str, within: Duration) -> Value {
-        match self.browser.wait_for(&self.page, js, within) {
-            Ok(v) => v,
-            Err(e) => {
-                let state = self.eval(
-                    "JSON.stringify({errors: window.__errors, ids: window.__ids, \
-                     got: window.__got, failed: window.__failed})",
-                );
-                panic!("{e}\npage state: {state}")
-            }
-        }
+        self.tab.wait(js, within)
     }
 
     /// `window.__conn` for alice in `channel`, recording messages (`__got`), connection

@@ -54,3 +54,59 @@ window.__ready = true;
 "#
     )
 }
+
+/// A Chromium tab showing [`client_page`], served by a [`TestApp`] that forwards the
+/// page's API calls to `server`, with the client module loaded and no script error.
+pub struct ClientTab {
+    pub browser: Browser,
+    pub page: Page,
+    /// Kept alive: it serves the page and forwards its API calls.
+    _app: TestApp,
+    /// A JavaScript expression describing the page, printed when [`ClientTab::wait`]
+    /// times out.
+    state: &'static str,
+}
+
+impl ClientTab {
+    /// Opens the tab, or `None` (after saying why) without Chromium.
+    pub fn open(test: &str, server: SocketAddr, state: &'static str) -> Option<ClientTab> {
+        let mut browser = browser_or_skip(test)?;
+        let app = TestApp::start(server, "secret", vec![("/".into(), client_page(server))]);
+        let page = browser.open(&app.url("/")).expect("page opens");
+        let mut tab = ClientTab {
+            browser,
+            page,
+            _app: app,
+            state,
+        };
+        tab.wait(
+            "window.__ready === true || window.__errors.length > 0",
+            std::time::Duration::from_secs(10),
+        );
+        assert_eq!(
+            tab.eval("window.__errors"),
+            serde_json::json!([]),
+            "{test}: page errors"
+        );
+        Some(tab)
+    }
+
+    /// The value of `js` in the page.
+    pub fn eval(&mut self, js: &str) -> serde_json::Value {
+        self.browser
+            .eval(&self.page, js)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until `js` is truthy in the page and returns its value; panics with the
+    /// page's state when `within` passes first.
+    pub fn wait(&mut self, js: &str, within: std::time::Duration) -> serde_json::Value {
+        match self.browser.wait_for(&self.page, js, within) {
+            Ok(v) => v,
+            Err(e) => {
+                let state = self.eval(self.state);
+                panic!("{e}\npage state: {state}")
+            }
+        }
+    }
+}
