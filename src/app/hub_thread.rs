@@ -3,6 +3,7 @@
 //! calls, wrapping each shared payload into one websocket frame.
 
 use super::delayed::Delayed;
+use super::redis_bridge::RedisBridge;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
@@ -42,6 +43,8 @@ pub enum HubMsg {
     Closed(ConnId),
     /// Shutdown began: answer waiting polls, then acknowledge.
     Shutdown(Sender<()>),
+    /// Something from Redis (shared mode).
+    Redis(crate::redis::RedisEvent),
     /// Exit the thread.
     Stop,
 }
@@ -82,8 +85,10 @@ pub fn run(
     rx: Receiver<HubMsg>,
     mut saver: Option<Saver>,
     mut nonces: NonceBook,
+    mut bridge: Option<RedisBridge>,
 ) {
     let mut delayed = Delayed::default();
+    let bridge = &mut bridge;
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
@@ -95,10 +100,10 @@ pub fn run(
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
-                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, msg);
+                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, bridge, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, bridge, &rx) {
                     break;
                 }
             }
@@ -108,13 +113,13 @@ pub fn run(
             handle.respond(conn, response);
         }
         hub.tick(now());
-        flush(&mut hub, &handle);
+        flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {
             s.tick(&hub, Instant::now());
         }
     }
     hub.answer_all_polls();
-    flush(&mut hub, &handle);
+    flush(&mut hub, &handle, bridge);
     if let Some(s) = &saver {
         s.save(&hub);
     }
@@ -131,12 +136,13 @@ fn drain_waiting(
     handle: &Handle,
     nonces: &mut NonceBook,
     delayed: &mut Delayed,
+    bridge: &mut Option<RedisBridge>,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, nonces, delayed, msg),
+            Ok(msg) => handle_msg(hub, handle, nonces, delayed, bridge, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
@@ -148,6 +154,7 @@ fn handle_msg(
     handle: &Handle,
     nonces: &mut NonceBook,
     delayed: &mut Delayed,
+    bridge: &mut Option<RedisBridge>,
     msg: HubMsg,
 ) {
     match msg {
@@ -162,7 +169,19 @@ fn handle_msg(
             let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
             let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
             match outcome {
-                Outcome::Respond(r) => handle.respond(conn, r),
+                Outcome::Respond(r) => {
+                    // Shared mode: the answer waits until Redis took what it published.
+                    let r = match bridge {
+                        Some(b) => {
+                            b.take_from(hub, Some(conn));
+                            b.hold(conn, r)
+                        }
+                        None => Some(r),
+                    };
+                    if let Some(r) = r {
+                        handle.respond(conn, r);
+                    }
+                }
                 Outcome::Upgrade(frames) => {
                     let frames = frames
                         .iter()
@@ -180,9 +199,14 @@ fn handle_msg(
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
         HubMsg::Closed(conn) => hub.on_engine_close(conn),
+        HubMsg::Redis(event) => {
+            if let Some(b) = bridge {
+                b.on_event(hub, event, now());
+            }
+        }
         HubMsg::Shutdown(ack) => {
             hub.answer_all_polls();
-            flush(hub, handle);
+            flush(hub, handle, bridge);
             let _ = ack.send(());
         }
         HubMsg::RespondAt {
@@ -196,7 +220,11 @@ fn handle_msg(
 
 /// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
 /// per worker for all the groups of this flush.
-fn flush(hub: &mut Hub, handle: &Handle) {
+fn flush(hub: &mut Hub, handle: &Handle, bridge: &mut Option<RedisBridge>) {
+    if let Some(b) = bridge {
+        b.take_from(hub, None);
+        b.release(handle);
+    }
     let mut wakeups = Wakeups::default();
     for effect in hub.take_effects() {
         match effect {

@@ -10,6 +10,7 @@
 
 mod delayed;
 mod hub_thread;
+mod redis_bridge;
 mod state_file;
 
 use crate::api::{Api, Routed};
@@ -84,11 +85,28 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
         None => None,
     };
     let (to_hub, from_workers) = mpsc::channel();
+    let bridge = match &config.redis_url {
+        Some(url) => {
+            // Shared mode (docs/SCALING.md): the link's events go to the hub thread.
+            state.set_shared();
+            let to_hub = to_hub.clone();
+            let on_event = move |event| {
+                let _ = to_hub.send(HubMsg::Redis(event));
+            };
+            let prefix = &config.redis_key_prefix;
+            Some(redis_bridge::RedisBridge::start(
+                url.clone(),
+                prefix,
+                on_event,
+            )?)
+        }
+        None => None,
+    };
     let hub_handle = handle.clone();
     let nonces = crate::api::nonce_book::NonceBook::new(config.max_signature_nonces);
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())
-        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver, nonces))?;
+        .spawn(move || hub_thread::run(state, hub_handle, from_workers, saver, nonces, bridge))?;
     let app = std::sync::Arc::new(Channelstream {
         api: Api::new(&config),
         to_hub: to_hub.clone(),

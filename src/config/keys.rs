@@ -315,7 +315,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "redis_url",
-        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Checked, but not used by the server yet (docs/SCALING.md).",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node; who is in a channel, user state itself and /info are still per node (docs/SCALING.md).",
         default: String::new,
         set: |c, v| {
             if v.trim().is_empty() {
@@ -323,13 +323,13 @@ pub(crate) const KEYS: &[Key] = &[
                 return Ok(None);
             }
             c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
-            Ok(Some("is not used by the server yet: nodes do not share state (docs/SCALING.md)".into()))
+            Ok(Some("shares messages between nodes; presence, user state, history reads and /info are still per node (docs/SCALING.md)".into()))
         },
         is_bool: false,
     },
     Key {
         name: "redis_key_prefix",
-        help: "Prefix of every Redis key and pub/sub channel this deployment uses (with redis_url; not used yet).",
+        help: "Prefix of every Redis key and pub/sub channel this deployment uses (with redis_url).",
         default: || "cs:".into(),
         set: |c, v| {
             let ok = !v.is_empty()

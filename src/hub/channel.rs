@@ -165,6 +165,30 @@ impl Channel {
         to
     }
 
+    /// Shared mode: the next message recorded here gets position `seq` (its sequence
+    /// number in Redis). Positions skipped on the way are noted as not held.
+    pub fn continue_at(&mut self, seq: u64) {
+        if seq > self.last_pos + 1 {
+            self.lost(seq - 1);
+        }
+        self.last_pos = seq.saturating_sub(1);
+    }
+
+    /// Shared mode: Redis numbers this channel at `seq` and this node holds nothing up
+    /// to it. In a new epoch (Redis lost the channel) the numbering started again, so
+    /// what is stored here under old positions is dropped, as Redis dropped it.
+    pub fn restart_at(&mut self, seq: u64, new_epoch: bool) {
+        if new_epoch {
+            self.history.clear();
+            self.frames.clear();
+            self.last_pos = seq;
+            self.lost_through = seq;
+        } else if seq > self.last_pos {
+            self.last_pos = seq;
+            self.lost(seq);
+        }
+    }
+
     /// Frames stored at or after `newer_than` that `user` may see (`get_catchup_frames`),
     /// as catch-up copies with their positions.
     pub fn catchup(&self, newer_than: Time, user: &str) -> Positioned {

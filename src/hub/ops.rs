@@ -5,6 +5,7 @@ use super::channel::{Channel, ChannelConfig};
 use super::connection::{Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
+use super::shared::{Shared, Stream};
 use super::stored::{delete_message_frame, edit_message_frame};
 use super::time::Time;
 use super::user::User;
@@ -45,6 +46,7 @@ impl Hub {
             let mut user = User::new(self.new_uuid(), &p.username, now);
             user.update_state(&p.fresh_user_state);
             self.users.insert(p.username.clone(), user);
+            self.share(|| Shared::Watch(Stream::User(p.username.clone())));
         }
         if let Some(u) = self.users.get_mut(&p.username) {
             u.state_public_keys = p.state_public_keys.clone();
@@ -257,6 +259,10 @@ impl Hub {
         now: Time,
         before: impl Fn(&mut Hub, Route),
     ) -> u64 {
+        if self.share_routed(msg) {
+            // Applied (`before` included) when Redis publishes it back.
+            return 0;
+        }
         if let Some(channel) = str_field(msg, "channel").filter(|c| !c.is_empty()) {
             if !self.channels.contains_key(channel) {
                 return 0;
@@ -284,6 +290,7 @@ impl Hub {
                 now,
             );
             self.channels.insert(name.to_string(), ch);
+            self.share(|| Shared::Watch(Stream::Channel(name.to_string())));
         }
     }
 
