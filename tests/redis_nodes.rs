@@ -270,3 +270,70 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }
+
+#[test]
+fn publishers_on_three_nodes_at_once_lose_nothing_and_every_node_sees_one_order() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let nodes: Vec<Running> = (0..3).map(|_| node(&redis)).collect();
+    let ids = [ALICE, BOB, "dddddddd-0000-4000-8000-000000000004"];
+    for (i, n) in nodes.iter().enumerate() {
+        post(
+            n.addr,
+            "/connect",
+            json!({"username": format!("u{i}"), "conn_id": ids[i], "channels": ["room"]}),
+        );
+    }
+    wait_subscribed(&redis, "t:{room}:pub", 3);
+    let mut sockets: Vec<Ws> = nodes
+        .iter()
+        .zip(ids)
+        .map(|(n, id)| open_ws(n.addr, id))
+        .collect();
+    const EACH: usize = 25;
+    let publishers: Vec<_> = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let addr = n.addr;
+            std::thread::spawn(move || {
+                for k in 0..EACH {
+                    send(addr, "room", &format!("p{i}-{k}"));
+                }
+            })
+        })
+        .collect();
+    for p in publishers {
+        p.join().expect("publisher");
+    }
+    let mut orders = Vec::new();
+    for ws in &mut sockets {
+        let mut got = Vec::new();
+        let until = Instant::now() + Duration::from_secs(10);
+        while got.len() < 3 * EACH && Instant::now() < until {
+            got.extend(texts(ws, Duration::from_millis(200), "-"));
+        }
+        assert_eq!(got.len(), 3 * EACH, "every acknowledged message, once");
+        for i in 0..3 {
+            let mine: Vec<&String> = got
+                .iter()
+                .filter(|t| t.starts_with(&format!("p{i}-")))
+                .collect();
+            let want: Vec<String> = (0..EACH).map(|k| format!("p{i}-{k}")).collect();
+            assert_eq!(
+                mine,
+                want.iter().collect::<Vec<_>>(),
+                "each publisher's order"
+            );
+        }
+        orders.push(got);
+    }
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "one order on every node"
+    );
+    for n in nodes {
+        n.shutdown().expect("node stops");
+    }
+}
