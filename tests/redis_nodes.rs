@@ -337,3 +337,49 @@ fn publishers_on_three_nodes_at_once_lose_nothing_and_every_node_sees_one_order(
         n.shutdown().expect("node stops");
     }
 }
+
+#[test]
+fn a_user_state_change_on_one_node_is_seen_on_the_others() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({"notify_state": true}));
+    // alice also has a connection on node B, so B knows her.
+    post(
+        p.b.addr,
+        "/connect",
+        json!({"username": "alice", "conn_id": "eeeeeeee-0000-4000-8000-000000000005",
+               "channels": ["room"]}),
+    );
+    post(
+        p.a.addr,
+        "/user_state",
+        json!({"user": "alice", "user_state": {"mood": "busy"}, "state_public_keys": ["mood"]}),
+    );
+    // bob, on B, is told in the channel; and B's /info shows alice's new state.
+    let items = read_items(&mut p.ws_b, Duration::from_secs(5), |i| {
+        i["type"] == "user_state_change"
+    });
+    let change = items.last().expect("a user_state_change");
+    assert_eq!(
+        change["message"]["state"],
+        json!({"mood": "busy"}),
+        "{change}"
+    );
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = post(p.b.addr, "/info", json!({"info": {"channels": ["room"]}}));
+        let alice = info["users"]
+            .as_array()
+            .and_then(|u| u.iter().find(|u| u["user"] == "alice"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if alice["state"] == json!({"mood": "busy"}) {
+            break;
+        }
+        assert!(Instant::now() < until, "B never saw the state: {info}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
+}

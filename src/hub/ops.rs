@@ -152,11 +152,15 @@ impl Hub {
         let Some(u) = self.users.get_mut(username) else {
             return Vec::new();
         };
-        if let Some(keys) = public_keys {
-            u.state_public_keys = keys;
+        if let Some(keys) = &public_keys {
+            u.state_public_keys = keys.clone();
         }
         let changed = u.update_state(state);
         u.last_active = now;
+        self.share(|| Shared::user_state(username, state, public_keys));
+        let Some(u) = self.users.get(username) else {
+            return changed;
+        };
         if changed.is_empty() {
             return changed;
         }

@@ -41,6 +41,29 @@ pub enum Shared {
     Unwatch(Stream),
 }
 
+/// The `type` of a user-state change published on the user's stream: applied by every
+/// node that knows the user, delivered to nobody.
+pub const USER_STATE_TYPE: &str = "user_state";
+
+impl Shared {
+    /// A user-state change for other nodes: the state keys set and the public keys, if
+    /// they were replaced.
+    pub fn user_state(
+        user: &str,
+        state: &Map<String, Value>,
+        public_keys: Option<Vec<String>>,
+    ) -> Shared {
+        let mut msg = Map::new();
+        msg.insert("type".into(), USER_STATE_TYPE.into());
+        msg.insert("state".into(), Value::Object(state.clone()));
+        msg.insert("public_keys".into(), serde_json::json!(public_keys));
+        Shared::Publish {
+            stream: Stream::User(user.to_string()),
+            msg,
+        }
+    }
+}
+
 impl Hub {
     /// Switches to shared mode: from now on messages are published ([`Shared::Publish`])
     /// instead of delivered, and every channel and user the hub has, or makes later, is
@@ -135,6 +158,19 @@ impl Hub {
                     return 0;
                 };
                 match kind {
+                    USER_STATE_TYPE => {
+                        // Applied again where it was made: the same values change nothing.
+                        if let Some(Value::Object(state)) = msg.get("state") {
+                            u.update_state(state);
+                        }
+                        if let Some(Value::Array(keys)) = msg.get("public_keys") {
+                            u.state_public_keys = keys
+                                .iter()
+                                .filter_map(|k| k.as_str().map(String::from))
+                                .collect();
+                        }
+                        return 0;
+                    }
                     "message:edit" => edit_message_frame(&mut u.frames, msg),
                     "message:delete" => {
                         delete_message_frame(&mut u.frames, msg.get("uuid").unwrap_or(&Value::Null))
