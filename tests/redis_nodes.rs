@@ -383,3 +383,85 @@ fn a_user_state_change_on_one_node_is_seen_on_the_others() {
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }
+
+#[test]
+fn a_websocket_that_comes_back_on_another_node_gets_its_catch_up_there() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    const CAROL: &str = "cccccccc-1111-4000-8000-000000000006";
+    const DAVE: &str = "dddddddd-1111-4000-8000-000000000007";
+    post(
+        a.addr,
+        "/connect",
+        json!({"username": "carol", "conn_id": CAROL, "channels": ["news"]}),
+    );
+    wait_subscribed(&redis, "t:{news}:pub", 1);
+    // carol listens on A with positions and sees 1..=3, then her socket drops.
+    let mut ws = open_ws(a.addr, &format!("{CAROL}&recover=%7B%7D"));
+    for i in 1..=3 {
+        send(a.addr, "news", &format!("n{i}"));
+    }
+    let seen = read_items(&mut ws, Duration::from_secs(5), |i| {
+        i["message"]["text"] == "n3"
+    });
+    let last = seen.last().expect("n3");
+    assert_eq!(last["pos"], 3, "positions are Redis's sequence numbers");
+    drop(ws);
+    for i in 4..=6 {
+        send(a.addr, "news", &format!("n{i}"));
+    }
+    // She comes back on B, which never had the channel, naming position 3.
+    let mut ws = open_ws(b.addr, &format!("{CAROL}&recover=%7B%22news%22%3A3%7D"));
+    let got = read_items(&mut ws, Duration::from_secs(5), |i| i["type"] == "recovery");
+    let replayed: Vec<(u64, &str)> = got
+        .iter()
+        .filter(|i| i["type"] == "message")
+        .map(|i| {
+            (
+                i["pos"].as_u64().unwrap_or(0),
+                i["message"]["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(replayed, [(4, "n4"), (5, "n5"), (6, "n6")]);
+    assert_eq!(
+        got.last().map(|r| r["channels"]["news"].clone()),
+        Some(json!({"pos": 6, "recovered": true}))
+    );
+    // Live messages follow on B, sent on A.
+    send(a.addr, "news", "n7");
+    assert_eq!(texts(&mut ws, Duration::from_secs(5), "n7"), ["n7"]);
+    // dave connected on A and never opened a socket there: on B his catch-up holds
+    // what was sent since he connected, and then live messages.
+    post(
+        a.addr,
+        "/connect",
+        json!({"username": "dave", "conn_id": DAVE, "channels": ["news"]}),
+    );
+    send(a.addr, "news", "n8");
+    let mut ws_dave = open_ws(b.addr, DAVE);
+    let caught = read_items(&mut ws_dave, Duration::from_secs(5), |i| {
+        i["message"]["text"] == "n8"
+    });
+    let n8 = caught.last().expect("n8 as catch-up");
+    assert_eq!(
+        (n8["message"]["text"].as_str(), n8["catchup"].as_bool()),
+        (Some("n8"), Some(true))
+    );
+    assert!(
+        !caught.iter().any(|i| i["message"]["text"] == "n7"),
+        "{caught:?}"
+    );
+    send(b.addr, "news", "n9");
+    assert_eq!(texts(&mut ws_dave, Duration::from_secs(5), "n9"), ["n9"]);
+    // An id no node made is closed, as on one node.
+    let mut stranger = open_ws(b.addr, "eeeeeeee-1111-4000-8000-000000000008");
+    assert_eq!(
+        read_close(&mut stranger, Duration::from_secs(5)),
+        Some(Some(1000))
+    );
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}

@@ -7,7 +7,7 @@ use super::redis_bridge::RedisBridge;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
-use crate::api::{Command, Outcome};
+use crate::api::{Command, Kind, Outcome};
 use crate::config::Config;
 use crate::hub::{Effect, Hub, Time};
 use crate::server::{ConnId, Handle, Refusal, Wakeups};
@@ -164,44 +164,25 @@ fn handle_msg(
                 handle.respond(conn, refusal);
                 return;
             }
-            // A bug in one command must not take the hub thread (and every client) down:
-            // answer the engine's 500 and carry on.
-            let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
-            let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
-            match outcome {
-                Outcome::Respond(r) => {
-                    // Shared mode: the answer waits until Redis took what it published.
-                    let r = match bridge {
-                        Some(b) => {
-                            b.take_from(hub, Some(conn));
-                            b.hold(conn, r)
-                        }
-                        None => Some(r),
-                    };
-                    if let Some(r) = r {
-                        handle.respond(conn, r);
+            // Shared mode: a websocket for a connection made on another node waits while
+            // this node takes the connection over from Redis.
+            if let (Some(b), Kind::Ws(Some(id), Ok(_))) = (bridge.as_mut(), &cmd.kind) {
+                if !hub.connections.contains_key(id) {
+                    let id = *id;
+                    if let Some((conn, cmd)) = b.adopt(conn, cmd, id) {
+                        run_command(hub, handle, bridge, conn, cmd);
                     }
+                    return;
                 }
-                Outcome::Upgrade(frames) => {
-                    let frames = frames
-                        .iter()
-                        .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
-                        .collect();
-                    handle.upgrade(conn, frames);
-                }
-                Outcome::UpgradeAndClose => {
-                    handle.upgrade(conn, Vec::new());
-                    handle.close(conn, 1000);
-                }
-                // The poll waits in the hub, with everything its answer needs.
-                Outcome::Waiting => {}
             }
+            run_command(hub, handle, bridge, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
         HubMsg::Closed(conn) => hub.on_engine_close(conn),
         HubMsg::Redis(event) => {
-            if let Some(b) = bridge {
-                b.on_event(hub, event, now());
+            let ready = bridge.as_mut().and_then(|b| b.on_event(hub, event, now()));
+            if let Some((conn, cmd)) = ready {
+                run_command(hub, handle, bridge, conn, cmd);
             }
         }
         HubMsg::Shutdown(ack) => {
@@ -218,11 +199,53 @@ fn handle_msg(
     }
 }
 
+/// Runs `cmd` for the request on `conn` and answers it (or leaves a long-poll waiting).
+fn run_command(
+    hub: &mut Hub,
+    handle: &Handle,
+    bridge: &mut Option<RedisBridge>,
+    conn: ConnId,
+    cmd: Box<Command>,
+) {
+    // A bug in one command must not take the hub thread (and every client) down:
+    // answer the engine's 500 and carry on.
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
+    let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
+    match outcome {
+        Outcome::Respond(r) => {
+            // Shared mode: the answer waits until Redis took what it published.
+            let r = match bridge {
+                Some(b) => {
+                    b.take_from(hub, Some(conn), now());
+                    b.hold(conn, r)
+                }
+                None => Some(r),
+            };
+            if let Some(r) = r {
+                handle.respond(conn, r);
+            }
+        }
+        Outcome::Upgrade(frames) => {
+            let frames = frames
+                .iter()
+                .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
+                .collect();
+            handle.upgrade(conn, frames);
+        }
+        Outcome::UpgradeAndClose => {
+            handle.upgrade(conn, Vec::new());
+            handle.close(conn, 1000);
+        }
+        // The poll waits in the hub, with everything its answer needs.
+        Outcome::Waiting => {}
+    }
+}
+
 /// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
 /// per worker for all the groups of this flush.
 fn flush(hub: &mut Hub, handle: &Handle, bridge: &mut Option<RedisBridge>) {
     if let Some(b) = bridge {
-        b.take_from(hub, None);
+        b.take_from(hub, None, now());
         b.release(handle);
     }
     let mut wakeups = Wakeups::default();

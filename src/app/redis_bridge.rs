@@ -17,9 +17,10 @@
 //! Runs on the hub thread and never blocks: every Redis call goes through the link's
 //! bounded queue and answers later as a [`RedisEvent`].
 
+use crate::api::Command;
 use crate::conn_id::ConnId;
 use crate::http::Response;
-use crate::hub::{Hub, Shared, Stream, Time};
+use crate::hub::{Hub, Shared, Stream, Time, Uuid};
 use crate::redis::{
     CommandError, LinkConfig, PublishScript, PublishedFrame, RedisEvent, RedisHandle, RedisLink,
     RedisUrl,
@@ -45,7 +46,37 @@ enum Pending {
     Sync(Stream),
     /// `LRANGE hist` to fill a gap.
     Repair(Stream),
+    /// A write whose reply changes nothing here (the connection registry).
+    Write,
+    /// `GET` of a connection's record, for the adoption numbered so.
+    Adopt(u64),
+    /// An adopted connection's channel: its meta (`HMGET e s`) ...
+    AdoptMeta(u64, String),
+    /// ... and its stored frames.
+    AdoptHist(u64, String),
 }
+
+/// A websocket for a connection this node does not have, waiting while the
+/// connection's record and its channels' frames are read from Redis.
+struct Adoption {
+    engine: ConnId,
+    cmd: Box<Command>,
+    id: Uuid,
+    user: String,
+    channels: Vec<String>,
+    since: Time,
+    waiting: usize,
+    metas: HashMap<String, (String, u64)>,
+    hists: HashMap<String, Vec<Vec<u8>>>,
+}
+
+/// Channels of an adopted connection that are read from Redis (the API's default
+/// `max_channels_per_request`).
+const MAX_ADOPTED_CHANNELS: usize = 1000;
+
+/// How long a connection's record lives in Redis, refreshed by each change: a day,
+/// past `gc_conns_after`'s default.
+const CONN_RECORD_SECONDS: u64 = 24 * 3600;
 
 /// A `/message` answer waiting for its publishes.
 struct Held {
@@ -82,6 +113,8 @@ pub struct RedisBridge {
     epochs: u64,
     /// Publish ids (for the script's dedup): this node's random part and a counter.
     published: u64,
+    adoptions: HashMap<u64, Adoption>,
+    prefix: String,
 }
 
 impl RedisBridge {
@@ -106,6 +139,8 @@ impl RedisBridge {
             epoch_seed: crate::redis::new_epoch()?,
             epochs: 0,
             published: 0,
+            adoptions: HashMap::new(),
+            prefix: prefix.to_string(),
         })
     }
 
@@ -124,10 +159,10 @@ impl RedisBridge {
 
     /// Hands the hub's shared items to Redis. The answer to the request on `conn` (if
     /// given) waits for the publishes made for it: see [`RedisBridge::hold`].
-    pub fn take_from(&mut self, hub: &mut Hub, conn: Option<ConnId>) {
+    pub fn take_from(&mut self, hub: &mut Hub, conn: Option<ConnId>, now: Time) {
         for item in hub.take_shared() {
             match item {
-                Shared::Publish { stream, msg } => match self.publish(&stream, &msg, conn) {
+                Shared::Publish { stream, msg } => match self.publish(&stream, &msg, conn, now) {
                     Ok(()) => {
                         if let Some(conn) = conn {
                             self.held_for(conn).waiting += 1;
@@ -137,8 +172,146 @@ impl RedisBridge {
                 },
                 Shared::Watch(stream) => self.watch(stream),
                 Shared::Unwatch(stream) => self.unwatch(&stream),
+                Shared::Conn(id) => self.record_conn(hub, id),
             }
         }
+    }
+
+    fn conn_key(&self, id: Uuid) -> String {
+        format!("{}conn:{{{id}}}", self.prefix)
+    }
+
+    /// Writes who connection `id` is and where it is (`SET ... EX`), for a node that
+    /// gets its websocket later.
+    fn record_conn(&mut self, hub: &Hub, id: Uuid) {
+        let Some(c) = hub.connections.get(&id) else {
+            return;
+        };
+        let record = serde_json::json!({
+            "user": c.username,
+            "channels": hub.conn_channels(id),
+            "t": c.last_active.0,
+        })
+        .to_string();
+        let key = self.conn_key(id);
+        let ttl = CONN_RECORD_SECONDS.to_string();
+        let tag = self.tag(Pending::Write);
+        let args = ["SET", key.as_str(), record.as_str(), "EX", ttl.as_str()];
+        if self.link.command(&args, tag).is_err() {
+            self.pending.remove(&tag);
+        }
+    }
+
+    /// A websocket came for connection `id`, which this node does not have: reads its
+    /// record from Redis; the command runs once that is done (returned by
+    /// [`RedisBridge::on_event`]). Gives the command back if Redis cannot be asked.
+    pub fn adopt(
+        &mut self,
+        engine: ConnId,
+        cmd: Box<Command>,
+        id: Uuid,
+    ) -> Option<(ConnId, Box<Command>)> {
+        let key = self.conn_key(id);
+        self.next_tag += 1;
+        let n = self.next_tag;
+        let tag = self.tag(Pending::Adopt(n));
+        if self.link.command(&["GET", key.as_str()], tag).is_err() {
+            self.pending.remove(&tag);
+            return Some((engine, cmd));
+        }
+        self.adoptions.insert(
+            n,
+            Adoption {
+                engine,
+                cmd,
+                id,
+                user: String::new(),
+                channels: Vec::new(),
+                since: Time(0),
+                waiting: 0,
+                metas: HashMap::new(),
+                hists: HashMap::new(),
+            },
+        );
+        None
+    }
+
+    fn on_adopt_record(&mut self, n: u64, result: Result<Reply, CommandError>) -> Option<u64> {
+        let record = result
+            .ok()
+            .and_then(|r| r.into_optional_bulk().ok().flatten())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let a = self.adoptions.get_mut(&n)?;
+        let Some(record) = record else {
+            return Some(n); // unknown everywhere: the command closes the websocket
+        };
+        a.user = record["user"].as_str().unwrap_or_default().to_string();
+        a.since = Time(record["t"].as_u64().unwrap_or(0));
+        a.channels = record["channels"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .filter_map(|c| c.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        a.channels.truncate(MAX_ADOPTED_CHANNELS);
+        if a.user.is_empty() {
+            return Some(n);
+        }
+        let channels = a.channels.clone();
+        for name in channels {
+            let base = self.publish.channel_base(&name);
+            let (meta, hist) = (format!("{base}:meta"), format!("{base}:hist"));
+            let last = (REDIS_FRAMES - 1).to_string();
+            let tag = self.tag(Pending::AdoptMeta(n, name.clone()));
+            let ok1 = self.link.command(&["HMGET", meta.as_str(), "e", "s"], tag);
+            if ok1.is_err() {
+                self.pending.remove(&tag);
+            }
+            let tag = self.tag(Pending::AdoptHist(n, name));
+            let ok2 = self
+                .link
+                .command(&["LRANGE", hist.as_str(), "0", last.as_str()], tag);
+            if ok2.is_err() {
+                self.pending.remove(&tag);
+            }
+            if let Some(a) = self.adoptions.get_mut(&n) {
+                a.waiting += usize::from(ok1.is_ok()) + usize::from(ok2.is_ok());
+            }
+        }
+        let a = self.adoptions.get(&n)?;
+        (a.waiting == 0).then_some(n)
+    }
+
+    /// Adoption `n` has everything: the connection is made here, its new channels are
+    /// filled with the frames Redis keeps, and its command is given back to run.
+    fn finish_adoption(
+        &mut self,
+        hub: &mut Hub,
+        n: u64,
+        now: Time,
+    ) -> Option<(ConnId, Box<Command>)> {
+        let a = self.adoptions.remove(&n)?;
+        if !a.user.is_empty() && hub.adopt_connection(a.id, &a.user, &a.channels, a.since, now) {
+            self.take_from(hub, None, now);
+            for (name, (epoch, top)) in &a.metas {
+                let frames = a
+                    .hists
+                    .get(name)
+                    .map(|h| stored_frames(h, epoch))
+                    .unwrap_or_default();
+                hub.preload_frames(name, *top, frames);
+                if let Some(t) = self.tracks.get_mut(&Stream::Channel(name.clone())) {
+                    if !t.synced {
+                        t.epoch = Some(epoch.clone());
+                        t.last = *top;
+                        t.synced = true;
+                    }
+                }
+            }
+        }
+        Some((a.engine, a.cmd))
     }
 
     fn held_for(&mut self, conn: ConnId) -> &mut Held {
@@ -154,8 +327,12 @@ impl RedisBridge {
         stream: &Stream,
         msg: &Map<String, Value>,
         conn: Option<ConnId>,
+        now: Time,
     ) -> Result<(), String> {
-        let payload = serde_json::to_vec(msg).map_err(|e| e.to_string())?;
+        // The time goes with the message: a node that loads it from the stored frames
+        // later (an adopted connection's catch-up) keeps it for the frame.
+        let wire = serde_json::json!({ "t": now.0, "m": msg });
+        let payload = serde_json::to_vec(&wire).map_err(|e| e.to_string())?;
         self.published += 1;
         self.epochs += 1;
         let id = format!("{}-{}", self.epoch_seed, self.published);
@@ -228,10 +405,47 @@ impl RedisBridge {
         }
     }
 
-    /// One event from the link.
-    pub fn on_event(&mut self, hub: &mut Hub, event: RedisEvent, now: Time) {
+    /// One event from the link. Returns a command that can run now (an adopted
+    /// connection's websocket).
+    pub fn on_event(
+        &mut self,
+        hub: &mut Hub,
+        event: RedisEvent,
+        now: Time,
+    ) -> Option<(ConnId, Box<Command>)> {
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
+                Some(Pending::Write) | None => {}
+                Some(Pending::Adopt(n)) => {
+                    let ready = self.on_adopt_record(n, result)?;
+                    return self.finish_adoption(hub, ready, now);
+                }
+                Some(Pending::AdoptMeta(n, name)) => {
+                    let meta = parse_meta(result);
+                    let a = self.adoptions.get_mut(&n)?;
+                    if let Some((Some(epoch), top)) = meta {
+                        a.metas.insert(name, (epoch, top));
+                    }
+                    a.waiting = a.waiting.saturating_sub(1);
+                    if a.waiting == 0 {
+                        return self.finish_adoption(hub, n, now);
+                    }
+                }
+                Some(Pending::AdoptHist(n, name)) => {
+                    let frames = result
+                        .ok()
+                        .and_then(|r| r.into_array().ok())
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|f| f.into_bulk().ok())
+                        .collect();
+                    let a = self.adoptions.get_mut(&n)?;
+                    a.hists.insert(name, frames);
+                    a.waiting = a.waiting.saturating_sub(1);
+                    if a.waiting == 0 {
+                        return self.finish_adoption(hub, n, now);
+                    }
+                }
                 Some(Pending::Publish(conn)) => {
                     let failed = match &result {
                         Ok(reply) => PublishScript::parse_reply(reply.clone())
@@ -248,27 +462,23 @@ impl RedisBridge {
                 }
                 Some(Pending::Sync(stream)) => self.on_sync(hub, &stream, result, now),
                 Some(Pending::Repair(stream)) => self.on_repair(hub, &stream, result, now),
-                None => {}
             },
             RedisEvent::Message { channel, payload } => {
-                let Some(stream) = self.by_pubsub.get(&channel).cloned() else {
-                    return;
-                };
+                let stream = self.by_pubsub.get(&channel).cloned()?;
                 let Some(frame) = PublishedFrame::parse(&payload) else {
                     crate::log!(Warning, "a frame from redis that is not seq:epoch:json");
-                    return;
+                    return None;
                 };
                 let (seq, epoch, payload) = (frame.seq, frame.epoch.to_string(), frame.payload);
                 self.on_frame(hub, &stream, seq, epoch, payload.to_vec(), true, now);
             }
             RedisEvent::Subscribed { channel } => {
-                let Some(stream) = self.by_pubsub.get(&channel).cloned() else {
-                    return;
-                };
+                let stream = self.by_pubsub.get(&channel).cloned()?;
                 self.sync(&stream);
             }
             RedisEvent::Link { .. } => {}
         }
+        None
     }
 
     /// Reads `stream`'s epoch and last sequence number.
@@ -310,17 +520,7 @@ impl RedisBridge {
         result: Result<Reply, CommandError>,
         now: Time,
     ) {
-        let meta = result.ok().and_then(|r| r.into_array().ok()).map(|items| {
-            let mut it = items
-                .into_iter()
-                .map(|i| i.into_optional_bulk().ok().flatten());
-            let epoch = it.next().flatten().and_then(|e| String::from_utf8(e).ok());
-            let seq = it
-                .next()
-                .flatten()
-                .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u64>().ok());
-            (epoch, seq.unwrap_or(0))
-        });
+        let meta = parse_meta(result);
         let Some(t) = self.tracks.get_mut(stream) else {
             return;
         };
@@ -452,13 +652,62 @@ impl RedisBridge {
             return;
         }
         t.last = seq;
-        match serde_json::from_slice::<Map<String, Value>>(&payload) {
-            Ok(msg) => {
+        match unwrap_message(&payload) {
+            Some((_, msg)) => {
                 hub.apply_published(stream, &msg, seq, now);
             }
-            Err(_) => crate::log!(Warning, "a frame from redis whose message is not JSON"),
+            None => crate::log!(Warning, "a frame from redis whose message is not ours"),
         }
     }
+}
+
+/// `HMGET meta e s` read: the epoch (none: Redis has no state) and the last sequence
+/// number; `None` if Redis did not answer.
+fn parse_meta(result: Result<Reply, CommandError>) -> Option<(Option<String>, u64)> {
+    result.ok().and_then(|r| r.into_array().ok()).map(|items| {
+        let mut it = items
+            .into_iter()
+            .map(|i| i.into_optional_bulk().ok().flatten());
+        let epoch = it.next().flatten().and_then(|e| String::from_utf8(e).ok());
+        let seq = it
+            .next()
+            .flatten()
+            .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u64>().ok());
+        (epoch, seq.unwrap_or(0))
+    })
+}
+
+/// A published payload, `{"t": micros, "m": message}`, split.
+fn unwrap_message(payload: &[u8]) -> Option<(Time, Map<String, Value>)> {
+    match serde_json::from_slice::<Value>(payload).ok()? {
+        Value::Object(mut wire) => {
+            let t = wire.get("t").and_then(Value::as_u64).unwrap_or(0);
+            match wire.remove("m") {
+                Some(Value::Object(msg)) => Some((Time(t), msg)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The stored frames of one epoch (as `LRANGE` gives them, newest first) as
+/// `(seq, time, message)`, oldest first.
+fn stored_frames(hist: &[Vec<u8>], epoch: &str) -> Vec<(u64, Time, Map<String, Value>)> {
+    let mut frames: Vec<_> = hist
+        .iter()
+        .filter_map(|bytes| {
+            let f = PublishedFrame::parse(bytes)?;
+            if f.epoch != epoch {
+                return None;
+            }
+            let (t, msg) = unwrap_message(f.payload)?;
+            Some((f.seq, t, msg))
+        })
+        .collect();
+    frames.sort_by_key(|(seq, _, _)| *seq);
+    frames.dedup_by_key(|(seq, _, _)| *seq);
+    frames
 }
 
 /// Tells the hub where a channel's numbering stands (user streams have no positions).

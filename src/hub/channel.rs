@@ -189,6 +189,21 @@ impl Channel {
         }
     }
 
+    /// Shared mode: frames read from Redis (`(seq, stored at, message)`, oldest first)
+    /// for a channel new on this node, up to sequence number `top`. Ignored when the
+    /// channel already holds frames or is past `top`.
+    pub fn preload(&mut self, top: u64, frames: Vec<(u64, Time, Map<String, Value>)>) {
+        if !self.frames.is_empty() || self.last_pos >= top {
+            return;
+        }
+        let first = frames.first().map_or(top + 1, |(seq, _, _)| *seq);
+        for (seq, at, msg) in frames.into_iter().rev().take(MAX_FRAMES).rev() {
+            self.frames.push_back((at, Stored::at(&msg, seq)));
+        }
+        self.last_pos = top;
+        self.lost(first.saturating_sub(1));
+    }
+
     /// Frames stored at or after `newer_than` that `user` may see (`get_catchup_frames`),
     /// as catch-up copies with their positions.
     pub fn catchup(&self, newer_than: Time, user: &str) -> Positioned {

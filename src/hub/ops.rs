@@ -82,6 +82,7 @@ impl Hub {
             self.ensure_channel(name, p.channel_configs.get(name), now);
             self.join(name, &p.username, id, now);
         }
+        self.share(|| Shared::Conn(id));
         id
     }
 
@@ -106,6 +107,7 @@ impl Hub {
                 joined.push(name.clone());
             }
         }
+        self.share(|| Shared::Conn(conn));
         joined
     }
 
@@ -137,6 +139,7 @@ impl Hub {
             left.push(name.clone());
             self.after_parted(name, &username, now);
         }
+        self.share(|| Shared::Conn(conn));
         left
     }
 
@@ -285,7 +288,7 @@ impl Hub {
     }
 
     /// Creates channel `name` with `config` (or the defaults) unless it exists.
-    fn ensure_channel(&mut self, name: &str, config: Option<&ChannelConfig>, now: Time) {
+    pub(super) fn ensure_channel(&mut self, name: &str, config: Option<&ChannelConfig>, now: Time) {
         if !self.channels.contains_key(name) {
             let ch = Channel::new(
                 self.new_uuid(),

@@ -10,9 +10,12 @@
 //! positions. Without `redis_url` nothing here runs: [`Hub::shared`] is `None` and the
 //! hub delivers at once, as it always did.
 
+use super::connection::Connection;
+use super::id::Uuid;
 use super::message::{str_field, str_list};
 use super::stored::{delete_message_frame, edit_message_frame};
 use super::time::Time;
+use super::user::User;
 use super::Hub;
 use serde_json::{Map, Value};
 
@@ -39,6 +42,10 @@ pub enum Shared {
     Watch(Stream),
     /// This node forgot `stream`: stop listening.
     Unwatch(Stream),
+    /// Connection `id` was made or changed its channels here: record who it is and
+    /// where it is, so that another node can take it over when its websocket comes
+    /// back there ([`Hub::adopt_connection`]).
+    Conn(Uuid),
 }
 
 /// The `type` of a user-state change published on the user's stream: applied by every
@@ -182,6 +189,54 @@ impl Hub {
         };
         self.stats.total_messages += sent;
         sent
+    }
+
+    /// Takes over connection `id` of `user`, made on another node (its websocket came
+    /// back here): the user (if new here), the connection as active at `last_active`
+    /// (the catch-up on attach sends the frames since), and its channels, joined. False
+    /// if this node has it already.
+    pub fn adopt_connection(
+        &mut self,
+        id: Uuid,
+        user: &str,
+        channels: &[String],
+        last_active: Time,
+        now: Time,
+    ) -> bool {
+        if self.connections.contains_key(&id) {
+            return false;
+        }
+        if !self.users.contains_key(user) {
+            let u = User::new(self.new_uuid(), user, now);
+            self.users.insert(user.to_string(), u);
+            self.share(|| Shared::Watch(Stream::User(user.to_string())));
+        }
+        let mut c = Connection::new(id, user, now);
+        c.last_active = last_active;
+        self.connections.insert(id, c);
+        if let Some(u) = self.users.get_mut(user) {
+            u.connections.push(id);
+        }
+        for name in channels {
+            self.ensure_channel(name, None, now);
+            self.join(name, user, id, now);
+        }
+        true
+    }
+
+    /// Fills channel `name`, new on this node, with the frames Redis keeps (`(seq,
+    /// stored at, message)`, oldest first) up to sequence number `top`, so that catch-up
+    /// and recovery by position work here as on the node that delivered them. A channel
+    /// that already holds frames or positions keeps its own.
+    pub fn preload_frames(
+        &mut self,
+        name: &str,
+        top: u64,
+        frames: Vec<(u64, Time, Map<String, Value>)>,
+    ) {
+        if let Some(ch) = self.channels.get_mut(name) {
+            ch.preload(top, frames);
+        }
     }
 
     /// Redis says channel `name` is at sequence number `seq` (or that its numbering
