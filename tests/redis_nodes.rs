@@ -465,3 +465,86 @@ fn a_websocket_that_comes_back_on_another_node_gets_its_catch_up_there() {
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }
+
+/// The presence messages (`(action, user)`) among `items`.
+fn presence(items: &[Value]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .filter(|i| i["type"] == "presence")
+        .map(|i| {
+            (
+                i["message"]["action"].as_str().unwrap_or("").to_string(),
+                i["user"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_the_bound() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut c = loopback_config();
+    c.redis_url = Some(redis.url(""));
+    c.redis_key_prefix = "t:".into();
+    c.redis_presence_ttl = 2;
+    let a = server_common::start(c);
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    let mut b = server_common::Binary::start(
+        "",
+        &[
+            "--secret",
+            "secret",
+            "--allow-posting-from",
+            "127.0.0.1",
+            "--redis-url",
+            &url,
+            "--redis-key-prefix",
+            "t:",
+            "--redis-presence-ttl",
+            "2",
+        ],
+    );
+    let cfg = json!({"lobby": {"notify_presence": true}});
+    let join = |addr, user: &str, id: &str| {
+        post(
+            addr,
+            "/connect",
+            json!({"username": user, "conn_id": id, "channels": ["lobby"], "channel_configs": cfg}),
+        );
+    };
+    join(a.addr, "alice", ALICE);
+    wait_subscribed(&redis, "t:{lobby}:pub", 1);
+    let mut ws = open_ws(a.addr, ALICE);
+    // eve and frank join on B (the child process); eve also on A: one `joined` each.
+    join(b.addr, "eve", "eeeeeeee-2222-4000-8000-000000000009");
+    join(b.addr, "frank", "ffffffff-2222-4000-8000-00000000000a");
+    join(a.addr, "eve", "eeeeeeee-2222-4000-8000-00000000000b");
+    let seen = read_items(&mut ws, Duration::from_secs(3), |_| false);
+    let mut joined = presence(&seen);
+    joined.sort();
+    assert_eq!(
+        joined,
+        [
+            ("joined".to_string(), "eve".to_string()),
+            ("joined".into(), "frank".into())
+        ]
+    );
+    // B dies without a word. Its connections expire: frank parts; eve, still on A, not.
+    let _ = b.child.kill();
+    let _ = b.child.wait();
+    let killed = Instant::now();
+    let seen = read_items(&mut ws, Duration::from_secs(6), |i| i["type"] == "presence");
+    let took = killed.elapsed();
+    assert_eq!(
+        presence(&seen),
+        [("parted".to_string(), "frank".to_string())]
+    );
+    // Bound (docs/SCALING.md): TTL + sweep period after the last refresh, so at most
+    // TTL + 1 s after the kill; and not before the TTL less a refresh period passed.
+    assert!(took <= Duration::from_millis(3500), "{took:?}");
+    assert!(took >= Duration::from_millis(1000), "{took:?}: not expiry");
+    assert!(presence(&read_items(&mut ws, Duration::from_secs(2), |_| false)).is_empty());
+    a.shutdown().expect("a stops");
+}

@@ -97,6 +97,9 @@ pub fn run(
         if let Some(due) = delayed.next_due() {
             wait = wait.min(due.saturating_duration_since(Instant::now()));
         }
+        if let Some(b) = bridge.as_ref() {
+            wait = wait.min(b.next_due().saturating_duration_since(Instant::now()));
+        }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(msg) => {
@@ -113,6 +116,9 @@ pub fn run(
             handle.respond(conn, response);
         }
         hub.tick(now());
+        if let Some(b) = bridge.as_mut() {
+            b.tick(&hub, Instant::now());
+        }
         flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {
             s.tick(&hub, Instant::now());

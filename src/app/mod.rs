@@ -94,9 +94,11 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
                 let _ = to_hub.send(HubMsg::Redis(event));
             };
             let prefix = &config.redis_key_prefix;
+            let ttl = Duration::from_secs(config.redis_presence_ttl);
             Some(redis_bridge::RedisBridge::start(
                 url.clone(),
                 prefix,
+                ttl,
                 on_event,
             )?)
         }

@@ -22,14 +22,15 @@ use crate::conn_id::ConnId;
 use crate::http::Response;
 use crate::hub::{Hub, Shared, Stream, Time, Uuid};
 use crate::redis::{
-    CommandError, LinkConfig, PublishScript, PublishedFrame, RedisEvent, RedisHandle, RedisLink,
-    RedisUrl,
+    CommandError, LinkConfig, PresenceScripts, PublishScript, PublishedFrame, RedisEvent,
+    RedisHandle, RedisLink, RedisUrl,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::time::{Duration, Instant};
 
 /// Frames Redis keeps per stream for gap repair (as many as the hub's catch-up frames).
 pub const REDIS_FRAMES: usize = crate::hub::MAX_FRAMES;
@@ -46,8 +47,13 @@ enum Pending {
     Sync(Stream),
     /// `LRANGE hist` to fill a gap.
     Repair(Stream),
-    /// A write whose reply changes nothing here (the connection registry).
+    /// A write whose reply changes nothing here (the connection registry, presence
+    /// refreshes).
     Write,
+    /// A join: the reply says whether the user joined `channel` over every node.
+    Join(String, String),
+    /// A leave or sweep of `channel`: the reply lists the users that parted.
+    Parted(String),
     /// `GET` of a connection's record, for the adoption numbered so.
     Adopt(u64),
     /// An adopted connection's channel: its meta (`HMGET e s`) ...
@@ -115,18 +121,29 @@ pub struct RedisBridge {
     published: u64,
     adoptions: HashMap<u64, Adoption>,
     prefix: String,
+    presence: PresenceScripts,
+    presence_ttl: Duration,
+    next_refresh: Instant,
+    next_sweep: Instant,
 }
+
+/// How often each node expires the connections of its channels whose time to live
+/// passed (their node died).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl RedisBridge {
     /// Starts the link to `url`; its events go to `on_event` (a send to the hub thread).
     pub fn start(
         url: RedisUrl,
         prefix: &str,
+        presence_ttl: Duration,
         on_event: impl FnMut(RedisEvent) + Send + 'static,
     ) -> io::Result<RedisBridge> {
         let publish = PublishScript::new(prefix);
+        let presence = PresenceScripts::new();
         let mut config = LinkConfig::new(url);
         config.scripts.push(publish.script().clone());
+        config.scripts.extend(presence.scripts());
         let link = RedisLink::spawn(config, on_event)?;
         Ok(RedisBridge {
             link,
@@ -141,6 +158,10 @@ impl RedisBridge {
             published: 0,
             adoptions: HashMap::new(),
             prefix: prefix.to_string(),
+            presence,
+            presence_ttl,
+            next_refresh: Instant::now() + presence_ttl / 3,
+            next_sweep: Instant::now() + SWEEP_EVERY,
         })
     }
 
@@ -173,8 +194,87 @@ impl RedisBridge {
                 Shared::Watch(stream) => self.watch(stream),
                 Shared::Unwatch(stream) => self.unwatch(&stream),
                 Shared::Conn(id) => self.record_conn(hub, id),
+                Shared::Join {
+                    channel,
+                    user,
+                    conn,
+                } => {
+                    let base = self.publish.channel_base(&channel);
+                    let tag = self.tag(Pending::Join(channel, user.clone()));
+                    let (id, ttl) = (conn.to_string(), self.presence_ttl);
+                    let queued = self.presence.join(&self.link, &base, &id, &user, ttl, tag);
+                    if queued.is_err() {
+                        self.pending.remove(&tag);
+                    }
+                }
+                Shared::Leave { channel, conn, .. } => {
+                    let base = self.publish.channel_base(&channel);
+                    let tag = self.tag(Pending::Parted(channel));
+                    let queued = self
+                        .presence
+                        .leave(&self.link, &base, &conn.to_string(), tag);
+                    if queued.is_err() {
+                        self.pending.remove(&tag);
+                    }
+                }
             }
         }
+    }
+
+    /// The bridge's clock: refreshes this node's connections in Redis every third of
+    /// `redis_presence_ttl` (re-joining them: after Redis lost its data this
+    /// re-registers them, without `joined` messages), and expires dead nodes'
+    /// connections every [`SWEEP_EVERY`].
+    pub fn tick(&mut self, hub: &Hub, now: Instant) {
+        if now >= self.next_refresh {
+            self.next_refresh = now + self.presence_ttl / 3;
+            let mut joins = Vec::new();
+            for c in hub.connections.values() {
+                for name in &c.channels {
+                    joins.push((
+                        self.publish.channel_base(name),
+                        c.id.to_string(),
+                        c.username.clone(),
+                    ));
+                }
+            }
+            for (base, id, user) in joins {
+                let tag = self.tag(Pending::Write);
+                let ttl = self.presence_ttl;
+                if self
+                    .presence
+                    .join(&self.link, &base, &id, &user, ttl, tag)
+                    .is_err()
+                {
+                    self.pending.remove(&tag);
+                    break;
+                }
+            }
+        }
+        if now >= self.next_sweep {
+            self.next_sweep = now + SWEEP_EVERY;
+            let channels: Vec<String> = self
+                .tracks
+                .keys()
+                .filter_map(|s| match s {
+                    Stream::Channel(name) => Some(name.clone()),
+                    Stream::User(_) => None,
+                })
+                .collect();
+            for name in channels {
+                let base = self.publish.channel_base(&name);
+                let tag = self.tag(Pending::Parted(name));
+                if self.presence.sweep(&self.link, &base, tag).is_err() {
+                    self.pending.remove(&tag);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// When [`RedisBridge::tick`] wants to run next.
+    pub fn next_due(&self) -> Instant {
+        self.next_refresh.min(self.next_sweep)
     }
 
     fn conn_key(&self, id: Uuid) -> String {
@@ -416,6 +516,19 @@ impl RedisBridge {
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
                 Some(Pending::Write) | None => {}
+                Some(Pending::Join(channel, user)) => {
+                    if matches!(result, Ok(Reply::Integer(1))) {
+                        hub.announce_presence(&channel, &user, true, now);
+                    }
+                }
+                Some(Pending::Parted(channel)) => {
+                    let users = result.ok().and_then(|r| r.into_array().ok());
+                    for user in users.unwrap_or_default() {
+                        if let Ok(Ok(user)) = user.into_bulk().map(String::from_utf8) {
+                            hub.announce_presence(&channel, &user, false, now);
+                        }
+                    }
+                }
                 Some(Pending::Adopt(n)) => {
                     let ready = self.on_adopt_record(n, result)?;
                     return self.finish_adoption(hub, ready, now);

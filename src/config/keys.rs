@@ -315,7 +315,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "redis_url",
-        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node; who is in a channel, user state itself and /info are still per node (docs/SCALING.md).",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state changes and presence (joined/parted counted over every node) too; user lists, history reads and /info are still per node (docs/SCALING.md).",
         default: String::new,
         set: |c, v| {
             if v.trim().is_empty() {
@@ -323,7 +323,7 @@ pub(crate) const KEYS: &[Key] = &[
                 return Ok(None);
             }
             c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
-            Ok(Some("shares messages between nodes; presence, user state, history reads and /info are still per node (docs/SCALING.md)".into()))
+            Ok(Some("shares messages, presence and user state changes between nodes; user lists, history reads and /info are still per node (docs/SCALING.md)".into()))
         },
         is_bool: false,
     },
@@ -341,6 +341,13 @@ pub(crate) const KEYS: &[Key] = &[
             c.redis_key_prefix = v.into();
             Ok(None)
         },
+        is_bool: false,
+    },
+    Key {
+        name: "redis_presence_ttl",
+        help: "With redis_url: seconds a connection stays present in Redis unless its node refreshes it (every third of this); a dead node's users part within this plus a second.",
+        default: || "30".into(),
+        set: |c, v| seconds(&mut c.redis_presence_ttl, v),
         is_bool: false,
     },
 ];

@@ -108,6 +108,9 @@ pub struct Config {
     pub redis_url: Option<crate::redis::RedisUrl>,
     /// Prefix of every Redis key and channel (`redis_key_prefix`).
     pub redis_key_prefix: String,
+    /// Seconds a connection stays present in Redis without a refresh from its node
+    /// (`redis_presence_ttl`).
+    pub redis_presence_ttl: u64,
 }
 
 impl Default for Config {
@@ -145,6 +148,7 @@ impl Default for Config {
             max_messages_per_request: 0,
             redis_url: None,
             redis_key_prefix: String::new(),
+            redis_presence_ttl: 30,
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.

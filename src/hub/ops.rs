@@ -133,6 +133,11 @@ impl Hub {
             };
             conns.remove(i);
             ch.conn_count = ch.conn_count.saturating_sub(1);
+            self.share(|| Shared::Leave {
+                channel: name.clone(),
+                user: username.clone(),
+                conn,
+            });
             if let Some(c) = self.connections.get_mut(&conn) {
                 c.left(name);
             }
@@ -323,6 +328,13 @@ impl Hub {
                 if conns.len() != before {
                     ch.conn_count = ch.conn_count.saturating_sub(before - conns.len());
                     touched.push((name.clone(), c.username.clone()));
+                    if let Some(out) = &mut self.shared {
+                        out.push(Shared::Leave {
+                            channel: name.clone(),
+                            user: c.username.clone(),
+                            conn: *id,
+                        });
+                    }
                 }
             }
         }

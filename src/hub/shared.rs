@@ -42,6 +42,24 @@ pub enum Shared {
     Watch(Stream),
     /// This node forgot `stream`: stop listening.
     Unwatch(Stream),
+    /// Connection `conn` of `user` joined `channel` here.
+    Join {
+        /// The channel.
+        channel: String,
+        /// Its user.
+        user: String,
+        /// The connection.
+        conn: Uuid,
+    },
+    /// Connection `conn` of `user` left `channel` here (unsubscribed or removed).
+    Leave {
+        /// The channel.
+        channel: String,
+        /// Its user.
+        user: String,
+        /// The connection.
+        conn: Uuid,
+    },
     /// Connection `id` was made or changed its channels here: record who it is and
     /// where it is, so that another node can take it over when its websocket comes
     /// back there ([`Hub::adopt_connection`]).

@@ -1,0 +1,28 @@
+-- A connection left a channel, or expired (docs/SCALING.md, "Presence").
+-- KEYS[1] pres hash, KEYS[2] pres:exp zset, KEYS[3] users hash (as presence_join.lua)
+-- ARGV[1] 'leave' with ARGV[2] = connection id: that connection left;
+--         'sweep' with ARGV[2] = most connections to look at: every connection whose
+--         expiry passed (its node stopped refreshing it) leaves.
+-- Returns the users whose last connection in the channel left (`parted`).
+local gone
+if ARGV[1] == 'leave' then
+  gone = {ARGV[2]}
+else
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+end
+local parted = {}
+for _, conn in ipairs(gone) do
+  local user = redis.call('HGET', KEYS[1], conn)
+  redis.call('ZREM', KEYS[2], conn)
+  if user then
+    redis.call('HDEL', KEYS[1], conn)
+    local n = redis.call('HINCRBY', KEYS[3], user, -1)
+    if n <= 0 then
+      redis.call('HDEL', KEYS[3], user)
+      table.insert(parted, user)
+    end
+  end
+end
+return parted
