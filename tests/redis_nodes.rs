@@ -35,6 +35,7 @@ fn node(redis: &RedisServer) -> Running {
     let mut c = loopback_config();
     c.redis_url = Some(redis.url(""));
     c.redis_key_prefix = "t:".into();
+    c.redis_presence_ttl = 3;
     server_common::start(c)
 }
 
@@ -233,7 +234,9 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
     let Some(mut redis) = redis_or_skip("redis_nodes", &[]) else {
         return;
     };
-    let mut p = pair(&redis, json!({}));
+    let mut p = pair(&redis, json!({"notify_presence": true}));
+    let _ = read_items(&mut p.ws_a, Duration::from_millis(300), |_| false);
+    let _ = read_items(&mut p.ws_b, Duration::from_millis(300), |_| false);
     redis.stop();
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
@@ -267,6 +270,17 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
     }
     assert_eq!(texts(&mut p.ws_a, Duration::from_secs(5), "back"), ["back"]);
     assert_eq!(texts(&mut p.ws_b, Duration::from_secs(5), "back"), ["back"]);
+    // Redis came back empty: the nodes' refreshes (every second here) register both
+    // connections again, without a `joined` for anyone.
+    let until = Instant::now() + Duration::from_secs(5);
+    while reply_integer(&redis.call(None, &["HLEN", "t:{room}:pres"])) < 2 {
+        assert!(Instant::now() < until, "presence not registered again");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for ws in [&mut p.ws_a, &mut p.ws_b] {
+        let items = read_items(ws, Duration::from_millis(500), |_| false);
+        assert!(items.iter().all(|i| i["type"] != "presence"), "{items:?}");
+    }
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }
