@@ -23,7 +23,7 @@ use crate::http::Response;
 use crate::hub::{Hub, Shared, Stream, Time, Uuid};
 use crate::redis::{
     CommandError, LinkConfig, PresenceScripts, PublishScript, PublishedFrame, RedisEvent,
-    RedisHandle, RedisLink, RedisUrl,
+    RedisHandle, RedisLink, RedisUrl, REFRESH_BATCH,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
@@ -125,11 +125,17 @@ pub struct RedisBridge {
     presence_ttl: Duration,
     next_refresh: Instant,
     next_sweep: Instant,
+    /// The last channel the previous sweep visited (empty: start from the first).
+    swept_through: String,
 }
 
 /// How often each node expires the connections of its channels whose time to live
 /// passed (their node died).
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Channels one sweep visits; a node with more takes them in turns, so its users'
+/// `parted` can take one more second per this many channels.
+const SWEEP_CHANNELS: usize = 1000;
 
 impl RedisBridge {
     /// Starts the link to `url`; its events go to `on_event` (a send to the hub thread).
@@ -162,6 +168,7 @@ impl RedisBridge {
             presence_ttl,
             next_refresh: Instant::now() + presence_ttl / 3,
             next_sweep: Instant::now() + SWEEP_EVERY,
+            swept_through: String::new(),
         })
     }
 
@@ -228,46 +235,76 @@ impl RedisBridge {
     pub fn tick(&mut self, hub: &Hub, now: Instant) {
         if now >= self.next_refresh {
             self.next_refresh = now + self.presence_ttl / 3;
-            let mut joins = Vec::new();
-            for c in hub.connections.values() {
-                for name in &c.channels {
-                    joins.push((
-                        self.publish.channel_base(name),
-                        c.id.to_string(),
-                        c.username.clone(),
-                    ));
-                }
-            }
-            for (base, id, user) in joins {
-                let tag = self.tag(Pending::Write);
-                let ttl = self.presence_ttl;
-                if self
-                    .presence
-                    .join(&self.link, &base, &id, &user, ttl, tag)
-                    .is_err()
-                {
-                    self.pending.remove(&tag);
-                    break;
-                }
-            }
+            self.refresh(hub);
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
-            let channels: Vec<String> = self
-                .tracks
-                .keys()
-                .filter_map(|s| match s {
-                    Stream::Channel(name) => Some(name.clone()),
-                    Stream::User(_) => None,
-                })
+            self.sweep();
+        }
+    }
+
+    /// Re-joins every connection of every channel here, one script call per channel
+    /// (or per [`REFRESH_BATCH`] of its connections). If the link's queue fills, the
+    /// rest waits for a retry a tenth of a second later.
+    fn refresh(&mut self, hub: &Hub) {
+        let ttl = self.presence_ttl;
+        for (name, ch) in &hub.channels {
+            let pairs: Vec<(String, &str)> = ch
+                .connections
+                .iter()
+                .flat_map(|(user, conns)| conns.iter().map(move |c| (c.to_string(), user.as_str())))
                 .collect();
-            for name in channels {
-                let base = self.publish.channel_base(&name);
-                let tag = self.tag(Pending::Parted(name));
-                if self.presence.sweep(&self.link, &base, tag).is_err() {
-                    self.pending.remove(&tag);
-                    break;
+            let base = self.publish.channel_base(name);
+            for batch in pairs.chunks(REFRESH_BATCH) {
+                let batch: Vec<(&str, &str)> =
+                    batch.iter().map(|(c, u)| (c.as_str(), *u)).collect();
+                self.next_tag += 1;
+                let tag = self.next_tag;
+                if self
+                    .presence
+                    .refresh(&self.link, &base, &batch, ttl, tag)
+                    .is_err()
+                {
+                    self.next_refresh = Instant::now() + Duration::from_millis(100);
+                    return;
                 }
+                self.pending.insert(tag, Pending::Write);
+            }
+        }
+    }
+
+    /// Expires due connections in up to [`SWEEP_CHANNELS`] of this node's channels,
+    /// taking the next ones (in name order) at each call.
+    fn sweep(&mut self) {
+        let mut channels: Vec<&String> = self
+            .tracks
+            .keys()
+            .filter_map(|s| match s {
+                Stream::Channel(name) => Some(name),
+                Stream::User(_) => None,
+            })
+            .collect();
+        channels.sort();
+        let start = channels.partition_point(|c| **c <= self.swept_through);
+        let mut round: Vec<String> = channels[start..]
+            .iter()
+            .take(SWEEP_CHANNELS)
+            .map(|c| (*c).clone())
+            .collect();
+        if round.len() < SWEEP_CHANNELS {
+            // Wrapped around: the next call starts from the first channel again.
+            let more = SWEEP_CHANNELS - round.len();
+            round.extend(channels[..start].iter().take(more).map(|c| (*c).clone()));
+            self.swept_through.clear();
+        } else if let Some(last) = round.last() {
+            self.swept_through = last.clone();
+        }
+        for name in round {
+            let base = self.publish.channel_base(&name);
+            let tag = self.tag(Pending::Parted(name));
+            if self.presence.sweep(&self.link, &base, tag).is_err() {
+                self.pending.remove(&tag);
+                return;
             }
         }
     }

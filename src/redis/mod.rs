@@ -21,7 +21,7 @@ mod session;
 mod url;
 
 pub use link::{NotQueued, RedisHandle, RedisLink};
-pub use presence::{PresenceScripts, SWEEP_BATCH};
+pub use presence::{PresenceScripts, REFRESH_BATCH, SWEEP_BATCH};
 pub use publish::{
     new_epoch, PublishScript, Published, PublishedFrame, CHANNEL_TTL_SECONDS, DEDUP_SECONDS,
 };

@@ -11,6 +11,9 @@ use std::time::Duration;
 /// Connections one sweep of one channel expires at most.
 pub const SWEEP_BATCH: usize = 1000;
 
+/// Connections one refresh call carries at most.
+pub const REFRESH_BATCH: usize = 500;
+
 /// The two presence scripts.
 #[derive(Clone, Debug)]
 pub struct PresenceScripts {
@@ -57,12 +60,27 @@ impl PresenceScripts {
         ttl: Duration,
         tag: u64,
     ) -> Result<(), NotQueued> {
-        let args = vec![
-            conn.as_bytes().to_vec(),
-            user.as_bytes().to_vec(),
+        self.refresh(handle, base, &[(conn, user)], ttl, tag)
+    }
+
+    /// [`PresenceScripts::join`] for many connections of one channel in one call (a
+    /// refresh: the reply says nothing useful).
+    pub fn refresh(
+        &self,
+        handle: &RedisHandle,
+        base: &str,
+        conns: &[(&str, &str)],
+        ttl: Duration,
+        tag: u64,
+    ) -> Result<(), NotQueued> {
+        let mut args = vec![
             ttl.as_millis().to_string().into_bytes(),
             super::CHANNEL_TTL_SECONDS.to_string().into_bytes(),
         ];
+        for (conn, user) in conns {
+            args.push(conn.as_bytes().to_vec());
+            args.push(user.as_bytes().to_vec());
+        }
         handle.eval(&self.join, Self::keys(base), args, tag)
     }
 

@@ -1,20 +1,25 @@
--- A connection is in a channel (docs/SCALING.md, "Presence"); also its refresh.
+-- Connections are in a channel (docs/SCALING.md, "Presence"); also their refresh.
 -- KEYS[1] pres hash: connection -> user
 -- KEYS[2] pres:exp zset: connection -> expiry (ms, Redis's clock)
 -- KEYS[3] users hash: user -> connections in the channel, over every node
--- ARGV[1] connection id   ARGV[2] user   ARGV[3] time to live, ms
--- ARGV[4] time to live of the three keys, seconds
--- Returns the user's count after this join when the connection is new here (1 = the
--- user's first connection in the channel: `joined`), or 0 for a refresh.
+-- ARGV[1] time to live, ms   ARGV[2] time to live of the three keys, seconds
+-- ARGV[3], ARGV[4], ...: connection id, user, connection id, user, ...
+-- Returns, for the last pair, the user's count after this join when the connection is
+-- new here (1 = the user's first connection in the channel: `joined`), or 0 when it
+-- was there already (a refresh).
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local new = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+local expiry = now + tonumber(ARGV[1])
 local count = 0
-if new == 1 then
-  count = redis.call('HINCRBY', KEYS[3], ARGV[2], 1)
+for i = 3, #ARGV, 2 do
+  local conn, user = ARGV[i], ARGV[i + 1]
+  count = 0
+  if redis.call('HSET', KEYS[1], conn, user) == 1 then
+    count = redis.call('HINCRBY', KEYS[3], user, 1)
+  end
+  redis.call('ZADD', KEYS[2], expiry, conn)
 end
 for i = 1, 3 do
-  redis.call('EXPIRE', KEYS[i], ARGV[4])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
 end
 return count
