@@ -562,3 +562,53 @@ fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_th
     assert!(presence(&read_items(&mut ws, Duration::from_secs(2), |_| false)).is_empty());
     a.shutdown().expect("a stops");
 }
+
+#[test]
+fn a_node_started_later_catches_up_from_the_stored_frames() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let a = node(&redis);
+    for i in 1..=3 {
+        send(a.addr, "late", &format!("l{i}"));
+    }
+    // B starts after the messages; a user joins the channel there.
+    let b = node(&redis);
+    const ZED: &str = "abababab-3333-4000-8000-00000000000c";
+    post(
+        b.addr,
+        "/connect",
+        json!({"username": "zed", "conn_id": ZED, "channels": ["late"],
+               "channel_configs": {"late": {"store_history": true}}}),
+    );
+    wait_subscribed(&redis, "t:{late}:pub", 1);
+    let info = post(b.addr, "/info", json!({"info": {"channels": ["late"]}}));
+    let history: Vec<&str> = info["channels"]["late"]["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|m| m["message"]["text"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(history, ["l1", "l2", "l3"], "{info}");
+    let mut ws = open_ws(b.addr, &format!("{ZED}&recover=%7B%22late%22%3A1%7D"));
+    let got = read_items(&mut ws, Duration::from_secs(5), |i| i["type"] == "recovery");
+    let replayed: Vec<(u64, &str)> = got
+        .iter()
+        .filter(|i| i["type"] == "message")
+        .map(|i| {
+            (
+                i["pos"].as_u64().unwrap_or(0),
+                i["message"]["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(replayed, [(2, "l2"), (3, "l3")]);
+    assert_eq!(
+        got.last().map(|r| r["channels"]["late"].clone()),
+        Some(json!({"pos": 3, "recovered": true}))
+    );
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}

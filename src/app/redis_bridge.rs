@@ -47,6 +47,8 @@ enum Pending {
     Sync(Stream),
     /// `LRANGE hist` to fill a gap.
     Repair(Stream),
+    /// `LRANGE hist` to fill a channel new on this node.
+    Preload(Stream),
     /// A write whose reply changes nothing here (the connection registry, presence
     /// refreshes).
     Write,
@@ -612,6 +614,7 @@ impl RedisBridge {
                 }
                 Some(Pending::Sync(stream)) => self.on_sync(hub, &stream, result, now),
                 Some(Pending::Repair(stream)) => self.on_repair(hub, &stream, result, now),
+                Some(Pending::Preload(stream)) => self.on_preload(hub, &stream, result, now),
             },
             RedisEvent::Message { channel, payload } => {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
@@ -680,6 +683,7 @@ impl RedisBridge {
             return;
         };
         let mut needs_repair = false;
+        let mut preload = false;
         match (&t.epoch, epoch) {
             (_, None) => {
                 // No state in Redis: nothing published yet, or lost. Numbering starts
@@ -699,7 +703,12 @@ impl RedisBridge {
                     .map(|(s, _)| s.saturating_sub(1));
                 t.last = first_held.map_or(seq, |f| f.min(seq));
                 t.epoch = Some(e);
-                sync_channel(hub, stream, t.last, false);
+                if let Stream::Channel(_) = stream {
+                    // A channel new here is filled with the frames Redis keeps, so
+                    // catch-up, recovery by position and history work as on the
+                    // nodes that had it (a node started later catches up).
+                    preload = true;
+                }
             }
             (Some(known), Some(e)) if *known == e => needs_repair = seq > t.last,
             (_, Some(e)) => {
@@ -711,11 +720,60 @@ impl RedisBridge {
             }
         }
         t.synced = true;
-        if needs_repair {
+        if preload {
+            self.preload(hub, stream);
+        } else if needs_repair {
             self.repair(stream);
         } else {
             self.drain_held(hub, stream, true, now);
         }
+    }
+
+    /// Reads a channel's stored frames to fill it here ([`Pending::Preload`]).
+    fn preload(&mut self, hub: &mut Hub, stream: &Stream) {
+        let hist = format!("{}:hist", self.base(stream));
+        let tag = self.tag(Pending::Preload(stream.clone()));
+        let last = (REDIS_FRAMES - 1).to_string();
+        let queued = self
+            .link
+            .command(&["LRANGE", hist.as_str(), "0", last.as_str()], tag);
+        match (queued, self.tracks.get_mut(stream)) {
+            (Ok(()), Some(t)) => t.busy = true,
+            (_, t) => {
+                self.pending.remove(&tag);
+                if let Some(t) = t {
+                    sync_channel(hub, stream, t.last, false);
+                }
+            }
+        }
+    }
+
+    fn on_preload(
+        &mut self,
+        hub: &mut Hub,
+        stream: &Stream,
+        result: Result<Reply, CommandError>,
+        now: Time,
+    ) {
+        let Some(t) = self.tracks.get_mut(stream) else {
+            return;
+        };
+        t.busy = false;
+        let (top, epoch) = (t.last, t.epoch.clone().unwrap_or_default());
+        if let Stream::Channel(name) = stream {
+            let hist: Vec<Vec<u8>> = result
+                .ok()
+                .and_then(|r| r.into_array().ok())
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|f| f.into_bulk().ok())
+                .collect();
+            let mut frames = stored_frames(&hist, &epoch);
+            frames.retain(|(seq, _, _)| *seq <= top);
+            hub.preload_frames(name, top, frames);
+            hub.sync_position(name, top, false);
+        }
+        self.drain_held(hub, stream, true, now);
     }
 
     fn on_repair(

@@ -191,14 +191,25 @@ impl Channel {
 
     /// Shared mode: frames read from Redis (`(seq, stored at, message)`, oldest first)
     /// for a channel new on this node, up to sequence number `top`. Ignored when the
-    /// channel already holds frames or is past `top`.
+    /// channel already holds frames or history, or is past `top`. History is filled
+    /// from the same frames, as this channel's settings keep it.
     pub fn preload(&mut self, top: u64, frames: Vec<(u64, Time, Map<String, Value>)>) {
-        if !self.frames.is_empty() || self.last_pos >= top {
+        if !self.frames.is_empty() || !self.history.is_empty() || self.last_pos >= top {
             return;
         }
         let first = frames.first().map_or(top + 1, |(seq, _, _)| *seq);
         for (seq, at, msg) in frames.into_iter().rev().take(MAX_FRAMES).rev() {
-            self.frames.push_back((at, Stored::at(&msg, seq)));
+            let stored = Stored::at(&msg, seq);
+            let no_history = msg.get("no_history").and_then(Value::as_bool) == Some(true);
+            if self.config.store_history && !no_history && stored.is_message() {
+                self.history.push_back(stored.clone());
+            }
+            if self.config.store_frames {
+                self.frames.push_back((at, stored));
+            }
+        }
+        while self.history.len() as u64 > self.config.history_size {
+            self.history.pop_front();
         }
         self.last_pos = top;
         self.lost(first.saturating_sub(1));
