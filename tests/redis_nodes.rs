@@ -502,7 +502,7 @@ fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_th
     let mut c = loopback_config();
     c.redis_url = Some(redis.url(""));
     c.redis_key_prefix = "t:".into();
-    c.redis_presence_ttl = 2;
+    c.redis_presence_ttl = 3;
     let a = server_common::start(c);
     let url = format!("redis://127.0.0.1:{}", redis.port);
     let mut b = server_common::Binary::start(
@@ -517,7 +517,7 @@ fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_th
             "--redis-key-prefix",
             "t:",
             "--redis-presence-ttl",
-            "2",
+            "3",
         ],
     );
     let cfg = json!({"lobby": {"notify_presence": true}});
@@ -549,16 +549,18 @@ fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_th
     let _ = b.child.kill();
     let _ = b.child.wait();
     let killed = Instant::now();
-    let seen = read_items(&mut ws, Duration::from_secs(6), |i| i["type"] == "presence");
+    let seen = read_items(&mut ws, Duration::from_secs(8), |i| i["type"] == "presence");
     let took = killed.elapsed();
     assert_eq!(
         presence(&seen),
-        [("parted".to_string(), "frank".to_string())]
+        [("parted".to_string(), "frank".to_string())],
+        "after {took:?}"
     );
     // Bound (docs/SCALING.md): TTL + sweep period after the last refresh, so at most
-    // TTL + 1 s after the kill; and not before the TTL less a refresh period passed.
-    assert!(took <= Duration::from_millis(3500), "{took:?}");
-    assert!(took >= Duration::from_millis(1000), "{took:?}: not expiry");
+    // TTL + 1 s = 4 s after the kill (plus slack for a loaded machine); and not before
+    // the TTL less a refresh period (2 s) passed.
+    assert!(took <= Duration::from_millis(5500), "{took:?}");
+    assert!(took >= Duration::from_millis(1500), "{took:?}: not expiry");
     assert!(presence(&read_items(&mut ws, Duration::from_secs(2), |_| false)).is_empty());
     a.shutdown().expect("a stops");
 }

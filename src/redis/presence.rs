@@ -15,6 +15,8 @@ pub const SWEEP_BATCH: usize = 1000;
 pub const REFRESH_BATCH: usize = 500;
 
 /// The two presence scripts.
+/// `node` (every call) is the calling node's id: a connection is held by one node, and
+/// a leave from a node that no longer holds it (another took it over) changes nothing.
 #[derive(Clone, Debug)]
 pub struct PresenceScripts {
     join: Arc<Script>,
@@ -51,16 +53,18 @@ impl PresenceScripts {
     /// Connection `conn` of `user` is in the channel under `base` (or is still: a
     /// refresh) for `ttl`. The reply is an integer: 1 when this is the user's first
     /// connection there.
+    #[allow(clippy::too_many_arguments)]
     pub fn join(
         &self,
         handle: &RedisHandle,
+        node: &str,
         base: &str,
         conn: &str,
         user: &str,
         ttl: Duration,
         tag: u64,
     ) -> Result<(), NotQueued> {
-        self.refresh(handle, base, &[(conn, user)], ttl, tag)
+        self.refresh(handle, node, base, &[(conn, user)], ttl, tag)
     }
 
     /// [`PresenceScripts::join`] for many connections of one channel in one call (a
@@ -68,6 +72,7 @@ impl PresenceScripts {
     pub fn refresh(
         &self,
         handle: &RedisHandle,
+        node: &str,
         base: &str,
         conns: &[(&str, &str)],
         ttl: Duration,
@@ -76,6 +81,7 @@ impl PresenceScripts {
         let mut args = vec![
             ttl.as_millis().to_string().into_bytes(),
             super::CHANNEL_TTL_SECONDS.to_string().into_bytes(),
+            node.as_bytes().to_vec(),
         ];
         for (conn, user) in conns {
             args.push(conn.as_bytes().to_vec());
@@ -89,11 +95,16 @@ impl PresenceScripts {
     pub fn leave(
         &self,
         handle: &RedisHandle,
+        node: &str,
         base: &str,
         conn: &str,
         tag: u64,
     ) -> Result<(), NotQueued> {
-        let args = vec![b"leave".to_vec(), conn.as_bytes().to_vec()];
+        let args = vec![
+            b"leave".to_vec(),
+            conn.as_bytes().to_vec(),
+            node.as_bytes().to_vec(),
+        ];
         handle.eval(&self.leave, Self::keys(base), args, tag)
     }
 

@@ -178,7 +178,15 @@ impl RedisBridge {
                     let base = self.publish.channel_base(&channel);
                     let tag = self.tag(Pending::Join(channel, user.clone()));
                     let (id, ttl) = (conn.to_string(), self.presence_ttl);
-                    let queued = self.presence.join(&self.link, &base, &id, &user, ttl, tag);
+                    let queued = self.presence.join(
+                        &self.link,
+                        &self.epoch_seed,
+                        &base,
+                        &id,
+                        &user,
+                        ttl,
+                        tag,
+                    );
                     if queued.is_err() {
                         self.pending.remove(&tag);
                     }
@@ -186,9 +194,13 @@ impl RedisBridge {
                 Shared::Leave { channel, conn, .. } => {
                     let base = self.publish.channel_base(&channel);
                     let tag = self.tag(Pending::Parted(channel));
-                    let queued = self
-                        .presence
-                        .leave(&self.link, &base, &conn.to_string(), tag);
+                    let queued = self.presence.leave(
+                        &self.link,
+                        &self.epoch_seed,
+                        &base,
+                        &conn.to_string(),
+                        tag,
+                    );
                     if queued.is_err() {
                         self.pending.remove(&tag);
                     }

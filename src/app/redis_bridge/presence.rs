@@ -49,7 +49,7 @@ impl RedisBridge {
                 let tag = self.next_tag;
                 if self
                     .presence
-                    .refresh(&self.link, &base, &batch, ttl, tag)
+                    .refresh(&self.link, &self.epoch_seed, &base, &batch, ttl, tag)
                     .is_err()
                 {
                     self.next_refresh = Instant::now() + Duration::from_millis(100);
