@@ -535,7 +535,12 @@ fn presence_counts_users_over_every_node_and_a_killed_nodes_users_part_within_th
     join(b.addr, "eve", "eeeeeeee-2222-4000-8000-000000000009");
     join(b.addr, "frank", "ffffffff-2222-4000-8000-00000000000a");
     join(a.addr, "eve", "eeeeeeee-2222-4000-8000-00000000000b");
-    let seen = read_items(&mut ws, Duration::from_secs(3), |_| false);
+    let mut n = 0;
+    let mut seen = read_items(&mut ws, Duration::from_secs(5), |i| {
+        n += usize::from(i["type"] == "presence");
+        n == 2
+    });
+    seen.extend(read_items(&mut ws, Duration::from_millis(500), |_| false));
     let mut joined = presence(&seen);
     joined.sort();
     assert_eq!(
