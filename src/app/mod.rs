@@ -90,8 +90,14 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
             // Shared mode (docs/SCALING.md): the link's events go to the hub thread.
             state.set_shared();
             let to_hub = to_hub.clone();
+            // Bounded: past the gate's limit, published messages are dropped here and
+            // repaired from Redis later (`redis_bridge/gate.rs`).
+            let gate = redis_bridge::EventGate::default();
+            let admit = gate.clone();
             let on_event = move |event| {
-                let _ = to_hub.send(HubMsg::Redis(event));
+                if admit.admit(&event) {
+                    let _ = to_hub.send(HubMsg::Redis(event));
+                }
             };
             let prefix = &config.redis_key_prefix;
             let ttl = Duration::from_secs(config.redis_presence_ttl);
@@ -99,6 +105,7 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
                 url.clone(),
                 prefix,
                 ttl,
+                gate,
                 on_event,
             )?)
         }

@@ -20,8 +20,11 @@
 //! `adopt.rs` (a connection made on another node).
 
 mod adopt;
+mod gate;
 mod order;
 mod presence;
+
+pub use gate::EventGate;
 
 use adopt::Adoption;
 use order::{parse_meta, Track};
@@ -104,6 +107,10 @@ pub struct RedisBridge {
     next_sweep: Instant,
     /// The last channel the previous sweep visited (empty: start from the first).
     swept_through: String,
+    /// Bounds the link's events waiting for this thread.
+    gate: EventGate,
+    /// The gate's drops already logged.
+    drops_logged: usize,
 }
 
 impl RedisBridge {
@@ -112,6 +119,7 @@ impl RedisBridge {
         url: RedisUrl,
         prefix: &str,
         presence_ttl: Duration,
+        gate: EventGate,
         on_event: impl FnMut(RedisEvent) + Send + 'static,
     ) -> io::Result<RedisBridge> {
         let publish = PublishScript::new(prefix);
@@ -138,6 +146,8 @@ impl RedisBridge {
             next_refresh: Instant::now() + presence_ttl / 3,
             next_sweep: Instant::now() + SWEEP_EVERY,
             swept_through: String::new(),
+            gate,
+            drops_logged: 0,
         })
     }
 
@@ -308,6 +318,7 @@ impl RedisBridge {
         event: RedisEvent,
         now: Time,
     ) -> Option<(ConnId, Box<Command>)> {
+        self.gate.taken();
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
                 Some(Pending::Write) | None => {}

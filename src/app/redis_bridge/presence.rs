@@ -27,6 +27,15 @@ impl RedisBridge {
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
             self.sweep();
+            let drops = self.gate.dropped();
+            if drops > self.drops_logged {
+                crate::log!(
+                    Warning,
+                    "{} messages from redis dropped: this node was behind; they are repaired from the stored frames while Redis still holds them",
+                    drops - self.drops_logged
+                );
+                self.drops_logged = drops;
+            }
         }
     }
 
