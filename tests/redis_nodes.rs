@@ -619,3 +619,38 @@ fn a_node_started_later_catches_up_from_the_stored_frames() {
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }
+
+#[test]
+fn a_frame_lost_on_a_quiet_channel_is_found_by_the_position_check() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({}));
+    send(p.a.addr, "room", "q1");
+    assert_eq!(texts(&mut p.ws_a, Duration::from_secs(5), "q1"), ["q1"]);
+    assert_eq!(texts(&mut p.ws_b, Duration::from_secs(5), "q1"), ["q1"]);
+    // A frame stored and numbered in Redis whose PUBLISH never reached anyone (as when
+    // a node dropped it while behind), and no message after it.
+    let epoch = match redis.call(None, &["HGET", "t:{room}:meta", "e"]) {
+        channelstream::resp::Reply::Bulk(e) => String::from_utf8(e).expect("epoch"),
+        other => panic!("no epoch: {other:?}"),
+    };
+    let seq = reply_integer(&redis.call(None, &["HINCRBY", "t:{room}:meta", "s", "1"]));
+    let msg = json!({"t": 0, "m": {"channel": "room", "type": "message", "user": "sys",
+        "uuid": "abcdabcd-0000-4000-8000-00000000000d", "timestamp": "2026-01-01T00:00:00",
+        "catchup": false, "edited": null, "pm_users": [], "exclude_users": [],
+        "no_history": false, "message": {"text": "quiet"}}});
+    let frame = format!("{seq}:{epoch}:{msg}");
+    redis.call(None, &["LPUSH", "t:{room}:hist", &frame]);
+    // The nodes compare quiet channels with Redis every refresh (1 s here).
+    assert_eq!(
+        texts(&mut p.ws_a, Duration::from_secs(5), "quiet"),
+        ["quiet"]
+    );
+    assert_eq!(
+        texts(&mut p.ws_b, Duration::from_secs(5), "quiet"),
+        ["quiet"]
+    );
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
+}

@@ -19,6 +19,8 @@ pub(super) struct Track {
     pub(super) busy: bool,
     /// Frames held, by sequence number: (epoch, payload).
     pub(super) held: BTreeMap<u64, (String, Vec<u8>)>,
+    /// A frame came since the last position check ([`RedisBridge::check_quiet`]).
+    pub(super) heard: bool,
 }
 
 impl RedisBridge {
@@ -35,6 +37,24 @@ impl RedisBridge {
             Err(_) => {
                 self.pending.remove(&tag);
             }
+        }
+    }
+
+    /// Compares the streams that heard nothing since the last call with Redis (a sync:
+    /// `HMGET meta`, then a repair if Redis is further on), as Centrifuge's position
+    /// check does: a frame lost on a quiet stream has no next frame to show the gap.
+    pub(super) fn check_quiet(&mut self) {
+        let quiet: Vec<Stream> = self
+            .tracks
+            .iter_mut()
+            .filter_map(|(stream, t)| {
+                let check = t.synced && !t.busy && !t.heard;
+                t.heard = false;
+                check.then(|| stream.clone())
+            })
+            .collect();
+        for stream in quiet {
+            self.sync(&stream);
         }
     }
 
@@ -230,6 +250,7 @@ impl RedisBridge {
         let Some(t) = self.tracks.get_mut(stream) else {
             return;
         };
+        t.heard = true;
         if !t.synced || t.busy {
             if t.held.len() < MAX_HELD {
                 t.held.insert(seq, (epoch, payload));

@@ -17,12 +17,13 @@ const SWEEP_CHANNELS: usize = 1000;
 impl RedisBridge {
     /// The bridge's clock: refreshes this node's connections in Redis every third of
     /// `redis_presence_ttl` (re-joining them: after Redis lost its data this
-    /// re-registers them, without `joined` messages), and expires dead nodes'
-    /// connections every [`SWEEP_EVERY`].
+    /// re-registers them, without `joined` messages) and checks quiet streams' positions
+    /// as often, and expires dead nodes' connections every [`SWEEP_EVERY`].
     pub fn tick(&mut self, hub: &Hub, now: Instant) {
         if now >= self.next_refresh {
             self.next_refresh = now + self.presence_ttl / 3;
             self.refresh(hub);
+            self.check_quiet();
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
