@@ -68,6 +68,9 @@ pub struct Args {
     pub parse_json: bool,
     /// Sink mode: frames per write call.
     pub sink_frames: usize,
+    /// Where publishers post, if not `addr` (another node of a shared deployment:
+    /// docs/SCALING.md); with its Host header.
+    pub publish_to: Option<(SocketAddr, String)>,
 }
 
 /// Usage text (printed on `--help` and on errors).
@@ -80,7 +83,7 @@ usage: cargo run --release --example loadgen -- <fanout|connect|longpoll|sink> [
   --sources 127.0.0.1,127.0.0.2 (client source addresses, round-robin)
   --hold 120s (connect)  --drain 10s (max wait for late deliveries)  --setup-timeout 60s  --inflight 256 (per thread)
   --control-conns 4 (per thread, for /connect)  --server-pid PID  --parse fast|json
-  --frames-per-write 64 (sink)
+  --frames-per-write 64 (sink)   --publish-url URL (fanout: publish on another node)
 caps: durations <= 600s, connections <= 200000";
 
 fn duration(v: &str) -> Result<Duration, String> {
@@ -175,6 +178,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         server_pid: None,
         parse_json: false,
         sink_frames: 64,
+        publish_to: None,
     };
     let mut it = argv[1..].iter();
     while let Some(flag) = it.next() {
@@ -194,6 +198,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         };
         match name {
             "url" => (a.addr, a.host_header) = parse_url(&v)?,
+            "publish-url" => a.publish_to = Some(parse_url(&v)?),
             "secret" => a.secret = v,
             "subscribers" | "count" => a.subscribers = number(name, &v, 1, MAX_COUNT)?,
             "channels" => a.channels = number(name, &v, 1, 100_000)?,

@@ -186,9 +186,13 @@ fn publish_run(args: &Args, kind: Kind, server0: Option<Sample>) -> io::Result<V
     let shared = Arc::new(Shared::new());
     let (workers, setup_s) = start_receivers(args, kind, true, args.addr, &shared)?;
     let server_setup = server_sample(args);
+    let (target, host) = args
+        .publish_to
+        .clone()
+        .unwrap_or_else(|| (args.addr, args.host_header.clone()));
     let pub_spec = publisher::Spec {
-        target: args.addr,
-        host: args.host_header.clone(),
+        target,
+        host,
         secret: args.secret.clone(),
         publishers: args.publishers,
         batch: args.batch,

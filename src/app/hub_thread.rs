@@ -4,6 +4,7 @@
 
 use super::delayed::Delayed;
 use super::metrics_page;
+use super::redis_bridge::RedisBridge;
 use super::state_file::Saver;
 use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
@@ -45,6 +46,8 @@ pub enum HubMsg {
     Closed(ConnId),
     /// Shutdown began: answer waiting polls, then acknowledge.
     Shutdown(Sender<()>),
+    /// Something from Redis (shared mode).
+    Redis(crate::redis::RedisEvent),
     /// Exit the thread.
     Stop,
 }
@@ -89,6 +92,8 @@ pub struct Owned {
     pub counters: Arc<EngineCounters>,
     /// When the server started.
     pub started: Instant,
+    /// Shared mode (`redis_url`): the way to Redis (docs/SCALING.md).
+    pub bridge: Option<RedisBridge>,
 }
 
 /// Runs until [`HubMsg::Stop`] or until every sender is gone, then saves state.
@@ -99,8 +104,10 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         mut nonces,
         counters,
         started,
+        mut bridge,
     } = owned;
     let mut delayed = Delayed::default();
+    let bridge = &mut bridge;
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
         if let Some(due) = saver.as_ref().and_then(Saver::due) {
@@ -108,6 +115,9 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         }
         if let Some(due) = delayed.next_due() {
             wait = wait.min(due.saturating_duration_since(Instant::now()));
+        }
+        if let Some(b) = bridge.as_ref() {
+            wait = wait.min(b.next_due().saturating_duration_since(Instant::now()));
         }
         match rx.recv_timeout(wait) {
             Ok(HubMsg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
@@ -117,10 +127,16 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
                     saves: saver.as_ref().map(|s| &s.counters),
                     started,
                 };
-                handle_msg(&mut hub, &handle, &mut nonces, &mut delayed, &sources, msg);
+                let mut state = State {
+                    nonces: &mut nonces,
+                    delayed: &mut delayed,
+                    sources: &sources,
+                    bridge,
+                };
+                handle_msg(&mut hub, &handle, &mut state, msg);
                 // Whatever else is already waiting is handled before the flush, so that
                 // messages arriving together reach each socket in one write.
-                if drain_waiting(&mut hub, &handle, &mut nonces, &mut delayed, &sources, &rx) {
+                if drain_waiting(&mut hub, &handle, &mut state, &rx) {
                     break;
                 }
             }
@@ -130,13 +146,16 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
             handle.respond(conn, response);
         }
         hub.tick(now());
-        flush(&mut hub, &handle);
+        if let Some(b) = bridge.as_mut() {
+            b.tick(&hub, Instant::now());
+        }
+        flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {
             s.tick(&hub, Instant::now());
         }
     }
     hub.answer_all_polls();
-    flush(&mut hub, &handle);
+    flush(&mut hub, &handle, bridge);
     if let Some(s) = saver.as_mut() {
         s.save(&hub);
     }
@@ -151,79 +170,123 @@ const MAX_DRAIN: usize = 64;
 fn drain_waiting(
     hub: &mut Hub,
     handle: &Handle,
-    nonces: &mut NonceBook,
-    delayed: &mut Delayed,
-    sources: &metrics_page::Sources<'_>,
+    state: &mut State<'_>,
     rx: &Receiver<HubMsg>,
 ) -> bool {
     for _ in 0..MAX_DRAIN {
         match rx.try_recv() {
             Ok(HubMsg::Stop) | Err(TryRecvError::Disconnected) => return true,
-            Ok(msg) => handle_msg(hub, handle, nonces, delayed, sources, msg),
+            Ok(msg) => handle_msg(hub, handle, state, msg),
             Err(TryRecvError::Empty) => return false,
         }
     }
     false
 }
 
-fn handle_msg(
-    hub: &mut Hub,
-    handle: &Handle,
-    nonces: &mut NonceBook,
-    delayed: &mut Delayed,
-    sources: &metrics_page::Sources<'_>,
-    msg: HubMsg,
-) {
+/// What handling one message may touch besides the hub and the engine handle.
+struct State<'a> {
+    nonces: &'a mut NonceBook,
+    delayed: &'a mut Delayed,
+    sources: &'a metrics_page::Sources<'a>,
+    bridge: &'a mut Option<RedisBridge>,
+}
+
+fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg) {
+    let bridge = &mut *state.bridge;
     match msg {
         HubMsg::Command { conn, cmd } => {
             let unix_secs = now().0 / 1_000_000;
-            if let Err(refusal) = cmd.claim_nonce(nonces, unix_secs) {
+            if let Err(refusal) = cmd.claim_nonce(state.nonces, unix_secs) {
                 handle.respond(conn, refusal);
                 return;
             }
             if matches!(cmd.kind, Kind::Metrics) {
-                return handle.respond(conn, metrics_page::render(hub, sources));
+                return handle.respond(conn, metrics_page::render(hub, state.sources));
             }
-            // A bug in one command must not take the hub thread (and every client) down:
-            // answer the engine's 500 and carry on.
-            let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
-            let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
-            match outcome {
-                Outcome::Respond(r) => handle.respond(conn, r),
-                Outcome::Upgrade(frames) => {
-                    let frames = frames
-                        .iter()
-                        .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
-                        .collect();
-                    handle.upgrade(conn, frames);
+            // Shared mode: a websocket for a connection made on another node waits while
+            // this node takes the connection over from Redis.
+            if let (Some(b), Kind::Ws(Some(id), Ok(_))) = (bridge.as_mut(), &cmd.kind) {
+                if !hub.connections.contains_key(id) {
+                    let id = *id;
+                    if let Some((conn, cmd)) = b.adopt(conn, cmd, id) {
+                        run_command(hub, handle, bridge, conn, cmd);
+                    }
+                    return;
                 }
-                Outcome::UpgradeAndClose => {
-                    handle.upgrade(conn, Vec::new());
-                    handle.close(conn, 1000);
-                }
-                // The poll waits in the hub, with everything its answer needs.
-                Outcome::Waiting => {}
             }
+            run_command(hub, handle, bridge, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
         HubMsg::Closed(conn) => hub.on_engine_close(conn),
+        HubMsg::Redis(event) => {
+            let ready = bridge.as_mut().and_then(|b| b.on_event(hub, event, now()));
+            if let Some((conn, cmd)) = ready {
+                run_command(hub, handle, bridge, conn, cmd);
+            }
+        }
         HubMsg::Shutdown(ack) => {
             hub.answer_all_polls();
-            flush(hub, handle);
+            flush(hub, handle, bridge);
             let _ = ack.send(());
         }
         HubMsg::RespondAt {
             conn,
             due,
             response,
-        } => delayed.hold(conn, due, response),
+        } => state.delayed.hold(conn, due, response),
         HubMsg::Stop => {}
+    }
+}
+
+/// Runs `cmd` for the request on `conn` and answers it (or leaves a long-poll waiting).
+fn run_command(
+    hub: &mut Hub,
+    handle: &Handle,
+    bridge: &mut Option<RedisBridge>,
+    conn: ConnId,
+    cmd: Box<Command>,
+) {
+    // A bug in one command must not take the hub thread (and every client) down:
+    // answer the engine's 500 and carry on.
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));
+    let outcome = run.unwrap_or_else(|_| Outcome::Respond(Refusal::Internal.response()));
+    match outcome {
+        Outcome::Respond(r) => {
+            // Shared mode: the answer waits until Redis took what it published.
+            let r = match bridge {
+                Some(b) => {
+                    b.take_from(hub, Some(conn), now());
+                    b.hold(conn, r)
+                }
+                None => Some(r),
+            };
+            if let Some(r) = r {
+                handle.respond(conn, r);
+            }
+        }
+        Outcome::Upgrade(frames) => {
+            let frames = frames
+                .iter()
+                .map(|p| shared_frame(OpCode::Text, p.as_bytes()))
+                .collect();
+            handle.upgrade(conn, frames);
+        }
+        Outcome::UpgradeAndClose => {
+            handle.upgrade(conn, Vec::new());
+            handle.close(conn, 1000);
+        }
+        // The poll waits in the hub, with everything its answer needs.
+        Outcome::Waiting => {}
     }
 }
 
 /// Hands the hub's effects to the engine: one frame per delivery group, and one wakeup
 /// per worker for all the groups of this flush.
-fn flush(hub: &mut Hub, handle: &Handle) {
+fn flush(hub: &mut Hub, handle: &Handle, bridge: &mut Option<RedisBridge>) {
+    if let Some(b) = bridge {
+        b.take_from(hub, None, now());
+        b.release(handle);
+    }
     let mut wakeups = Wakeups::default();
     for effect in hub.take_effects() {
         match effect {

@@ -12,6 +12,7 @@ mod delayed;
 mod hub_thread;
 mod metrics_page;
 pub mod notify;
+mod redis_bridge;
 mod reload;
 mod state_file;
 
@@ -89,12 +90,39 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
         None => None,
     };
     let (to_hub, from_workers) = mpsc::channel();
+    let bridge = match &config.redis_url {
+        Some(url) => {
+            // Shared mode (docs/SCALING.md): the link's events go to the hub thread.
+            state.set_shared();
+            let to_hub = to_hub.clone();
+            // Bounded: past the gate's limit, published messages are dropped here and
+            // repaired from Redis later (`redis_bridge/gate.rs`).
+            let gate = redis_bridge::EventGate::default();
+            let admit = gate.clone();
+            let on_event = move |event| {
+                if admit.admit(&event) {
+                    let _ = to_hub.send(HubMsg::Redis(event));
+                }
+            };
+            let prefix = &config.redis_key_prefix;
+            let ttl = Duration::from_secs(config.redis_presence_ttl);
+            Some(redis_bridge::RedisBridge::start(
+                url.clone(),
+                prefix,
+                ttl,
+                gate,
+                on_event,
+            )?)
+        }
+        None => None,
+    };
     let owned = hub_thread::Owned {
         handle: handle.clone(),
         saver,
         nonces: crate::api::nonce_book::NonceBook::new(config.max_signature_nonces),
         counters: server.counters(),
         started: Instant::now(),
+        bridge,
     };
     let hub = thread::Builder::new()
         .name("channelstream-hub".into())

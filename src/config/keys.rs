@@ -315,7 +315,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "redis_url",
-        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Checked, but not used by the server yet (docs/SCALING.md).",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state changes and presence (joined/parted counted over every node) too; user lists, history reads and /info are still per node (docs/SCALING.md).",
         default: String::new,
         set: |c, v| {
             if v.trim().is_empty() {
@@ -323,13 +323,13 @@ pub(crate) const KEYS: &[Key] = &[
                 return Ok(None);
             }
             c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
-            Ok(Some("is not used by the server yet: nodes do not share state (docs/SCALING.md)".into()))
+            Ok(Some("shares messages, presence and user state changes between nodes; user lists, history reads and /info are still per node (docs/SCALING.md)".into()))
         },
         is_bool: false,
     },
     Key {
         name: "redis_key_prefix",
-        help: "Prefix of every Redis key and pub/sub channel this deployment uses (with redis_url; not used yet).",
+        help: "Prefix of every Redis key and pub/sub channel this deployment uses (with redis_url).",
         default: || "cs:".into(),
         set: |c, v| {
             let ok = !v.is_empty()
@@ -382,6 +382,13 @@ pub(crate) const KEYS: &[Key] = &[
             c.trusted_proxies = list(v);
             Ok(odd_ranges(&c.trusted_proxies))
         },
+        is_bool: false,
+    },
+    Key {
+        name: "redis_presence_ttl",
+        help: "With redis_url: seconds a connection stays present in Redis unless its node refreshes it (every third of this); a dead node's users part within this plus a second.",
+        default: || "30".into(),
+        set: |c, v| seconds(&mut c.redis_presence_ttl, v),
         is_bool: false,
     },
 ];

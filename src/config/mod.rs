@@ -104,8 +104,8 @@ pub struct Config {
     /// Most messages one `/message` request may carry (`max_messages_per_request`); past
     /// it 413.
     pub max_messages_per_request: usize,
-    /// Shared Redis for several nodes (`redis_url`); `None` = single node. Parsed and
-    /// checked, not used by the server yet (`docs/SCALING.md`).
+    /// Shared Redis for several nodes (`redis_url`); `None` = single node. Messages pass
+    /// through it to every node (`docs/SCALING.md`).
     pub redis_url: Option<crate::redis::RedisUrl>,
     /// Prefix of every Redis key and channel (`redis_key_prefix`).
     pub redis_key_prefix: String,
@@ -117,6 +117,9 @@ pub struct Config {
     pub metrics_allow_from: Vec<String>,
     /// Reverse proxies whose forwarding headers are believed (`trusted_proxies`).
     pub trusted_proxies: Vec<String>,
+    /// Seconds a connection stays present in Redis without a refresh from its node
+    /// (`redis_presence_ttl`).
+    pub redis_presence_ttl: u64,
 }
 
 impl Default for Config {
@@ -158,6 +161,7 @@ impl Default for Config {
             metrics: false,
             metrics_allow_from: Vec::new(),
             trusted_proxies: Vec::new(),
+            redis_presence_ttl: 30,
         };
         for key in KEYS {
             // The defaults are constants; a test parses each of them.
@@ -687,7 +691,7 @@ mod tests {
     }
 
     #[test]
-    fn redis_keys_parse_the_url_and_prefix_and_warn_they_are_unused() {
+    fn redis_keys_parse_the_url_and_prefix_and_warn_what_is_not_shared() {
         let (c, _) = config(&[], &[], &[]);
         assert_eq!(
             (c.redis_url.clone(), c.redis_key_prefix.as_str()),
@@ -709,9 +713,9 @@ mod tests {
         let warning = w
             .iter()
             .find(|w| w.contains("redis_url"))
-            .expect("unused warning");
+            .expect("partial sharing warning");
         assert!(
-            warning.contains("not used") && !warning.contains("pw@"),
+            warning.contains("still per node") && !warning.contains("pw@"),
             "{warning}"
         );
         for bad in ["", "a b", "{x}", &"x".repeat(65)] {

@@ -165,6 +165,56 @@ impl Channel {
         to
     }
 
+    /// Shared mode: the next message recorded here gets position `seq` (its sequence
+    /// number in Redis). Positions skipped on the way are noted as not held.
+    pub fn continue_at(&mut self, seq: u64) {
+        if seq > self.last_pos + 1 {
+            self.lost(seq - 1);
+        }
+        self.last_pos = seq.saturating_sub(1);
+    }
+
+    /// Shared mode: Redis numbers this channel at `seq` and this node holds nothing up
+    /// to it. In a new epoch (Redis lost the channel) the numbering started again, so
+    /// what is stored here under old positions is dropped, as Redis dropped it.
+    pub fn restart_at(&mut self, seq: u64, new_epoch: bool) {
+        if new_epoch {
+            self.history.clear();
+            self.frames.clear();
+            self.last_pos = seq;
+            self.lost_through = seq;
+        } else if seq > self.last_pos {
+            self.last_pos = seq;
+            self.lost(seq);
+        }
+    }
+
+    /// Shared mode: frames read from Redis (`(seq, stored at, message)`, oldest first)
+    /// for a channel new on this node, up to sequence number `top`. Ignored when the
+    /// channel already holds frames or history, or is past `top`. History is filled
+    /// from the same frames, as this channel's settings keep it.
+    pub fn preload(&mut self, top: u64, frames: Vec<(u64, Time, Map<String, Value>)>) {
+        if !self.frames.is_empty() || !self.history.is_empty() || self.last_pos >= top {
+            return;
+        }
+        let first = frames.first().map_or(top + 1, |(seq, _, _)| *seq);
+        for (seq, at, msg) in frames.into_iter().rev().take(MAX_FRAMES).rev() {
+            let stored = Stored::at(&msg, seq);
+            let no_history = msg.get("no_history").and_then(Value::as_bool) == Some(true);
+            if self.config.store_history && !no_history && stored.is_message() {
+                self.history.push_back(stored.clone());
+            }
+            if self.config.store_frames {
+                self.frames.push_back((at, stored));
+            }
+        }
+        while self.history.len() as u64 > self.config.history_size {
+            self.history.pop_front();
+        }
+        self.last_pos = top;
+        self.lost(first.saturating_sub(1));
+    }
+
     /// Frames stored at or after `newer_than` that `user` may see (`get_catchup_frames`),
     /// as catch-up copies with their positions.
     pub fn catchup(&self, newer_than: Time, user: &str) -> Positioned {

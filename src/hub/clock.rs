@@ -3,6 +3,7 @@
 
 use super::connection::{PollQueue, Target};
 use super::id::Uuid;
+use super::shared::{Shared, Stream};
 use super::stored::drop_frames_before;
 use super::time::Time;
 use super::{Effect, Hub};
@@ -205,12 +206,28 @@ impl Hub {
     fn gc_users(&mut self, now: Time) {
         let threshold = now.minus(GC_USERS_AFTER);
         let (users, channels) = (self.users.len(), self.channels.len());
-        self.users.retain(|_, u| u.last_active >= threshold);
+        let mut gone = Vec::new();
+        let shared = self.is_shared();
+        self.users.retain(|name, u| {
+            let keep = u.last_active >= threshold;
+            if !keep && shared {
+                gone.push(Stream::User(name.clone()));
+            }
+            keep
+        });
         let threshold = now.minus(self.gc_channels_after);
-        self.channels
-            .retain(|_, c| !c.connections.is_empty() || c.last_active >= threshold);
+        self.channels.retain(|name, c| {
+            let keep = !c.connections.is_empty() || c.last_active >= threshold;
+            if !keep && shared {
+                gone.push(Stream::Channel(name.clone()));
+            }
+            keep
+        });
         self.clock_counters.gc_users += (users - self.users.len()) as u64;
         self.clock_counters.gc_channels += (channels - self.channels.len()) as u64;
+        for stream in gone {
+            self.share(|| Shared::Unwatch(stream));
+        }
     }
 
     /// Answers every waiting poll now (shutdown).

@@ -19,6 +19,7 @@ mod message;
 mod ops;
 mod presence;
 mod recovery;
+mod shared;
 mod snapshot;
 mod stored;
 mod time;
@@ -37,6 +38,7 @@ pub use info::{AdminInfo, ChannelInfo, ChannelsInfo, InfoConfig};
 pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
 pub use recovery::{Recover, RECOVERY_TYPE};
+pub use shared::{Shared, Stream};
 pub use snapshot::{Snapshot, SnapshotError};
 pub use stored::Stored;
 pub use time::{format_uptime, Time};
@@ -128,6 +130,9 @@ pub struct Hub {
     gc_channels_after: Duration,
     effects: Vec<Effect>,
     timers: clock::Timers,
+    /// Shared mode (several nodes, `shared.rs`): what other nodes must see, queued;
+    /// `None` on a single node.
+    shared: Option<Vec<shared::Shared>>,
 }
 
 impl Hub {
@@ -149,6 +154,7 @@ impl Hub {
             gc_channels_after: clock::GC_CHANNELS_AFTER,
             effects: Vec::new(),
             timers: clock::Timers::new(now),
+            shared: None,
         }
     }
 
@@ -233,7 +239,19 @@ impl Hub {
     }
 
     /// Records `msg` in channel `name` and delivers it; 0 if there is no such channel.
+    /// In shared mode it is published instead, and delivered when it comes back.
     fn channel_message(&mut self, name: &str, msg: &Map<String, Value>, now: Time) -> u64 {
+        if self.share(|| shared::Shared::Publish {
+            stream: shared::Stream::Channel(name.to_string()),
+            msg: msg.clone(),
+        }) {
+            return 0;
+        }
+        self.record_and_deliver(name, msg, now)
+    }
+
+    /// Records `msg` in channel `name` at its next position and delivers it.
+    fn record_and_deliver(&mut self, name: &str, msg: &Map<String, Value>, now: Time) -> u64 {
         let Some(ch) = self.channels.get_mut(name) else {
             return 0;
         };

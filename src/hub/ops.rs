@@ -5,6 +5,7 @@ use super::channel::{Channel, ChannelConfig};
 use super::connection::{Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
+use super::shared::{Shared, Stream};
 use super::stored::{delete_message_frame, edit_message_frame};
 use super::time::Time;
 use super::user::User;
@@ -45,6 +46,7 @@ impl Hub {
             let mut user = User::new(self.new_uuid(), &p.username, now);
             user.update_state(&p.fresh_user_state);
             self.users.insert(p.username.clone(), user);
+            self.share(|| Shared::Watch(Stream::User(p.username.clone())));
         }
         if let Some(u) = self.users.get_mut(&p.username) {
             u.state_public_keys = p.state_public_keys.clone();
@@ -80,6 +82,7 @@ impl Hub {
             self.ensure_channel(name, p.channel_configs.get(name), now);
             self.join(name, &p.username, id, now);
         }
+        self.share(|| Shared::Conn(id));
         id
     }
 
@@ -104,6 +107,7 @@ impl Hub {
                 joined.push(name.clone());
             }
         }
+        self.share(|| Shared::Conn(conn));
         joined
     }
 
@@ -129,12 +133,18 @@ impl Hub {
             };
             conns.remove(i);
             ch.conn_count = ch.conn_count.saturating_sub(1);
+            self.share(|| Shared::Leave {
+                channel: name.clone(),
+                user: username.clone(),
+                conn,
+            });
             if let Some(c) = self.connections.get_mut(&conn) {
                 c.left(name);
             }
             left.push(name.clone());
             self.after_parted(name, &username, now);
         }
+        self.share(|| Shared::Conn(conn));
         left
     }
 
@@ -150,11 +160,15 @@ impl Hub {
         let Some(u) = self.users.get_mut(username) else {
             return Vec::new();
         };
-        if let Some(keys) = public_keys {
-            u.state_public_keys = keys;
+        if let Some(keys) = &public_keys {
+            u.state_public_keys = keys.clone();
         }
         let changed = u.update_state(state);
         u.last_active = now;
+        self.share(|| Shared::user_state(username, state, public_keys));
+        let Some(u) = self.users.get(username) else {
+            return changed;
+        };
         if changed.is_empty() {
             return changed;
         }
@@ -257,6 +271,10 @@ impl Hub {
         now: Time,
         before: impl Fn(&mut Hub, Route),
     ) -> u64 {
+        if self.share_routed(msg) {
+            // Applied (`before` included) when Redis publishes it back.
+            return 0;
+        }
         if let Some(channel) = str_field(msg, "channel").filter(|c| !c.is_empty()) {
             if !self.channels.contains_key(channel) {
                 return 0;
@@ -275,7 +293,7 @@ impl Hub {
     }
 
     /// Creates channel `name` with `config` (or the defaults) unless it exists.
-    fn ensure_channel(&mut self, name: &str, config: Option<&ChannelConfig>, now: Time) {
+    pub(super) fn ensure_channel(&mut self, name: &str, config: Option<&ChannelConfig>, now: Time) {
         if !self.channels.contains_key(name) {
             let ch = Channel::new(
                 self.new_uuid(),
@@ -284,6 +302,7 @@ impl Hub {
                 now,
             );
             self.channels.insert(name.to_string(), ch);
+            self.share(|| Shared::Watch(Stream::Channel(name.to_string())));
         }
     }
 
@@ -309,6 +328,13 @@ impl Hub {
                 if conns.len() != before {
                     ch.conn_count = ch.conn_count.saturating_sub(before - conns.len());
                     touched.push((name.clone(), c.username.clone()));
+                    if let Some(out) = &mut self.shared {
+                        out.push(Shared::Leave {
+                            channel: name.clone(),
+                            user: c.username.clone(),
+                            conn: *id,
+                        });
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! `after_parted`, `send_notify_presence_info`). Pure.
 
 use super::id::Uuid;
+use super::shared::Shared;
 use super::time::Time;
 use super::user::User;
 use super::Hub;
@@ -32,6 +33,15 @@ impl Hub {
         if positions {
             self.tell_position(conn, name, pos, now);
         }
+        if self.share(|| Shared::Join {
+            channel: name.to_string(),
+            user: username.to_string(),
+            conn,
+        }) {
+            // Redis counts the user's connections over every node and says whether
+            // this is the first (`Hub::announce_presence`).
+            return true;
+        }
         let Some(ch) = self.channels.get(name) else {
             return true;
         };
@@ -48,9 +58,22 @@ impl Hub {
         };
         if ch.connections.get(username).is_some_and(Vec::is_empty) {
             ch.connections.remove(username);
-            if ch.config.notify_presence {
+            if ch.config.notify_presence && self.shared.is_none() {
                 self.presence(name, username, "parted", now);
             }
+        }
+    }
+
+    /// Shared mode: Redis says `username` joined or parted channel `name` over every
+    /// node: announced as [`Hub::join`] and [`Hub::after_parted`] do on a single node.
+    pub fn announce_presence(&mut self, name: &str, username: &str, joined: bool, now: Time) {
+        if self
+            .channels
+            .get(name)
+            .is_some_and(|c| c.config.notify_presence)
+        {
+            let action = if joined { "joined" } else { "parted" };
+            self.presence(name, username, action, now);
         }
     }
 

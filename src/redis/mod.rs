@@ -1,5 +1,5 @@
 //! Several nodes sharing state through Redis (issue 12; the design is `docs/SCALING.md`).
-//! Built so far, and not yet wired into the hub:
+//! Wired into the hub thread by `app::redis_bridge`:
 //!
 //! - `url`: the `redis_url` setting ([`RedisUrl`]).
 //! - `session`: one connection's protocol state, sans-IO ([`Session`]): pipelined commands
@@ -9,16 +9,19 @@
 //!   the clock; nothing else here does.
 //! - `script`, `publish`: Lua scripts run with `EVALSHA`, and the atomic publish
 //!   ([`PublishScript`]).
+//! - `presence`: presence over every node, with expiry ([`PresenceScripts`]).
 //!
 //! The wire format is [`crate::resp`].
 
 mod link;
+mod presence;
 mod publish;
 mod script;
 mod session;
 mod url;
 
 pub use link::{NotQueued, RedisHandle, RedisLink};
+pub use presence::{PresenceScripts, REFRESH_BATCH, SWEEP_BATCH};
 pub use publish::{
     new_epoch, PublishScript, Published, PublishedFrame, CHANNEL_TTL_SECONDS, DEDUP_SECONDS,
 };

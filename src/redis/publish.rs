@@ -78,7 +78,20 @@ impl PublishScript {
     }
 
     fn key(&self, channel: &str, suffix: &str) -> Vec<u8> {
-        format!("{}{{{channel}}}:{suffix}", self.prefix).into_bytes()
+        format!("{}:{suffix}", self.channel_base(channel)).into_bytes()
+    }
+
+    /// `<prefix>{channel}`: what every key of a channel starts with (the hash tag keeps
+    /// them in one slot).
+    pub fn channel_base(&self, channel: &str) -> String {
+        format!("{}{{{channel}}}", self.prefix)
+    }
+
+    /// `<prefix>u{user}`: what every key of a user's private messages starts with. The
+    /// `u` before the brace keeps them apart from every channel's keys, whatever the
+    /// names.
+    pub fn user_base(&self, user: &str) -> String {
+        format!("{}u{{{user}}}", self.prefix)
     }
 
     /// `<prefix>{channel}:meta`: hash of epoch `e` and last sequence number `s`.
@@ -111,16 +124,43 @@ impl PublishScript {
         new_epoch: &str,
         tag: u64,
     ) -> Result<(), NotQueued> {
+        let base = self.channel_base(channel);
+        self.publish_at(
+            handle,
+            &base,
+            message_id,
+            payload,
+            history_size,
+            new_epoch,
+            tag,
+        )
+    }
+
+    /// [`PublishScript::publish`] to the keys under `base` ([`PublishScript::channel_base`]
+    /// or [`PublishScript::user_base`]): `base:meta`, `base:hist`, `base:dedup:<id>`,
+    /// published on `base:pub`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn publish_at(
+        &self,
+        handle: &RedisHandle,
+        base: &str,
+        message_id: &str,
+        payload: &[u8],
+        history_size: usize,
+        new_epoch: &str,
+        tag: u64,
+    ) -> Result<(), NotQueued> {
+        let key = |suffix: &str| format!("{base}:{suffix}").into_bytes();
         let keys = vec![
-            self.meta_key(channel),
-            self.history_key(channel),
-            self.key(channel, &format!("dedup:{message_id}")),
+            key("meta"),
+            key("hist"),
+            key(&format!("dedup:{message_id}")),
         ];
         let args = vec![
             payload.to_vec(),
             history_size.to_string().into_bytes(),
             DEDUP_SECONDS.to_string().into_bytes(),
-            self.pubsub_channel(channel),
+            key("pub"),
             new_epoch.as_bytes().to_vec(),
             CHANNEL_TTL_SECONDS.to_string().into_bytes(),
         ];
@@ -167,6 +207,7 @@ mod tests {
         assert_eq!(p.meta_key("lobby"), b"cs:{lobby}:meta");
         assert_eq!(p.history_key("lobby"), b"cs:{lobby}:hist");
         assert_eq!(p.pubsub_channel("lobby"), b"cs:{lobby}:pub");
+        assert_eq!(p.user_base("lobby"), "cs:u{lobby}");
     }
 
     #[test]

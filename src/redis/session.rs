@@ -384,8 +384,17 @@ impl Session {
     /// A reply on the subscribed connection: `message`, `subscribe`, `unsubscribe` or
     /// `pong` arrays. Anything else is a broken stream.
     fn on_push(&mut self, reply: Reply) -> Result<(), &'static str> {
-        let Reply::Array(items) = reply else {
-            return Err("a pub/sub reply that is not an array");
+        let items = match reply {
+            Reply::Array(items) => items,
+            // A subscriber with no channel yet is not in subscribed state, and Redis
+            // answers its PING as to any client.
+            Reply::Simple(pong) if pong == "PONG" => {
+                return match self.awaiting.pop_front() {
+                    Some(Awaiting::Ping { .. }) => Ok(()),
+                    _ => Err("a pong we did not ask for"),
+                };
+            }
+            _ => return Err("a pub/sub reply that is not an array"),
         };
         let mut items = items.into_iter();
         let (kind, channel, payload) = (items.next(), items.next(), items.next());

@@ -286,6 +286,22 @@ fn a_quiet_subscriber_pings_and_resets_when_no_pong_comes() {
 }
 
 #[test]
+fn a_subscriber_with_no_channel_takes_a_plain_pong() {
+    // Redis answers PING with +PONG to a connection that subscribed to nothing yet.
+    let t0 = Instant::now();
+    let mut s = Session::new(Role::Subscriber, config("redis://h"), t0);
+    s.on_connect_started(t0);
+    s.on_connected(t0);
+    let ping_at = t0 + Duration::from_secs(10);
+    s.on_timeout(ping_at);
+    assert_eq!(written(&mut s), cmd(&["PING"]));
+    s.on_read(b"+PONG\r\n", ping_at);
+    assert!(!s.is_down());
+    s.on_read(b"+PONG\r\n", ping_at);
+    assert!(s.is_down(), "a pong nobody asked for breaks the stream");
+}
+
+#[test]
 fn a_full_pipeline_answers_busy() {
     let t0 = Instant::now();
     let mut url_config = LinkConfig::new(RedisUrl::parse("redis://h").expect("url"));
