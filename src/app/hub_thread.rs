@@ -201,7 +201,10 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 return;
             }
             if matches!(cmd.kind, Kind::Metrics) {
-                return handle.respond(conn, metrics_page::render(hub, state.sources));
+                return handle.respond(
+                    conn,
+                    metrics_page::render(hub, state.sources, bridge.as_ref()),
+                );
             }
             // Shared mode: a websocket for a connection made on another node waits while
             // this node takes the connection over from Redis.

@@ -3,6 +3,7 @@
 //! ([`EngineCounters`]), and the process figures come from `/proc/self`. Metric names
 //! and what each means are listed in `docs/DEPLOY.md` ("Metrics").
 
+use super::redis_bridge::RedisBridge;
 use crate::http::Response;
 use crate::hub::Hub;
 use crate::hub::Target;
@@ -20,19 +21,20 @@ pub struct Sources<'a> {
     pub started: Instant,
 }
 
-/// The whole page as a response.
-pub fn render(hub: &Hub, src: &Sources<'_>) -> Response {
+/// The whole page as a response; the Redis families too when `redis_url` is set
+/// (`bridge`).
+pub fn render(hub: &Hub, src: &Sources<'_>, bridge: Option<&RedisBridge>) -> Response {
     Response {
         status: 200,
         headers: vec![
             ("Content-Type".into(), CONTENT_TYPE.into()),
             ("Cache-Control".into(), "no-store".into()),
         ],
-        body: page(hub, src).into_bytes(),
+        body: page(hub, src, bridge).into_bytes(),
     }
 }
 
-fn page(hub: &Hub, src: &Sources<'_>) -> String {
+fn page(hub: &Hub, src: &Sources<'_>, bridge: Option<&RedisBridge>) -> String {
     let e = src.engine;
     let mut p = Page::default();
     let ws = e
@@ -168,6 +170,9 @@ fn page(hub: &Hub, src: &Sources<'_>) -> String {
         "How long the last state-file save took.",
         saves.last_seconds,
     );
+    if let Some(bridge) = bridge {
+        super::redis_metrics::write(&mut p, bridge);
+    }
     process(&mut p, src.started);
     p.finish()
 }

@@ -13,13 +13,16 @@ mod hub_thread;
 mod metrics_page;
 pub mod notify;
 mod redis_bridge;
+mod redis_metrics;
 mod reload;
 mod state_file;
 
-use crate::api::{health, Api, Routed};
+use crate::api::health::{self, Readiness};
+use crate::api::{Api, Routed};
 use crate::config::Config;
 use crate::http::Request;
 use crate::metrics::Endpoint;
+use crate::redis::{LinkStats, Role};
 use crate::server::{App, ConnId, Ctx, Handle, Reply, Server, ServerConfig, WsMessage};
 use hub_thread::HubMsg;
 use std::io;
@@ -116,6 +119,8 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
         }
         None => None,
     };
+    // Workers read whether the Redis command connection is up for `/readyz`.
+    let redis = bridge.as_ref().map(|b| b.link_stats().clone());
     let owned = hub_thread::Owned {
         handle: handle.clone(),
         saver,
@@ -132,6 +137,7 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
         api: RwLock::new(Arc::new(Api::new(&config))),
         to_hub: to_hub.clone(),
         config: Mutex::new(config),
+        redis,
     });
     let engine = thread::Builder::new()
         .name("channelstream-engine".into())
@@ -159,6 +165,9 @@ struct Channelstream {
     config: Mutex<Config>,
     /// The engine, for limits changed by `SIGHUP`.
     handle: Handle,
+    /// With `redis_url` set: the link's state (`/readyz` is 503 while its command
+    /// connection is down).
+    redis: Option<Arc<LinkStats>>,
 }
 
 impl Channelstream {
@@ -191,7 +200,17 @@ impl App for Channelstream {
         let api = self.api();
         let client = api.client(&req, ctx.peer().ip());
         ctx.describe(Endpoint::of(req.path()), client);
-        let ready = !ctx.handle().is_shutting_down();
+        let ready = if ctx.handle().is_shutting_down() {
+            Readiness::ShuttingDown
+        } else if self
+            .redis
+            .as_ref()
+            .is_some_and(|r| !r.is_up(Role::Commands))
+        {
+            Readiness::SharedStateDown
+        } else {
+            Readiness::Ready
+        };
         if let Some(answer) = health::answer(req.path(), &req.method, ready) {
             return Reply::Respond(answer);
         }

@@ -9,7 +9,7 @@
 //! `session.rs`. Host names in `redis_url` are resolved here, on this thread, at each
 //! connect: a slow resolver delays only the link.
 
-use super::{LinkConfig, RedisEvent, Role, Script, Session};
+use super::{LinkConfig, LinkStats, RedisEvent, Role, Script, Session};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
@@ -96,6 +96,7 @@ impl RedisLink {
             .name("channelstream-redis".into())
             .spawn(move || driver.run())?;
         Ok(RedisHandle {
+            stats: config.stats.clone(),
             tx,
             waker,
             stop,
@@ -106,6 +107,7 @@ impl RedisLink {
 
 /// The caller's side of a link. Dropping it stops the thread (and closes both sockets).
 pub struct RedisHandle {
+    stats: Arc<LinkStats>,
     tx: SyncSender<Request>,
     waker: Arc<Waker>,
     stop: Arc<AtomicBool>,
@@ -148,6 +150,11 @@ impl RedisHandle {
     /// Stops receiving `channel`.
     pub fn unsubscribe(&self, channel: &[u8]) -> Result<(), NotQueued> {
         self.send(Request::Unsubscribe(channel.to_vec()))
+    }
+
+    /// The link's counters and connection states (`LinkConfig::stats`).
+    pub fn stats(&self) -> &Arc<LinkStats> {
+        &self.stats
     }
 
     fn send(&self, request: Request) -> Result<(), NotQueued> {

@@ -10,6 +10,7 @@
 //! - `script`, `publish`: Lua scripts run with `EVALSHA`, and the atomic publish
 //!   ([`PublishScript`]).
 //! - `presence`: presence over every node, with expiry ([`PresenceScripts`]).
+//! - `stats`: what the link counts for `/metrics` and `/readyz` ([`LinkStats`]).
 //!
 //! The wire format is [`crate::resp`].
 
@@ -18,6 +19,7 @@ mod presence;
 mod publish;
 mod script;
 mod session;
+mod stats;
 mod url;
 
 pub use link::{NotQueued, RedisHandle, RedisLink};
@@ -27,6 +29,7 @@ pub use publish::{
 };
 pub use script::Script;
 pub use session::{Session, SUBSCRIBE_BATCH};
+pub use stats::{LinkStats, COMMAND_LATENCY_BOUNDS};
 pub use url::{RedisUrl, RedisUrlError};
 
 use crate::resp::{Reply, RespLimits};
@@ -138,6 +141,9 @@ pub struct LinkConfig {
     pub limits: RespLimits,
     /// Scripts loaded with `SCRIPT LOAD` on every connect, before any caller command.
     pub scripts: Vec<Arc<Script>>,
+    /// Where the link counts round trips and reconnects and says whether each
+    /// connection is up; keep a clone to read them ([`RedisHandle::stats`] too).
+    pub stats: Arc<LinkStats>,
 }
 
 impl LinkConfig {
@@ -154,6 +160,7 @@ impl LinkConfig {
             queue: 65_536,
             limits: RespLimits::default(),
             scripts: Vec::new(),
+            stats: Arc::new(LinkStats::default()),
         }
     }
 }

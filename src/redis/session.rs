@@ -45,6 +45,8 @@ enum Awaiting {
     /// A caller's command; `fallback` is the `EVAL` to send if `EVALSHA` meets `NOSCRIPT`.
     Command {
         tag: u64,
+        /// When the caller gave it: the round trip measured for `/metrics` starts here.
+        queued: Instant,
         deadline: Instant,
         fallback: Option<Vec<u8>>,
     },
@@ -145,6 +147,7 @@ impl Session {
         encode_command(args, &mut self.out);
         self.awaiting.push_back(Awaiting::Command {
             tag,
+            queued: now,
             deadline: now + self.config.command_timeout,
             fallback,
         });
@@ -246,7 +249,7 @@ impl Session {
             match self.decoder.decode(&self.input[start..]) {
                 Ok(Decoded::Done { value, consumed }) => {
                     start += consumed;
-                    if let Err(why) = self.on_reply(value) {
+                    if let Err(why) = self.on_reply(value, now) {
                         crate::log!(Warning, "redis {:?} connection reset: {why}", self.role);
                         return self.reset(now, CommandError::ConnectionLost);
                     }
@@ -336,7 +339,7 @@ impl Session {
 
     /// Matches one reply to what we wait for. `Err` means the stream is not what we
     /// expect and the connection must be reset.
-    fn on_reply(&mut self, reply: Reply) -> Result<(), &'static str> {
+    fn on_reply(&mut self, reply: Reply, now: Instant) -> Result<(), &'static str> {
         let front_is_handshake = matches!(self.awaiting.front(), Some(Awaiting::Handshake { .. }));
         if self.role == Role::Subscriber && !front_is_handshake {
             return self.on_push(reply);
@@ -357,6 +360,7 @@ impl Session {
             Some(Awaiting::Ping { .. }) => Err("a command reply on the subscriber"),
             Some(Awaiting::Command {
                 tag,
+                queued,
                 deadline,
                 fallback,
             }) => {
@@ -366,6 +370,7 @@ impl Session {
                             self.out.extend_from_slice(&eval);
                             self.awaiting.push_back(Awaiting::Command {
                                 tag,
+                                queued,
                                 deadline,
                                 fallback: None,
                             });
@@ -375,6 +380,9 @@ impl Session {
                     }
                     value => Ok(value),
                 };
+                self.config
+                    .stats
+                    .observe(now.saturating_duration_since(queued));
                 self.events.push_back(RedisEvent::Reply { tag, result });
                 Ok(())
             }
@@ -443,6 +451,7 @@ impl Session {
             if !handshaking {
                 self.phase = Phase::Up { ready: true };
                 self.backoff = self.config.backoff_min;
+                self.config.stats.on_up(self.role);
                 self.events.push_back(RedisEvent::Link {
                     role: self.role,
                     up: true,
@@ -477,6 +486,7 @@ impl Session {
         };
         self.backoff = (self.backoff * 2).min(self.config.backoff_max);
         if was_ready {
+            self.config.stats.on_down(self.role);
             self.events.push_back(RedisEvent::Link {
                 role: self.role,
                 up: false,

@@ -35,8 +35,8 @@ use crate::conn_id::ConnId;
 use crate::http::Response;
 use crate::hub::{Hub, Shared, Stream, Time};
 use crate::redis::{
-    LinkConfig, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle, RedisLink,
-    RedisUrl,
+    LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
+    RedisLink, RedisUrl,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
@@ -111,6 +111,22 @@ pub struct RedisBridge {
     gate: EventGate,
     /// The gate's drops already logged.
     drops_logged: usize,
+    /// Gap repairs and losses, for `/metrics`.
+    repairs: RepairCounts,
+}
+
+/// What gap repair did (`docs/SCALING.md`), counted on the hub thread for `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RepairCounts {
+    /// Repairs answered: each read the stored frames of a stream that had a gap (a
+    /// frame ahead of the next one expected, a position check or a resubscription
+    /// that found Redis further on).
+    pub gaps: u64,
+    /// Frames this node had missed and found in the stored frames.
+    pub frames: u64,
+    /// Frames missed that the stored frames no longer held (or the repair failed):
+    /// skipped, never delivered here.
+    pub lost: u64,
 }
 
 impl RedisBridge {
@@ -148,7 +164,23 @@ impl RedisBridge {
             swept_through: String::new(),
             gate,
             drops_logged: 0,
+            repairs: RepairCounts::default(),
         })
+    }
+
+    /// The link's counters and connection states (read by `/metrics` and `/readyz`).
+    pub fn link_stats(&self) -> &std::sync::Arc<LinkStats> {
+        self.link.stats()
+    }
+
+    /// Gap repairs and losses so far.
+    pub fn repairs(&self) -> RepairCounts {
+        self.repairs
+    }
+
+    /// Published messages dropped at the event gate so far (found again by repair).
+    pub fn gate_dropped(&self) -> usize {
+        self.gate.dropped()
     }
 
     fn base(&self, stream: &Stream) -> String {

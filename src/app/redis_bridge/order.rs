@@ -6,6 +6,7 @@ use crate::hub::{Hub, Stream, Time};
 use crate::redis::{CommandError, PublishedFrame};
 use crate::resp::Reply;
 use serde_json::{Map, Value};
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// Per stream: where this node is in Redis's numbering.
@@ -196,15 +197,17 @@ impl RedisBridge {
         };
         t.busy = false;
         if let Some(frames) = result.ok().and_then(|r| r.into_array().ok()) {
+            self.repairs.gaps += 1;
             for f in frames {
                 let Ok(bytes) = f.into_bulk() else { continue };
                 let Some(frame) = PublishedFrame::parse(&bytes) else {
                     continue;
                 };
                 if frame.seq > t.last && t.epoch.as_deref() == Some(frame.epoch) {
-                    t.held
-                        .entry(frame.seq)
-                        .or_insert_with(|| (frame.epoch.to_string(), frame.payload.to_vec()));
+                    if let Entry::Vacant(slot) = t.held.entry(frame.seq) {
+                        slot.insert((frame.epoch.to_string(), frame.payload.to_vec()));
+                        self.repairs.frames += 1;
+                    }
                 }
             }
         }
@@ -274,6 +277,7 @@ impl RedisBridge {
             self.repair(stream);
             return;
         }
+        self.repairs.lost += seq - t.last - 1;
         t.last = seq;
         match unwrap_message(&payload) {
             Some((_, msg)) => {

@@ -312,3 +312,31 @@ fn a_full_pipeline_answers_busy() {
     }
     assert_eq!(events(&mut s), [failed(2, CommandError::Busy)]);
 }
+
+#[test]
+fn the_stats_see_round_trips_from_queued_to_reply_and_the_connection_come_and_go() {
+    let t0 = Instant::now();
+    let mut s = ready("redis://h", t0);
+    let stats = s.config.stats.clone();
+    assert!(stats.is_up(Role::Commands));
+    s.command(1, &args(&["GET", "k"]), t0);
+    written(&mut s);
+    s.on_read(b"$1\r\nv\r\n", t0 + Duration::from_millis(3));
+    let (buckets, micros) = stats.latency();
+    assert_eq!(micros, 3000, "queued at t0, answered 3 ms later");
+    assert_eq!(
+        buckets.iter().sum::<u64>(),
+        1,
+        "the handshake is not counted"
+    );
+    s.on_closed(t0 + Duration::from_millis(4));
+    assert!(!stats.is_up(Role::Commands), "lost");
+    assert_eq!(stats.reconnects(Role::Commands), 0);
+    let t1 = t0 + Duration::from_secs(1);
+    s.on_connect_started(t1);
+    s.on_connected(t1);
+    written(&mut s);
+    s.on_read(b"$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n", t1);
+    assert!(stats.is_up(Role::Commands));
+    assert_eq!(stats.reconnects(Role::Commands), 1);
+}

@@ -1,0 +1,78 @@
+//! The Redis part of `GET /metrics`, written only when `redis_url` is set: the link's
+//! counters (atomics the link thread writes, [`LinkStats`]) and the bridge's (plain
+//! counters of the hub thread, which renders the page). Names are listed in
+//! `docs/DEPLOY.md` ("Metrics").
+
+use super::redis_bridge::RedisBridge;
+use crate::metrics::exposition::{Kind, Page};
+use crate::redis::{Role, COMMAND_LATENCY_BOUNDS};
+
+/// Appends the Redis families for `bridge` to `p`.
+pub fn write(p: &mut Page, bridge: &RedisBridge) {
+    let link = bridge.link_stats();
+    let roles = [
+        (Role::Commands, "commands"),
+        (Role::Subscriber, "subscriber"),
+    ];
+    const UP: &str = "channelstream_redis_connection_up";
+    p.family(
+        UP,
+        Kind::Gauge,
+        "1 while the Redis connection of this role is up (handshake done), else 0.",
+    );
+    for (role, label) in roles {
+        p.sample(
+            UP,
+            &[("role", label)],
+            f64::from(u8::from(link.is_up(role))),
+        );
+    }
+    const RECONNECTS: &str = "channelstream_redis_reconnects_total";
+    p.family(
+        RECONNECTS,
+        Kind::Counter,
+        "Redis connections re-established after the first connect, by role.",
+    );
+    for (role, label) in roles {
+        p.sample(RECONNECTS, &[("role", label)], link.reconnects(role) as f64);
+    }
+    const LATENCY: &str = "channelstream_redis_command_duration_seconds";
+    p.family(
+        LATENCY,
+        Kind::Histogram,
+        "Round trip of a Redis command or script, from queued on the link to its reply.",
+    );
+    let (buckets, micros) = link.latency();
+    p.histogram(
+        LATENCY,
+        &[],
+        &COMMAND_LATENCY_BOUNDS,
+        &buckets,
+        micros as f64 / 1e6,
+    );
+    let repairs = bridge.repairs();
+    p.single(
+        "channelstream_redis_gaps_repaired_total",
+        Kind::Counter,
+        "Gaps in a stream's numbering repaired from the frames Redis keeps.",
+        repairs.gaps as f64,
+    );
+    p.single(
+        "channelstream_redis_frames_repaired_total",
+        Kind::Counter,
+        "Frames missed here and found again in the frames Redis keeps.",
+        repairs.frames as f64,
+    );
+    p.single(
+        "channelstream_redis_frames_lost_total",
+        Kind::Counter,
+        "Frames missed here that the frames Redis keeps no longer held: never delivered.",
+        repairs.lost as f64,
+    );
+    p.single(
+        "channelstream_redis_gate_dropped_total",
+        Kind::Counter,
+        "Published messages dropped at the link while the hub thread was behind (repaired later).",
+        bridge.gate_dropped() as f64,
+    );
+}
