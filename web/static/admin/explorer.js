@@ -93,8 +93,10 @@ function tryIt(path, method, op, body) {
     }
     try {
       const res = await fetch(target, init);
+      const answer = await res.text();
+      result.textContent = `${res.status} ${res.statusText}\n\n${answer}`;
+      // Set last: it says the whole answer is shown.
       result.dataset.status = String(res.status);
-      result.textContent = `${res.status} ${res.statusText}\n\n${await res.text()}`;
     } catch (err) {
       result.textContent = `Request failed: ${err.message}`;
     } finally {
