@@ -15,9 +15,9 @@ ROOT=$PWD
 OUT=${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 SECTIONS=${*:-idle broadcast channels latency curve wrk capacity profile}
-OURS_PORT=18800
+OURS_PORT=${OURS_PORT:-18800}
 REF_PORT=18731
-UWS_PORT=18900
+UWS_PORT=${UWS_PORT:-18900}
 UWS=${UWS:-$ROOT/../shared/tools/peers/uws.sh}
 [ -x "$UWS" ] || UWS=/work/shared/tools/peers/uws.sh
 PY=$ROOT/tools/reference/.venv/bin/python
