@@ -6,7 +6,7 @@
 use super::conn::{Conn, Event};
 use super::{App, ConnId, Ctx, Handle};
 use mio::net::TcpStream;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
@@ -84,7 +84,7 @@ impl Socket {
                 self.dispatch(event, env, now);
             }
             if self.conn.wants_write() {
-                match self.conn.pending().flush(&mut Sending(&mut self.stream)) {
+                match self.conn.pending().flush(&mut self.stream) {
                     Ok(n) => progress |= self.conn.on_written(n, now),
                     Err(_) => self.conn.on_io_error(),
                 }
@@ -146,24 +146,6 @@ impl Socket {
             }
             Event::Closed => notify_close(app, self.id),
         }
-    }
-}
-
-/// The socket as an out queue writes to it: one slice with `send` (std's `write` on a
-/// socket), several with `sendmsg` ([`super::sys::send_vectored`]) rather than `writev`.
-struct Sending<'a>(&'a mut TcpStream);
-
-impl Write for Sending<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        super::sys::send_vectored(&*self.0, bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 

@@ -1,12 +1,12 @@
 //! The engine's only `unsafe` code: POSIX signal handlers for SIGTERM/SIGINT, the
-//! `RLIMIT_NOFILE` bump, the listen backlog and vectored sends (`sendmsg`). Owns one process-wide self-pipe; touches nothing else.
+//! `RLIMIT_NOFILE` bump and the listen backlog. Owns one process-wide self-pipe; touches nothing else.
 //!
 //! A signal handler may only do async-signal-safe things, so ours stores a flag and
 //! writes one byte to a non-blocking pipe. The acceptor thread polls the read end (any
 //! number of servers in one process may register it) and starts a clean shutdown.
 #![allow(unsafe_code)]
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
@@ -106,29 +106,6 @@ pub(crate) fn deepen_backlog(listener: &impl AsRawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Sends `bufs` on the connected socket `fd` in one `sendmsg(MSG_NOSIGNAL)`: what
-/// `writev` does, without the VFS layer Linux puts `writev` through (file position lock,
-/// iovec verification, fsnotify), which cost about 0.1 us of kernel time per call here.
-/// At most 1024 slices (`IOV_MAX`) are offered; the count written may be short.
-pub(crate) fn send_vectored(fd: &impl AsRawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    const IOV_MAX: usize = 1024;
-    // SAFETY: an all-zero `msghdr` is valid: no address, no control data, no iovecs.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    // `IoSlice` is guaranteed ABI-compatible with `iovec` on Unix (std's documentation),
-    // so the slice is an array of `bufs.len()` iovecs; the kernel only reads it.
-    msg.msg_iov = bufs.as_ptr().cast_mut().cast::<libc::iovec>();
-    msg.msg_iovlen = bufs.len().min(IOV_MAX) as _;
-    // SAFETY: `msg` points at `msg_iovlen` live iovecs borrowed from `bufs` for the
-    // duration of the call, each describing readable memory of its length; `fd` is
-    // valid for the call because the caller borrows its owner. MSG_NOSIGNAL turns a
-    // closed peer into EPIPE instead of SIGPIPE, as std's own socket writes do.
-    let n = unsafe { libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n as usize)
-}
-
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit, so a server is not capped at the
 /// common default of 1024 sockets. Returns the soft limit now in force.
 pub(crate) fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
@@ -157,34 +134,6 @@ pub(crate) fn raise_nofile_limit() -> io::Result<libc::rlim_t> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn send_vectored_sends_every_slice_in_order() {
-        use std::io::Read;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        let slices = [IoSlice::new(b"he"), IoSlice::new(b""), IoSlice::new(b"llo")];
-        assert_eq!(send_vectored(&server, &slices).unwrap(), 5);
-        drop(server);
-        let mut got = Vec::new();
-        client.read_to_end(&mut got).unwrap();
-        assert_eq!(got, b"hello");
-    }
-
-    #[test]
-    fn send_vectored_to_a_closed_peer_is_an_error_not_a_signal() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        drop(client);
-        let big = vec![0u8; 1 << 16];
-        let failed = (0..100).any(|_| send_vectored(&server, &[IoSlice::new(&big)]).is_err());
-        assert!(
-            failed,
-            "writes to a closed peer must fail with EPIPE/ECONNRESET"
-        );
-    }
 
     #[test]
     fn nofile_limit_is_at_least_what_it_was() {
