@@ -29,8 +29,10 @@ const MAIL_CHECK_EVERY: usize = 64;
 /// sockets: a pass over thousands of sockets (the heartbeat to every websocket) takes
 /// ~100 ms, and requests that came in meanwhile (a `POST /message`) are read then rather
 /// than after the pass, and their deliveries go out between the pass's writes. One
-/// `epoll_wait` per 256 writes is well under 1 % of the writes' own system time.
-const POLL_CHECK_EVERY: usize = 256;
+/// `epoll_wait` per 512 writes is well under 1 % of the writes' own system time. Measured
+/// against 64 and 256: polling later lets more of the next message's frames join the
+/// sockets not yet written (sends per delivery at 1 x 1 000: 0.88, 0.81, 0.76).
+const POLL_CHECK_EVERY: usize = 512;
 
 /// A worker and everything it owns.
 pub(crate) struct Worker<A> {
