@@ -335,6 +335,7 @@ impl Server {
                 shutting_down: false,
                 open: open.clone(),
                 dirty: Vec::new(),
+                pass_events: Some(mio::Events::with_capacity(256)),
                 backlog: admission::Backlog::default(),
                 congestion: congestion.clone(),
                 held: Vec::new(),

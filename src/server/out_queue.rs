@@ -135,7 +135,16 @@ impl OutQueue {
                 });
                 n += 1;
             }
-            match out.write_vectored(&slices[..n]) {
+            // One chunk (the usual case: one frame per socket per turn) goes out with a
+            // plain `write`, which std turns into `send(MSG_NOSIGNAL)` on a socket. On Linux
+            // `writev` on a socket takes the VFS path (file position lock, iovec import,
+            // fsnotify), about 0.3 us more kernel time per call than `send` here.
+            let done = if n == 1 {
+                out.write(&slices[0])
+            } else {
+                out.write_vectored(&slices[..n])
+            };
+            match done {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(written) => {
                     total += written;

@@ -26,6 +26,15 @@ pub(crate) const MAILBOX: Token = Token(usize::MAX);
 /// While flushing, mail that arrived meanwhile is fetched after every this many sockets.
 const MAIL_CHECK_EVERY: usize = 64;
 
+/// While flushing, socket readiness is polled (without waiting) after every this many
+/// sockets: a pass over thousands of sockets (the heartbeat to every websocket) takes
+/// ~100 ms, and requests that came in meanwhile (a `POST /message`) are read then rather
+/// than after the pass, and their deliveries go out between the pass's writes. One
+/// `epoll_wait` per 512 writes is well under 1 % of the writes' own system time. Measured
+/// against 64 and 256: polling later lets more of the next message's frames join the
+/// sockets not yet written (sends per delivery at 1 x 1 000: 0.88, 0.81, 0.76).
+const POLL_CHECK_EVERY: usize = 512;
+
 /// A worker and everything it owns.
 pub(crate) struct Worker<A> {
     pub(crate) id: u16,
@@ -47,6 +56,9 @@ pub(crate) struct Worker<A> {
     pub(crate) congestion: Congestion,
     /// Connections whose next request is held back; looked at again each turn.
     pub(crate) held: Vec<u32>,
+    /// Events polled in the middle of a long flush (`POLL_CHECK_EVERY`); `None` while
+    /// they are being handled.
+    pub(crate) pass_events: Option<Events>,
 }
 
 impl<A: App> Worker<A> {
@@ -210,11 +222,54 @@ impl<A: App> Worker<A> {
                 // Writing to hundreds of sockets takes a while; frames posted meanwhile
                 // join the queues of the sockets not yet written, which then take them
                 // in the same write.
+                if i % POLL_CHECK_EVERY == POLL_CHECK_EVERY - 1 {
+                    self.poll_mid_pass(now);
+                }
                 if i % MAIL_CHECK_EVERY == MAIL_CHECK_EVERY - 1 {
                     self.drain_mailbox(now);
+                    self.settle_fresh(now);
                 }
                 self.settle(key, now);
             }
+        }
+    }
+
+    /// Handles the socket events and mail that are ready now, without waiting (see
+    /// [`POLL_CHECK_EVERY`]). Not re-entered: the events buffer is out while in use.
+    fn poll_mid_pass(&mut self, now: Instant) {
+        let Some(mut events) = self.pass_events.take() else {
+            return;
+        };
+        if self
+            .poll
+            .poll(&mut events, Some(std::time::Duration::ZERO))
+            .is_ok()
+        {
+            for event in &events {
+                match event.token() {
+                    MAILBOX => self.drain_mailbox(now),
+                    Token(key) => self.on_socket_event(key as u32, event, now),
+                }
+            }
+        }
+        self.pass_events = Some(events);
+    }
+
+    /// Writes what mail brought in the middle of a long flush before the flush goes on:
+    /// a pass over every socket (the hub's heartbeat to 19 000 websockets takes about
+    /// 100 ms of writes) must not hold back a delivery to a few sockets that came in
+    /// meanwhile. A socket's own frames keep their order (one out queue); only the order
+    /// in which sockets are written changes. One level deep: mail arriving during this
+    /// goes to the next check.
+    fn settle_fresh(&mut self, now: Instant) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut fresh = std::mem::take(&mut self.dirty);
+        fresh.sort_unstable();
+        fresh.dedup();
+        for key in fresh {
+            self.settle(key, now);
         }
     }
 

@@ -2,7 +2,8 @@
 # Side-by-side benchmark of channelstream-rs and the Python reference (issue 4).
 #
 #   tools/bench/run.sh [SECTION ...]     sections: idle broadcast channels latency curve wrk capacity profile
-#                                        (default: all, in that order)
+#                                        (default: all, in that order), and uws (issue 14; not in
+#                                        the default list: ours against uWebSockets.js, see below)
 #
 # Everything runs on loopback. Each loadgen result (one JSON line) is saved under
 # $OUT (default target/bench/<UTC time>/); tools/bench/summarize.py prints the table with
@@ -14,8 +15,11 @@ ROOT=$PWD
 OUT=${OUT:-$ROOT/target/bench/$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 SECTIONS=${*:-idle broadcast channels latency curve wrk capacity profile}
-OURS_PORT=18800
+OURS_PORT=${OURS_PORT:-18800}
 REF_PORT=18731
+UWS_PORT=${UWS_PORT:-18900}
+UWS=${UWS:-$ROOT/../shared/tools/peers/uws.sh}
+[ -x "$UWS" ] || UWS=/work/shared/tools/peers/uws.sh
 PY=$ROOT/tools/reference/.venv/bin/python
 LG=$ROOT/target/release/examples/loadgen
 BIN=$ROOT/target/release/channelstream
@@ -163,6 +167,48 @@ capacity)
     start_ref --wake-connections-after 5
     run capacity_ref $REF_PORT "$REF_PID" connect --count 2000 --sources 127.0.0.1,127.0.0.2 --hold 30s --threads 2
     stop "$REF_PID" ;;
+uws)
+    # Issue 14: ours against the uWebSockets.js anchor (uws.sh), the five shapes of the
+    # issue, one server at a time, server pinned to core 0 (ours with one worker), loadgen
+    # pinned to core 1. RUNS (default 3) alternating runs per shape and server: ours, uWS,
+    # ours, uWS... Each loadgen run stops by itself (10 s publish, drain at most 10 s).
+    # uws_summary.py prints per-CPU-second ratios (medians), p99 and loss/duplicates.
+    RUNS=${RUNS:-3}
+    UWS_ROWS=${UWS_ROWS:-b1 b4 many r100 r400}
+    bcast="--subscribers 1000 --channels 1 --payload 100 --duration 10s --drain 10s"
+    for r in $(seq 1 "$RUNS"); do
+        for row in $UWS_ROWS; do
+            case $row in
+            b1) args="$bcast --rate max --publishers 1 --batch 1" ;;
+            b4) args="$bcast --rate max --publishers 4 --batch 1" ;;
+            many) args="--subscribers 19000 --channels 3800 --payload 100 --rate max --publishers 8 --batch 50 --duration 10s --drain 10s --sources 127.0.0.1,127.0.0.2" ;;
+            r100) args="$bcast --rate 100 --publishers 2 --batch 1" ;;
+            r400) args="$bcast --rate 400 --publishers 2 --batch 1" ;;
+            *) echo "unknown uws row $row" >&2; exit 2 ;;
+            esac
+            for who in ours uws; do
+                if [ $who = ours ]; then
+                    taskset -c 0 "$BIN" --host 127.0.0.1 --port $OURS_PORT --secret secret \
+                        --allow-posting-from 0.0.0.0 --max-connections 20000 --workers 1 \
+                        --log-level WARNING >"$OUT/ours.log" 2>&1 &
+                    port=$OURS_PORT
+                else
+                    taskset -c 0 "$UWS" $UWS_PORT secret >"$OUT/uws.log" 2>&1 &
+                    port=$UWS_PORT
+                fi
+                pid=$!; PIDS+=("$pid"); wait_port $port
+                log "uws_${row}_${who}_$r: loadgen fanout $args"
+                echo "taskset -c 1 loadgen fanout $args --url http://127.0.0.1:$port --server-pid <pid>" \
+                    >"$OUT/uws_${row}_${who}_$r.cmd"
+                # shellcheck disable=SC2086
+                timeout 120 taskset -c 1 "$LG" fanout $args --url "http://127.0.0.1:$port" --server-pid "$pid" \
+                    2>"$OUT/uws_${row}_${who}_$r.err" | tail -n1 >"$OUT/uws_${row}_${who}_$r.json" || true
+                stop "$pid"
+            done
+        done
+    done
+    echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+    python3 tools/bench/uws_summary.py "$OUT" ;;
 profile)
     # Instructions per delivery: callgrind on our server, two runs differing only in
     # publishing time; (Ir_long - Ir_short) / (deliveries_long - deliveries_short).
@@ -194,4 +240,4 @@ profile)
 esac
 done
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
-python3 tools/bench/summarize.py "$OUT"
+if [ "$SECTIONS" != uws ]; then python3 tools/bench/summarize.py "$OUT"; fi
