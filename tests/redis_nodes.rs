@@ -654,3 +654,64 @@ fn a_frame_lost_on_a_quiet_channel_is_found_by_the_position_check() {
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }
+
+/// `/info`'s settings and history texts of `channel` on the node at `addr`.
+fn settings_and_history(addr: SocketAddr, channel: &str) -> (Value, Vec<String>) {
+    let info = post(addr, "/info", json!({"info": {"channels": [channel]}}));
+    let ch = &info["channels"][channel];
+    let history = ch["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|m| m["message"]["text"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (ch["settings"].clone(), history)
+}
+
+#[test]
+fn a_channel_config_set_on_one_node_is_the_config_on_every_node() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({}));
+    let config = json!({"store_history": true, "history_size": 2, "notify_presence": true});
+    let answer = post(p.a.addr, "/channel_config", json!({ "room": config }));
+    let want = answer["channels"]["room"]["settings"].clone();
+    assert_eq!(want["history_size"], 2, "{answer}");
+    let until = Instant::now() + Duration::from_secs(5);
+    while settings_and_history(p.b.addr, "room").0 != want {
+        assert!(Instant::now() < until, "B never took the config");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Both nodes now keep the history the config asks for, and the same one.
+    for (i, addr) in [p.a.addr, p.b.addr, p.a.addr].into_iter().enumerate() {
+        send(addr, "room", &format!("h{i}"));
+    }
+    texts(&mut p.ws_a, Duration::from_secs(5), "h2");
+    texts(&mut p.ws_b, Duration::from_secs(5), "h2");
+    let on_a = settings_and_history(p.a.addr, "room");
+    assert_eq!(on_a, (want.clone(), vec!["h1".into(), "h2".into()]));
+    assert_eq!(settings_and_history(p.b.addr, "room"), on_a);
+    // A node started later has the config too, whatever its first user asked for.
+    let c = node(&redis);
+    post(
+        c.addr,
+        "/connect",
+        json!({"username": "cy", "conn_id": "cdcdcdcd-4444-4000-8000-00000000000d",
+               "channels": ["room"], "channel_configs": {"room": {"history_size": 7}}}),
+    );
+    let until = Instant::now() + Duration::from_secs(5);
+    while settings_and_history(c.addr, "room") != on_a {
+        assert!(
+            Instant::now() < until,
+            "C: {:?}",
+            settings_and_history(c.addr, "room")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
+    c.shutdown().expect("c stops");
+}
