@@ -365,6 +365,9 @@ fn a_user_state_change_on_one_node_is_seen_on_the_others() {
         json!({"username": "alice", "conn_id": "eeeeeeee-0000-4000-8000-000000000005",
                "channels": ["room"]}),
     );
+    // B hears alice's stream before her state changes (a change made earlier is not
+    // replayed to a node that starts listening later).
+    wait_subscribed(&redis, "t:u{alice}:pub", 2);
     post(
         p.a.addr,
         "/user_state",
@@ -714,4 +717,76 @@ fn a_channel_config_set_on_one_node_is_the_config_on_every_node() {
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
     c.shutdown().expect("c stops");
+}
+
+/// `/info` for `channels` on the node at `addr`, without what is each node's own
+/// (channel uuids, last activity).
+fn shared_info(addr: SocketAddr, channels: &[&str]) -> Value {
+    let mut info = post(addr, "/info", json!({"info": {"channels": channels}}));
+    if let Some(listed) = info["channels"].as_object_mut() {
+        for ch in listed.values_mut().filter_map(Value::as_object_mut) {
+            ch.remove("uuid");
+            ch.remove("last_active");
+        }
+    }
+    info
+}
+
+#[test]
+fn info_lists_the_same_users_counts_history_and_config_on_every_node() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({"store_history": true, "history_size": 5}));
+    // carol is only on B, in a channel only B has, with a state B knows.
+    post(
+        p.b.addr,
+        "/connect",
+        json!({"username": "carol", "conn_id": "cacacaca-5555-4000-8000-00000000000e",
+               "channels": ["room", "solo"], "user_state": {"k": 1},
+               "channel_configs": {"solo": {"store_history": true}}}),
+    );
+    wait_subscribed(&redis, "t:{solo}:pub", 1);
+    for (i, addr) in [p.a.addr, p.b.addr, p.a.addr, p.b.addr]
+        .into_iter()
+        .enumerate()
+    {
+        send(addr, "room", &format!("r{i}"));
+    }
+    send(p.a.addr, "solo", "s0");
+    texts(&mut p.ws_a, Duration::from_secs(5), "r3");
+    let channels = ["room", "solo"];
+    let until = Instant::now() + Duration::from_secs(5);
+    let on_b = loop {
+        let on_b = shared_info(p.b.addr, &channels);
+        if on_b["channels"]["solo"]["history"].as_array().map(Vec::len) == Some(1) {
+            break on_b;
+        }
+        assert!(Instant::now() < until, "B never stored s0: {on_b}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        on_b["channels"]["room"]["users"],
+        json!(["alice", "bob", "carol"])
+    );
+    assert_eq!(on_b["channels"]["room"]["total_connections"], 3);
+    assert_eq!(
+        on_b["channels"]["room"]["history"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(on_b["channels"]["solo"]["users"], json!(["carol"]));
+    // A has no `solo` and no carol, yet answers as B does.
+    assert_eq!(
+        shared_info(p.a.addr, &channels)["channels"],
+        on_b["channels"]
+    );
+    let users = |info: &Value| {
+        info["users"]
+            .as_array()
+            .map(|l| l.iter().map(|u| u["user"].clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(users(&shared_info(p.a.addr, &channels)), users(&on_b));
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
 }

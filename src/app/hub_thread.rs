@@ -214,6 +214,14 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                     return;
                 }
             }
+            // Shared mode: `/info` with a channel list waits while Redis is read, and is
+            // answered from the shared state.
+            if let (Some(b), Kind::Info(_)) = (bridge.as_mut(), &cmd.kind) {
+                if let Some((conn, cmd)) = b.info(conn, cmd) {
+                    run_command(hub, handle, bridge, conn, cmd);
+                }
+                return;
+            }
             run_command(hub, handle, bridge, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),

@@ -303,8 +303,10 @@ impl Hub {
                 config.copied().unwrap_or_default(),
                 now,
             );
+            let config = ch.config;
             self.channels.insert(name.to_string(), ch);
             self.share(|| Shared::Watch(Stream::Channel(name.to_string())));
+            self.share(|| Shared::Created(name.to_string(), config));
         }
     }
 

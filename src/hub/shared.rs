@@ -65,6 +65,11 @@ pub enum Shared {
     /// where it is, so that another node can take it over when its websocket comes
     /// back there ([`Hub::adopt_connection`]).
     Conn(Uuid),
+    /// Channel `0` was made here with config `1`: kept in Redis unless the channel has
+    /// one there already (the first node to make a channel sets its config, as the
+    /// first request does on one node); this node then takes the config Redis holds
+    /// ([`Hub::apply_channel_config`]).
+    Created(String, ChannelConfig),
 }
 
 /// The `type` of a user-state change published on the user's stream: applied by every
@@ -229,6 +234,14 @@ impl Hub {
         };
         self.stats.total_messages += sent;
         sent
+    }
+
+    /// Channel `name` has `config` on every node (Redis holds it): applied here if this
+    /// node has the channel.
+    pub fn apply_channel_config(&mut self, name: &str, config: ChannelConfig) {
+        if let Some(ch) = self.channels.get_mut(name) {
+            ch.config = config;
+        }
     }
 
     /// Takes over connection `id` of `user`, made on another node (its websocket came
