@@ -315,7 +315,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "redis_url",
-        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state changes and presence (joined/parted counted over every node) too; channel configs too; /info with a channel list answers from Redis; /info without one and /admin/admin.json are still per node (docs/SCALING.md).",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state changes and presence (joined/parted counted over every node) too; channel configs too; /info answers from Redis; /admin/admin.json is still per node (docs/SCALING.md).",
         default: String::new,
         set: |c, v| {
             if v.trim().is_empty() {
@@ -323,7 +323,7 @@ pub(crate) const KEYS: &[Key] = &[
                 return Ok(None);
             }
             c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
-            Ok(Some("shares messages, presence, user state changes and channel configs between nodes, and answers /info with a channel list from Redis; /info without one and /admin/admin.json are still per node (docs/SCALING.md)".into()))
+            Ok(Some("shares messages, presence, user state changes and channel configs between nodes, and answers /info from Redis; /admin/admin.json is still per node (docs/SCALING.md)".into()))
         },
         is_bool: false,
     },

@@ -29,6 +29,11 @@ pub struct SharedChannel {
 }
 
 impl Hub {
+    /// A hub with nothing in it: the shared listing when Redis knows no channel.
+    pub fn empty_view() -> Hub {
+        Hub::new(Time(0), Duration::from_secs(1), 0)
+    }
+
     /// A hub holding only `channels`, as Redis knows them, and their users, for a
     /// listing the same on every node: users and connections are Redis's presence; the
     /// config and history are this node's when it has the channel (it records the
@@ -39,6 +44,7 @@ impl Hub {
     /// shows an empty state: `docs/SCALING.md`).
     pub fn shared_view(&mut self, channels: Vec<SharedChannel>, now: Time) -> Hub {
         let mut view = Hub::new(self.started, Duration::from_secs(1), 0);
+        view.started = self.started;
         for shared in channels {
             let local = self.channels.get(&shared.name);
             if local.is_none() && shared.presence.is_empty() && shared.top.is_none() {

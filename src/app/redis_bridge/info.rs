@@ -1,4 +1,4 @@
-//! `/info` with a channel list in shared mode (`docs/SCALING.md`): the command is parked
+//! `/info` in shared mode (`docs/SCALING.md`): the command is parked
 //! while each listed channel's presence (`HGETALL pres`), numbering (`HMGET meta e s`)
 //! and stored frames (`LRANGE hist`) are read, all queued at once (one pipelined
 //! batch), then answered from them ([`Hub::shared_view`]), so every node gives the same
@@ -38,15 +38,13 @@ pub(super) struct InfoRead {
 }
 
 impl RedisBridge {
-    /// Parks an `/info` that lists channels while Redis is read; gives the command
-    /// back (to run at once, from this node's state) for any other, or if Redis cannot
-    /// be asked.
+    /// Parks an `/info` while Redis is read: the listed channels, or without a list the
+    /// channels of the index ([`RedisBridge::read_index`], at most
+    /// `max_channels_per_request` of them). Gives the command back (to run at once,
+    /// from this node's state) for any other command, or if Redis cannot be asked.
     pub fn info(&mut self, engine: ConnId, cmd: Box<Command>) -> Option<(ConnId, Box<Command>)> {
         let names = match &cmd.kind {
-            Kind::Info(cfg) => match &cfg.channels {
-                Some(names) if !names.is_empty() => names.clone(),
-                _ => return Some((engine, cmd)),
-            },
+            Kind::Info(cfg) => cfg.channels.clone(),
             _ => return Some((engine, cmd)),
         };
         self.next_tag += 1;
@@ -58,43 +56,103 @@ impl RedisBridge {
             failed: false,
             channels: HashMap::new(),
         };
-        let last = (REDIS_FRAMES - 1).to_string();
-        for name in names {
-            if read.channels.contains_key(&name) {
-                continue;
-            }
-            let base = self.publish.channel_base(&name);
-            let (pres, meta, hist) = (
-                format!("{base}:pres"),
-                format!("{base}:meta"),
-                format!("{base}:hist"),
-            );
-            let reads: [(InfoPart, Vec<&str>); 3] = [
-                (InfoPart::Presence, vec!["HGETALL", pres.as_str()]),
-                (InfoPart::Meta, vec!["HMGET", meta.as_str(), "e", "s", "c"]),
-                (
-                    InfoPart::Hist,
-                    vec!["LRANGE", hist.as_str(), "0", last.as_str()],
-                ),
-            ];
-            for (part, args) in reads {
-                let tag = self.tag(Pending::Info(n, name.clone(), part));
-                if self.link.command(&args, tag).is_err() {
-                    self.pending.remove(&tag);
-                    read.failed = true;
-                } else {
-                    read.waiting += 1;
+        match names {
+            Some(names) => {
+                for name in names {
+                    self.read_channel(n, name, &mut read);
                 }
             }
-            let shared = SharedChannel {
-                name: name.clone(),
-                ..SharedChannel::default()
-            };
-            read.channels.insert(name, (shared, None, Vec::new()));
+            None => match self.read_index(Pending::InfoIndex(n)) {
+                Ok(()) => read.waiting = 1,
+                Err(()) => read.failed = true,
+            },
         }
         if read.failed || read.waiting == 0 {
             // Replies to what was queued find no read and are dropped.
             return Some((read.engine, read.cmd));
+        }
+        self.info_reads.insert(n, read);
+        None
+    }
+
+    /// Queues the three reads of channel `name` for `/info` read `n`.
+    fn read_channel(&mut self, n: u64, name: String, read: &mut InfoRead) {
+        if read.channels.contains_key(&name) {
+            return;
+        }
+        let last = (REDIS_FRAMES - 1).to_string();
+        let base = self.publish.channel_base(&name);
+        let (pres, meta, hist) = (
+            format!("{base}:pres"),
+            format!("{base}:meta"),
+            format!("{base}:hist"),
+        );
+        let reads: [(InfoPart, Vec<&str>); 3] = [
+            (InfoPart::Presence, vec!["HGETALL", pres.as_str()]),
+            (InfoPart::Meta, vec!["HMGET", meta.as_str(), "e", "s", "c"]),
+            (
+                InfoPart::Hist,
+                vec!["LRANGE", hist.as_str(), "0", last.as_str()],
+            ),
+        ];
+        for (part, args) in reads {
+            let tag = self.tag(Pending::Info(n, name.clone(), part));
+            if self.link.command(&args, tag).is_err() {
+                self.pending.remove(&tag);
+                read.failed = true;
+            } else {
+                read.waiting += 1;
+            }
+        }
+        let shared = SharedChannel {
+            name: name.clone(),
+            ..SharedChannel::default()
+        };
+        read.channels.insert(name, (shared, None, Vec::new()));
+    }
+
+    /// The index's names for `/info` read `n` (no channel list): each is read as a
+    /// listed channel would be.
+    pub(super) fn on_info_index(
+        &mut self,
+        n: u64,
+        result: Result<Reply, CommandError>,
+    ) -> Option<(ConnId, Box<Command>)> {
+        let mut read = self.info_reads.remove(&n)?;
+        match result.ok().and_then(|r| r.into_array().ok()) {
+            Some(names) => {
+                read.waiting = 0;
+                for name in names.into_iter().filter_map(|r| r.into_bulk().ok()) {
+                    if let Ok(name) = String::from_utf8(name) {
+                        self.read_channel(n, name, &mut read);
+                    }
+                }
+            }
+            None => read.failed = true,
+        }
+        if read.failed {
+            crate::log!(
+                Warning,
+                "redis read for /info failed: answered from this node"
+            );
+            return Some((read.engine, read.cmd));
+        }
+        if read.waiting == 0 {
+            // No channel anywhere: an empty listing, made at once.
+            let Kind::Info(cfg) = &read.cmd.kind else {
+                return Some((read.engine, read.cmd));
+            };
+            let response =
+                reply::rendered(200, &Hub::empty_view().channels_info(cfg), &read.cmd.cors);
+            self.held.insert(
+                read.engine,
+                Held {
+                    response,
+                    waiting: 0,
+                    failed: None,
+                },
+            );
+            return None;
         }
         self.info_reads.insert(n, read);
         None

@@ -21,6 +21,7 @@
 
 mod adopt;
 mod gate;
+mod index;
 mod info;
 mod order;
 mod presence;
@@ -81,6 +82,8 @@ enum Pending {
     AdoptHist(u64, String),
     /// One read of a listed channel for the `/info` numbered so.
     Info(u64, String, InfoPart),
+    /// The channel index's names for the `/info` numbered so (no channel list).
+    InfoIndex(u64),
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -108,6 +111,8 @@ pub struct RedisBridge {
     adoptions: HashMap<u64, Adoption>,
     /// `/info` requests waiting for their reads.
     info_reads: HashMap<u64, InfoRead>,
+    /// Channels one listing reads at most (`max_channels_per_request`).
+    list_bound: usize,
     prefix: String,
     presence: PresenceScripts,
     presence_ttl: Duration,
@@ -149,6 +154,7 @@ impl RedisBridge {
             published: 0,
             adoptions: HashMap::new(),
             info_reads: HashMap::new(),
+            list_bound: 1000,
             prefix: prefix.to_string(),
             presence,
             presence_ttl,
@@ -158,6 +164,12 @@ impl RedisBridge {
             gate,
             drops_logged: 0,
         })
+    }
+
+    /// Sets how many channels a listing without a channel list reads at most (the
+    /// node's `max_channels_per_request`).
+    pub fn set_list_bound(&mut self, channels: usize) {
+        self.list_bound = channels.max(1);
     }
 
     fn base(&self, stream: &Stream) -> String {
@@ -285,6 +297,7 @@ impl RedisBridge {
                 self.pending.remove(&tag);
             }
         }
+        self.index_channels(std::iter::once(name.as_str()));
         let tag = self.tag(Pending::Config(name));
         if self
             .link
@@ -387,6 +400,7 @@ impl RedisBridge {
                         hub.apply_channel_config(&channel, config);
                     }
                 }
+                Some(Pending::InfoIndex(n)) => return self.on_info_index(n, result),
                 Some(Pending::Info(n, name, part)) => {
                     return self.on_info_reply(hub, n, name, part, result, now);
                 }
