@@ -807,6 +807,42 @@ fn info_lists_the_same_users_counts_history_and_config_on_every_node() {
     assert_eq!(all_a["channels"], all_b["channels"]);
     // The same users; carol's state only where it is known (`docs/SCALING.md`).
     assert_eq!(users(&all_a), users(&all_b));
+    // The admin totals are every node's, the same from either.
+    let totals = |addr| {
+        let (status, admin) = call(addr, "GET", "/admin/admin.json", &Value::Null);
+        assert_eq!(status, 200, "{admin}");
+        let keys = [
+            "total_channels",
+            "total_connections",
+            "unique_user_count",
+            "remembered_user_count",
+            "total_unique_messages",
+            "total_messages",
+        ];
+        let mut out: Vec<Value> = keys.iter().map(|k| admin[*k].clone()).collect();
+        out.push(json!(users(&admin)));
+        out
+    };
+    // 5 messages accepted (4 on `room`, 1 on `solo`), delivered 4 x 3 + 1 times.
+    let want = vec![
+        json!(2),
+        json!(3),
+        json!(3),
+        json!(3),
+        json!(5),
+        json!(13),
+        json!(["alice", "bob", "carol"]),
+    ];
+    let until = Instant::now() + Duration::from_secs(5);
+    while totals(p.a.addr) != want || totals(p.b.addr) != want {
+        assert!(
+            Instant::now() < until,
+            "{:?} {:?}",
+            totals(p.a.addr),
+            totals(p.b.addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }

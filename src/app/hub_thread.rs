@@ -214,9 +214,9 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                     return;
                 }
             }
-            // Shared mode: `/info` with a channel list waits while Redis is read, and is
-            // answered from the shared state.
-            if let (Some(b), Kind::Info(_)) = (bridge.as_mut(), &cmd.kind) {
+            // Shared mode: `/info` and `/admin/admin.json` wait while Redis is read, and
+            // are answered from the shared state.
+            if let (Some(b), Kind::Info(_) | Kind::Admin) = (bridge.as_mut(), &cmd.kind) {
                 if let Some((conn, cmd)) = b.info(conn, cmd) {
                     run_command(hub, handle, bridge, conn, cmd);
                 }

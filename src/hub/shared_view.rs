@@ -74,7 +74,10 @@ impl Hub {
                 }
                 conns.push(conn);
                 ch.conn_count += 1;
-                if let std::collections::hash_map::Entry::Vacant(slot) = view.users.entry(user) {
+
+                if let std::collections::hash_map::Entry::Vacant(slot) =
+                    view.users.entry(user.clone())
+                {
                     let name = slot.key().clone();
                     let copy = match self.users.get(&name) {
                         Some(u) => {
@@ -86,6 +89,11 @@ impl Hub {
                         None => User::new(self.new_uuid(), &name, now),
                     };
                     slot.insert(copy);
+                }
+                if let Some(u) = view.users.get_mut(&user) {
+                    if !u.connections.contains(&conn) {
+                        u.connections.push(conn);
+                    }
                 }
             }
             if let Some(config) = shared.config {

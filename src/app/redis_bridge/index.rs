@@ -77,3 +77,37 @@ impl RedisBridge {
         })
     }
 }
+
+impl RedisBridge {
+    /// `{prefix}stats`: counters every node adds to, for `/admin/admin.json`.
+    pub(super) fn stats_key(&self) -> String {
+        format!("{}stats", self.prefix)
+    }
+
+    /// Adds what this node's message counters grew by since the last call to
+    /// `Pstats` (`messages`: deliveries, `unique`: messages accepted), so the admin
+    /// totals are those of every node.
+    pub(super) fn add_stats(&mut self, hub: &Hub) {
+        let now = (hub.stats.total_messages, hub.stats.total_unique_messages);
+        let (sent, unique) = (
+            now.0.saturating_sub(self.stats_added.0),
+            now.1.saturating_sub(self.stats_added.1),
+        );
+        self.stats_added = now;
+        let key = self.stats_key();
+        for (field, by) in [("messages", sent), ("unique", unique)] {
+            if by == 0 {
+                continue;
+            }
+            let by = by.to_string();
+            let tag = self.tag(Pending::Write);
+            if self
+                .link
+                .command(&["HINCRBY", key.as_str(), field, by.as_str()], tag)
+                .is_err()
+            {
+                self.pending.remove(&tag);
+            }
+        }
+    }
+}

@@ -8,7 +8,7 @@
 
 use super::order::{parse_meta, stored_frames};
 use super::{Held, Pending, RedisBridge, REDIS_FRAMES};
-use crate::api::{reply, Command, Kind};
+use crate::api::{reply, Command, Kind, VERSION};
 use crate::conn_id::ConnId;
 use crate::hub::ChannelConfig;
 use crate::hub::{Hub, SharedChannel, Time, Uuid};
@@ -35,6 +35,8 @@ pub(super) struct InfoRead {
     waiting: usize,
     failed: bool,
     channels: HashMap<String, ChannelRead>,
+    /// `/admin/admin.json`: the counters of `Pstats` (messages delivered, accepted).
+    stats: (u64, u64),
 }
 
 impl RedisBridge {
@@ -43,8 +45,9 @@ impl RedisBridge {
     /// `max_channels_per_request` of them). Gives the command back (to run at once,
     /// from this node's state) for any other command, or if Redis cannot be asked.
     pub fn info(&mut self, engine: ConnId, cmd: Box<Command>) -> Option<(ConnId, Box<Command>)> {
-        let names = match &cmd.kind {
-            Kind::Info(cfg) => cfg.channels.clone(),
+        let (names, admin) = match &cmd.kind {
+            Kind::Info(cfg) => (cfg.channels.clone(), false),
+            Kind::Admin => (None, true),
             _ => return Some((engine, cmd)),
         };
         self.next_tag += 1;
@@ -55,6 +58,7 @@ impl RedisBridge {
             waiting: 0,
             failed: false,
             channels: HashMap::new(),
+            stats: (0, 0),
         };
         match names {
             Some(names) => {
@@ -66,6 +70,18 @@ impl RedisBridge {
                 Ok(()) => read.waiting = 1,
                 Err(()) => read.failed = true,
             },
+        }
+        if admin {
+            let key = self.stats_key();
+            let tag = self.tag(Pending::InfoStats(n));
+            let args = ["HMGET", key.as_str(), "messages", "unique"];
+            match self.link.command(&args, tag) {
+                Ok(()) => read.waiting += 1,
+                Err(_) => {
+                    self.pending.remove(&tag);
+                    read.failed = true;
+                }
+            }
         }
         if read.failed || read.waiting == 0 {
             // Replies to what was queued find no read and are dropped.
@@ -115,13 +131,15 @@ impl RedisBridge {
     /// listed channel would be.
     pub(super) fn on_info_index(
         &mut self,
+        hub: &mut Hub,
         n: u64,
         result: Result<Reply, CommandError>,
+        now: Time,
     ) -> Option<(ConnId, Box<Command>)> {
         let mut read = self.info_reads.remove(&n)?;
+        read.waiting = read.waiting.saturating_sub(1);
         match result.ok().and_then(|r| r.into_array().ok()) {
             Some(names) => {
-                read.waiting = 0;
                 for name in names.into_iter().filter_map(|r| r.into_bulk().ok()) {
                     if let Ok(name) = String::from_utf8(name) {
                         self.read_channel(n, name, &mut read);
@@ -130,32 +148,29 @@ impl RedisBridge {
             }
             None => read.failed = true,
         }
-        if read.failed {
-            crate::log!(
-                Warning,
-                "redis read for /info failed: answered from this node"
-            );
-            return Some((read.engine, read.cmd));
-        }
-        if read.waiting == 0 {
-            // No channel anywhere: an empty listing, made at once.
-            let Kind::Info(cfg) = &read.cmd.kind else {
-                return Some((read.engine, read.cmd));
-            };
-            let response =
-                reply::rendered(200, &Hub::empty_view().channels_info(cfg), &read.cmd.cors);
-            self.held.insert(
-                read.engine,
-                Held {
-                    response,
-                    waiting: 0,
-                    failed: None,
-                },
-            );
-            return None;
-        }
         self.info_reads.insert(n, read);
-        None
+        self.complete(hub, n, now)
+    }
+
+    /// `HMGET Pstats messages unique` for `/admin/admin.json` read `n`.
+    pub(super) fn on_info_stats(
+        &mut self,
+        hub: &mut Hub,
+        n: u64,
+        result: Result<Reply, CommandError>,
+        now: Time,
+    ) -> Option<(ConnId, Box<Command>)> {
+        let read = self.info_reads.get_mut(&n)?;
+        read.waiting = read.waiting.saturating_sub(1);
+        match parse_meta(result) {
+            // The same shape as a meta's `e s`: two optional numbers.
+            Some((messages, unique)) => {
+                let messages = messages.and_then(|m| m.parse().ok()).unwrap_or(0);
+                read.stats = (messages, unique);
+            }
+            None => read.failed = true,
+        }
+        self.complete(hub, n, now)
     }
 
     /// One reply for `/info` read `n`. When it was the last, the answer is made (held
@@ -200,17 +215,24 @@ impl RedisBridge {
         if read.waiting > 0 {
             return None;
         }
+        self.complete(hub, n, now)
+    }
+
+    /// Read `n` once nothing is outstanding: its answer is made from what was read
+    /// (held for [`RedisBridge::release`]), or, if a read failed, its command is given
+    /// back to run from this node's state.
+    fn complete(&mut self, hub: &mut Hub, n: u64, now: Time) -> Option<(ConnId, Box<Command>)> {
+        if self.info_reads.get(&n)?.waiting > 0 {
+            return None;
+        }
         let read = self.info_reads.remove(&n)?;
         if read.failed {
             crate::log!(
                 Warning,
-                "redis read for /info failed: answered from this node"
+                "redis read for /info or admin.json failed: answered from this node"
             );
             return Some((read.engine, read.cmd));
         }
-        let Kind::Info(cfg) = &read.cmd.kind else {
-            return Some((read.engine, read.cmd));
-        };
         let mut channels: Vec<SharedChannel> = Vec::with_capacity(read.channels.len());
         for (_, (mut shared, epoch, hist)) in read.channels {
             if let (Some(epoch), Some(top)) = (epoch, shared.top) {
@@ -219,8 +241,15 @@ impl RedisBridge {
             }
             channels.push(shared);
         }
-        let view = hub.shared_view(channels, now);
-        let response = reply::rendered(200, &view.channels_info(cfg), &read.cmd.cors);
+        let mut view = hub.shared_view(channels, now);
+        let cors = &read.cmd.cors;
+        let response = match &read.cmd.kind {
+            Kind::Info(cfg) => reply::rendered(200, &view.channels_info(cfg), cors),
+            _ => {
+                (view.stats.total_messages, view.stats.total_unique_messages) = read.stats;
+                reply::rendered(200, &view.admin_info(now, VERSION), cors)
+            }
+        };
         self.held.insert(
             read.engine,
             Held {

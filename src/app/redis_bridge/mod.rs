@@ -84,6 +84,8 @@ enum Pending {
     Info(u64, String, InfoPart),
     /// The channel index's names for the `/info` numbered so (no channel list).
     InfoIndex(u64),
+    /// The message counters for the `/admin/admin.json` numbered so.
+    InfoStats(u64),
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -113,6 +115,8 @@ pub struct RedisBridge {
     info_reads: HashMap<u64, InfoRead>,
     /// Channels one listing reads at most (`max_channels_per_request`).
     list_bound: usize,
+    /// The hub's message counters as last added to `Pstats`.
+    stats_added: (u64, u64),
     prefix: String,
     presence: PresenceScripts,
     presence_ttl: Duration,
@@ -155,6 +159,7 @@ impl RedisBridge {
             adoptions: HashMap::new(),
             info_reads: HashMap::new(),
             list_bound: 1000,
+            stats_added: (0, 0),
             prefix: prefix.to_string(),
             presence,
             presence_ttl,
@@ -188,6 +193,7 @@ impl RedisBridge {
     /// Hands the hub's shared items to Redis. The answer to the request on `conn` (if
     /// given) waits for the publishes made for it: see [`RedisBridge::hold`].
     pub fn take_from(&mut self, hub: &mut Hub, conn: Option<ConnId>, now: Time) {
+        self.add_stats(hub);
         for item in hub.take_shared() {
             match item {
                 Shared::Publish { stream, msg } => match self.publish(&stream, &msg, conn, now) {
@@ -400,7 +406,8 @@ impl RedisBridge {
                         hub.apply_channel_config(&channel, config);
                     }
                 }
-                Some(Pending::InfoIndex(n)) => return self.on_info_index(n, result),
+                Some(Pending::InfoIndex(n)) => return self.on_info_index(hub, n, result, now),
+                Some(Pending::InfoStats(n)) => return self.on_info_stats(hub, n, result, now),
                 Some(Pending::Info(n, name, part)) => {
                     return self.on_info_reply(hub, n, name, part, result, now);
                 }
