@@ -249,6 +249,14 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].is_string(), "{body}");
     assert!(started.elapsed() < Duration::from_secs(3));
+    // A config change is a publish too; `/info` answers from the node's own state.
+    let (status, body) = call(p.b.addr, "POST", "/channel_config", &json!({"room": {}}));
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = call(p.b.addr, "POST", "/info", &json!({"info": {}}));
+    assert_eq!(
+        (status, body["channels"]["room"]["users"].clone()),
+        (200, json!(["bob"]))
+    );
     assert_eq!(read_close(&mut p.ws_a, Duration::from_millis(300)), None);
     assert_eq!(read_close(&mut p.ws_b, Duration::from_millis(300)), None);
     // Back, empty: the nodes resubscribe and messages flow again.
