@@ -249,6 +249,14 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
     assert_eq!(status, 503, "{body}");
     assert!(body["error"].is_string(), "{body}");
     assert!(started.elapsed() < Duration::from_secs(3));
+    // A config change is a publish too; `/info` answers from the node's own state.
+    let (status, body) = call(p.b.addr, "POST", "/channel_config", &json!({"room": {}}));
+    assert_eq!(status, 503, "{body}");
+    let (status, body) = call(p.b.addr, "POST", "/info", &json!({"info": {}}));
+    assert_eq!(
+        (status, body["channels"]["room"]["users"].clone()),
+        (200, json!(["bob"]))
+    );
     assert_eq!(read_close(&mut p.ws_a, Duration::from_millis(300)), None);
     assert_eq!(read_close(&mut p.ws_b, Duration::from_millis(300)), None);
     // Back, empty: the nodes resubscribe and messages flow again.
@@ -365,6 +373,9 @@ fn a_user_state_change_on_one_node_is_seen_on_the_others() {
         json!({"username": "alice", "conn_id": "eeeeeeee-0000-4000-8000-000000000005",
                "channels": ["room"]}),
     );
+    // B hears alice's stream before her state changes (a change made earlier is not
+    // replayed to a node that starts listening later).
+    wait_subscribed(&redis, "t:u{alice}:pub", 2);
     post(
         p.a.addr,
         "/user_state",
@@ -651,6 +662,195 @@ fn a_frame_lost_on_a_quiet_channel_is_found_by_the_position_check() {
         texts(&mut p.ws_b, Duration::from_secs(5), "quiet"),
         ["quiet"]
     );
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
+}
+
+/// `/info`'s settings and history texts of `channel` on the node at `addr`.
+fn settings_and_history(addr: SocketAddr, channel: &str) -> (Value, Vec<String>) {
+    let info = post(addr, "/info", json!({"info": {"channels": [channel]}}));
+    let ch = &info["channels"][channel];
+    let history = ch["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|m| m["message"]["text"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    (ch["settings"].clone(), history)
+}
+
+#[test]
+fn a_channel_config_set_on_one_node_is_the_config_on_every_node() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({}));
+    let config = json!({"store_history": true, "history_size": 2, "notify_presence": true});
+    let answer = post(p.a.addr, "/channel_config", json!({ "room": config }));
+    let want = answer["channels"]["room"]["settings"].clone();
+    assert_eq!(want["history_size"], 2, "{answer}");
+    let until = Instant::now() + Duration::from_secs(5);
+    while settings_and_history(p.b.addr, "room").0 != want {
+        assert!(Instant::now() < until, "B never took the config");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Both nodes now keep the history the config asks for, and the same one.
+    for (i, addr) in [p.a.addr, p.b.addr, p.a.addr].into_iter().enumerate() {
+        send(addr, "room", &format!("h{i}"));
+    }
+    texts(&mut p.ws_a, Duration::from_secs(5), "h2");
+    texts(&mut p.ws_b, Duration::from_secs(5), "h2");
+    let on_a = settings_and_history(p.a.addr, "room");
+    assert_eq!(on_a, (want.clone(), vec!["h1".into(), "h2".into()]));
+    assert_eq!(settings_and_history(p.b.addr, "room"), on_a);
+    // A node started later has the config too, whatever its first user asked for.
+    let c = node(&redis);
+    post(
+        c.addr,
+        "/connect",
+        json!({"username": "cy", "conn_id": "cdcdcdcd-4444-4000-8000-00000000000d",
+               "channels": ["room"], "channel_configs": {"room": {"history_size": 7}}}),
+    );
+    let until = Instant::now() + Duration::from_secs(5);
+    while settings_and_history(c.addr, "room") != on_a {
+        assert!(
+            Instant::now() < until,
+            "C: {:?}",
+            settings_and_history(c.addr, "room")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    p.a.shutdown().expect("a stops");
+    p.b.shutdown().expect("b stops");
+    c.shutdown().expect("c stops");
+}
+
+/// `/info` for `channels` on the node at `addr`, without what is each node's own
+/// (channel uuids, last activity).
+fn shared_info(addr: SocketAddr, channels: &[&str]) -> Value {
+    let mut info = post(addr, "/info", json!({"info": {"channels": channels}}));
+    if let Some(listed) = info["channels"].as_object_mut() {
+        for ch in listed.values_mut().filter_map(Value::as_object_mut) {
+            ch.remove("uuid");
+            ch.remove("last_active");
+        }
+    }
+    info
+}
+
+#[test]
+fn info_lists_the_same_users_counts_history_and_config_on_every_node() {
+    let Some(redis) = redis_or_skip("redis_nodes", &[]) else {
+        return;
+    };
+    let mut p = pair(&redis, json!({"store_history": true, "history_size": 5}));
+    // carol is only on B, in a channel only B has, with a state B knows.
+    post(
+        p.b.addr,
+        "/connect",
+        json!({"username": "carol", "conn_id": "cacacaca-5555-4000-8000-00000000000e",
+               "channels": ["room", "solo"], "user_state": {"k": 1},
+               "channel_configs": {"solo": {"store_history": true}}}),
+    );
+    wait_subscribed(&redis, "t:{solo}:pub", 1);
+    for (i, addr) in [p.a.addr, p.b.addr, p.a.addr, p.b.addr]
+        .into_iter()
+        .enumerate()
+    {
+        send(addr, "room", &format!("r{i}"));
+    }
+    send(p.a.addr, "solo", "s0");
+    texts(&mut p.ws_a, Duration::from_secs(5), "r3");
+    let channels = ["room", "solo"];
+    let until = Instant::now() + Duration::from_secs(5);
+    let on_b = loop {
+        let on_b = shared_info(p.b.addr, &channels);
+        if on_b["channels"]["solo"]["history"].as_array().map(Vec::len) == Some(1) {
+            break on_b;
+        }
+        assert!(Instant::now() < until, "B never stored s0: {on_b}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        on_b["channels"]["room"]["users"],
+        json!(["alice", "bob", "carol"])
+    );
+    assert_eq!(on_b["channels"]["room"]["total_connections"], 3);
+    assert_eq!(
+        on_b["channels"]["room"]["history"].as_array().map(Vec::len),
+        Some(4)
+    );
+    assert_eq!(on_b["channels"]["solo"]["users"], json!(["carol"]));
+    // A has no `solo` and no carol, yet answers as B does.
+    assert_eq!(
+        shared_info(p.a.addr, &channels)["channels"],
+        on_b["channels"]
+    );
+    let users = |info: &Value| {
+        info["users"]
+            .as_array()
+            .map(|l| l.iter().map(|u| u["user"].clone()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert_eq!(users(&shared_info(p.a.addr, &channels)), users(&on_b));
+    // Without a channel list both nodes list every channel some node has (the index).
+    let everything = |addr| {
+        let mut info = post(addr, "/info", json!({"info": {}}));
+        for ch in info["channels"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
+            if let Some(ch) = ch.as_object_mut() {
+                ch.remove("uuid");
+                ch.remove("last_active");
+            }
+        }
+        info
+    };
+    let (all_a, all_b) = (everything(p.a.addr), everything(p.b.addr));
+    assert_eq!(all_a["channels"], on_b["channels"], "{all_a}");
+    assert_eq!(all_a["channels"], all_b["channels"]);
+    // The same users; carol's state only where it is known (`docs/SCALING.md`).
+    assert_eq!(users(&all_a), users(&all_b));
+    // The admin totals are every node's, the same from either.
+    let totals = |addr| {
+        let (status, admin) = call(addr, "GET", "/admin/admin.json", &Value::Null);
+        assert_eq!(status, 200, "{admin}");
+        let keys = [
+            "total_channels",
+            "total_connections",
+            "unique_user_count",
+            "remembered_user_count",
+            "total_unique_messages",
+            "total_messages",
+        ];
+        let mut out: Vec<Value> = keys.iter().map(|k| admin[*k].clone()).collect();
+        out.push(json!(users(&admin)));
+        out
+    };
+    // 5 messages accepted (4 on `room`, 1 on `solo`), delivered 4 x 3 + 1 times.
+    let want = vec![
+        json!(2),
+        json!(3),
+        json!(3),
+        json!(3),
+        json!(5),
+        json!(13),
+        json!(["alice", "bob", "carol"]),
+    ];
+    let until = Instant::now() + Duration::from_secs(5);
+    while totals(p.a.addr) != want || totals(p.b.addr) != want {
+        assert!(
+            Instant::now() < until,
+            "{:?} {:?}",
+            totals(p.a.addr),
+            totals(p.b.addr)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     p.a.shutdown().expect("a stops");
     p.b.shutdown().expect("b stops");
 }

@@ -217,6 +217,14 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                     return;
                 }
             }
+            // Shared mode: `/info` and `/admin/admin.json` wait while Redis is read, and
+            // are answered from the shared state.
+            if let (Some(b), Kind::Info(_) | Kind::Admin) = (bridge.as_mut(), &cmd.kind) {
+                if let Some((conn, cmd)) = b.info(conn, cmd) {
+                    run_command(hub, handle, bridge, conn, cmd);
+                }
+                return;
+            }
             run_command(hub, handle, bridge, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),

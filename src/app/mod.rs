@@ -109,13 +109,10 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
             };
             let prefix = &config.redis_key_prefix;
             let ttl = Duration::from_secs(config.redis_presence_ttl);
-            Some(redis_bridge::RedisBridge::start(
-                url.clone(),
-                prefix,
-                ttl,
-                gate,
-                on_event,
-            )?)
+            let mut bridge =
+                redis_bridge::RedisBridge::start(url.clone(), prefix, ttl, gate, on_event)?;
+            bridge.set_list_bound(config.max_channels_per_request);
+            Some(bridge)
         }
         None => None,
     };

@@ -57,7 +57,26 @@ impl ChannelConfig {
             "store_frames": self.store_frames,
         })
     }
+
+    /// Reads back what [`ChannelConfig::to_json`] wrote (a config that travelled through
+    /// Redis); `None` if a key is missing or of another type.
+    pub fn from_json(v: &Value) -> Option<ChannelConfig> {
+        let flag = |k: &str| v.get(k).and_then(Value::as_bool);
+        Some(ChannelConfig {
+            notify_presence: flag("notify_presence")?,
+            store_history: flag("store_history")?,
+            history_size: v.get("history_size").and_then(Value::as_u64)?,
+            broadcast_presence_with_user_lists: flag("broadcast_presence_with_user_lists")?,
+            notify_state: flag("notify_state")?,
+            store_frames: flag("store_frames")?,
+        })
+    }
 }
+
+/// The `type` of a channel-config change published on the channel's stream (shared
+/// mode): applied by every node that has the channel, delivered to nobody. It takes a
+/// position in Redis's numbering that holds no frame.
+pub const CHANNEL_CONFIG_TYPE: &str = "channel_config";
 
 /// A channel. `connections` maps each present user to their connections here; a user is
 /// present while that list is non-empty.
@@ -174,6 +193,13 @@ impl Channel {
         self.last_pos = seq.saturating_sub(1);
     }
 
+    /// Shared mode: position `seq` went to something that is not a frame (a config
+    /// change): the next message gets `seq + 1`.
+    pub fn skip_position(&mut self, seq: u64) {
+        self.continue_at(seq);
+        self.last_pos = self.last_pos.max(seq);
+    }
+
     /// Shared mode: Redis numbers this channel at `seq` and this node holds nothing up
     /// to it. In a new epoch (Redis lost the channel) the numbering started again, so
     /// what is stored here under old positions is dropped, as Redis dropped it.
@@ -199,6 +225,13 @@ impl Channel {
         }
         let first = frames.first().map_or(top + 1, |(seq, _, _)| *seq);
         for (seq, at, msg) in frames.into_iter().rev().take(MAX_FRAMES).rev() {
+            if msg.get("type").and_then(Value::as_str) == Some(CHANNEL_CONFIG_TYPE) {
+                // The last config change kept in Redis is the channel's config.
+                if let Some(config) = msg.get("config").and_then(ChannelConfig::from_json) {
+                    self.config = config;
+                }
+                continue;
+            }
             let stored = Stored::at(&msg, seq);
             let no_history = msg.get("no_history").and_then(Value::as_bool) == Some(true);
             if self.config.store_history && !no_history && stored.is_message() {

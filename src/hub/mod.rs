@@ -20,13 +20,14 @@ mod ops;
 mod presence;
 mod recovery;
 mod shared;
+mod shared_view;
 mod snapshot;
 mod stored;
 mod time;
 mod transcode;
 mod user;
 
-pub use channel::{Channel, ChannelConfig, MAX_FRAMES};
+pub use channel::{Channel, ChannelConfig, CHANNEL_CONFIG_TYPE, MAX_FRAMES};
 pub use clock::{
     GC_CHANNELS_AFTER, GC_CONNS_AFTER, GC_USERS_AFTER, HEARTBEAT_EVERY, POLL_GATHER, REPLAY_WINDOW,
 };
@@ -39,6 +40,7 @@ pub use message::{list_of, Encoded, DELIVERY_KEYS, EDITABLE_KEYS};
 pub use ops::{ConnectParams, GC_MARK_SHIFT};
 pub use recovery::{Recover, RECOVERY_TYPE};
 pub use shared::{Shared, Stream};
+pub use shared_view::SharedChannel;
 pub use snapshot::{Snapshot, SnapshotError};
 pub use stored::Stored;
 pub use time::{format_uptime, Time};

@@ -206,13 +206,15 @@ impl Hub {
         }
     }
 
-    /// `operations.set_channel_config`: creates or reconfigures each channel.
+    /// `operations.set_channel_config`: creates or reconfigures each channel. In shared
+    /// mode each config is also published on the channel's stream, for every node.
     pub fn set_channel_config(&mut self, configs: &BTreeMap<String, ChannelConfig>, now: Time) {
         for (name, config) in configs {
             match self.channels.get_mut(name) {
                 Some(ch) => ch.config = *config,
                 None => self.ensure_channel(name, Some(config), now),
             }
+            self.share(|| Shared::channel_config(name, config));
         }
     }
 
@@ -301,8 +303,10 @@ impl Hub {
                 config.copied().unwrap_or_default(),
                 now,
             );
+            let config = ch.config;
             self.channels.insert(name.to_string(), ch);
             self.share(|| Shared::Watch(Stream::Channel(name.to_string())));
+            self.share(|| Shared::Created(name.to_string(), config));
         }
     }
 

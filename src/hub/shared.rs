@@ -10,6 +10,7 @@
 //! positions. Without `redis_url` nothing here runs: [`Hub::shared`] is `None` and the
 //! hub delivers at once, as it always did.
 
+use super::channel::{ChannelConfig, CHANNEL_CONFIG_TYPE};
 use super::connection::Connection;
 use super::id::Uuid;
 use super::message::{str_field, str_list};
@@ -64,6 +65,11 @@ pub enum Shared {
     /// where it is, so that another node can take it over when its websocket comes
     /// back there ([`Hub::adopt_connection`]).
     Conn(Uuid),
+    /// Channel `0` was made here with config `1`: kept in Redis unless the channel has
+    /// one there already (the first node to make a channel sets its config, as the
+    /// first request does on one node); this node then takes the config Redis holds
+    /// ([`Hub::apply_channel_config`]).
+    Created(String, ChannelConfig),
 }
 
 /// The `type` of a user-state change published on the user's stream: applied by every
@@ -84,6 +90,18 @@ impl Shared {
         msg.insert("public_keys".into(), serde_json::json!(public_keys));
         Shared::Publish {
             stream: Stream::User(user.to_string()),
+            msg,
+        }
+    }
+
+    /// A channel-config change for every node that has `channel`.
+    pub fn channel_config(channel: &str, config: &ChannelConfig) -> Shared {
+        let mut msg = Map::new();
+        msg.insert("type".into(), CHANNEL_CONFIG_TYPE.into());
+        msg.insert("channel".into(), channel.into());
+        msg.insert("config".into(), config.to_json());
+        Shared::Publish {
+            stream: Stream::Channel(channel.to_string()),
             msg,
         }
     }
@@ -170,6 +188,15 @@ impl Hub {
                 let Some(ch) = self.channels.get_mut(name) else {
                     return 0;
                 };
+                if kind == CHANNEL_CONFIG_TYPE {
+                    // Applied again where it was made: in Redis's order on every node,
+                    // so the last change wins everywhere.
+                    if let Some(config) = msg.get("config").and_then(ChannelConfig::from_json) {
+                        ch.config = config;
+                    }
+                    ch.skip_position(seq);
+                    return 0;
+                }
                 match kind {
                     "message:edit" => ch.edit_stored(msg),
                     "message:delete" => ch.delete_stored(msg.get("uuid").unwrap_or(&Value::Null)),
@@ -207,6 +234,14 @@ impl Hub {
         };
         self.stats.total_messages += sent;
         sent
+    }
+
+    /// Channel `name` has `config` on every node (Redis holds it): applied here if this
+    /// node has the channel.
+    pub fn apply_channel_config(&mut self, name: &str, config: ChannelConfig) {
+        if let Some(ch) = self.channels.get_mut(name) {
+            ch.config = config;
+        }
     }
 
     /// Takes over connection `id` of `user`, made on another node (its websocket came
@@ -362,5 +397,41 @@ mod tests {
         h.sync_position("x", 0, true);
         assert_eq!(h.channels["x"].last_pos, 0);
         assert!(h.channels["x"].frames.is_empty());
+    }
+
+    #[test]
+    fn a_channel_config_change_travels_on_the_channel_and_takes_a_position_without_a_frame() {
+        let mut h = hub();
+        h.set_shared();
+        let id = detached(&mut h, "a", &["x"], at(0.0));
+        let _ = h.take_shared();
+        let config = crate::hub::ChannelConfig {
+            store_history: true,
+            history_size: 3,
+            ..Default::default()
+        };
+        h.set_channel_config(&[("x".to_string(), config)].into_iter().collect(), at(1.0));
+        let out = published(&mut h);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].0, Stream::Channel("x".into()));
+        // Another node that has `x` with the defaults applies it, at position 1.
+        let mut other = hub();
+        other.set_shared();
+        let _ = detached(&mut other, "b", &["x"], at(0.0));
+        let Value::Object(m) = out[0].1.clone() else {
+            panic!("an object")
+        };
+        let x = Stream::Channel("x".into());
+        assert_eq!(
+            other.apply_published(&x, &m, 1, at(1.0)),
+            0,
+            "delivered to nobody"
+        );
+        assert_eq!(other.channels["x"].config, config);
+        let text = msg(json!({"channel": "x", "type": "message", "message": {"n": 1}}));
+        other.apply_published(&x, &text, 2, at(2.0));
+        let ch = &other.channels["x"];
+        assert_eq!((ch.last_pos, ch.history.len(), ch.frames.len()), (2, 1, 1));
+        let _ = id;
     }
 }

@@ -10,6 +10,7 @@
 -- ARGV[4]  pub/sub channel the frame is published on
 -- ARGV[5]  epoch to start the channel with if it has none (random, from the caller)
 -- ARGV[6]  time to live of meta and history, seconds, refreshed by each publish
+-- ARGV[7]  optional: the channel's new config (JSON), kept in the meta as c
 --
 -- Returns {seq, epoch, duplicate}: duplicate = 1 when this message id was already
 -- published in this epoch; then nothing is written or published again.
@@ -23,6 +24,9 @@ if not epoch then
   -- A new channel, or one whose state Redis lost: a new epoch, numbering from 1.
   epoch = ARGV[5]
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
+end
+if ARGV[7] then
+  redis.call('HSET', KEYS[1], 'c', ARGV[7])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 local frame = seq .. ':' .. epoch .. ':' .. ARGV[1]

@@ -150,13 +150,29 @@ impl PublishScript {
         new_epoch: &str,
         tag: u64,
     ) -> Result<(), NotQueued> {
+        let at = (base, message_id, payload);
+        self.publish_config_at(handle, at, history_size, new_epoch, None, tag)
+    }
+
+    /// [`PublishScript::publish_at`] of a channel-config change: `config` (JSON) is also
+    /// kept in `base:meta` as `c`, in the same script, so the meta always holds the
+    /// config of the last change published.
+    pub fn publish_config_at(
+        &self,
+        handle: &RedisHandle,
+        (base, message_id, payload): (&str, &str, &[u8]),
+        history_size: usize,
+        new_epoch: &str,
+        config: Option<&[u8]>,
+        tag: u64,
+    ) -> Result<(), NotQueued> {
         let key = |suffix: &str| format!("{base}:{suffix}").into_bytes();
         let keys = vec![
             key("meta"),
             key("hist"),
             key(&format!("dedup:{message_id}")),
         ];
-        let args = vec![
+        let mut args = vec![
             payload.to_vec(),
             history_size.to_string().into_bytes(),
             DEDUP_SECONDS.to_string().into_bytes(),
@@ -164,6 +180,7 @@ impl PublishScript {
             new_epoch.as_bytes().to_vec(),
             CHANNEL_TTL_SECONDS.to_string().into_bytes(),
         ];
+        args.extend(config.map(<[u8]>::to_vec));
         handle.eval(&self.script, keys, args, tag)
     }
 

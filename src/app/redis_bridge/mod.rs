@@ -17,23 +17,26 @@
 //! Runs on the hub thread and never blocks: every Redis call goes through the link's
 //! bounded queue and answers later as a [`RedisEvent`]. Split by concept: `order.rs`
 //! (each stream's numbering: sync, repair, preload), `presence.rs` (refresh and sweep),
-//! `adopt.rs` (a connection made on another node).
+//! `adopt.rs` (a connection made on another node), `info.rs` (`/info` from Redis).
 
 mod adopt;
 mod gate;
+mod index;
+mod info;
 mod order;
 mod presence;
 
 pub use gate::EventGate;
 
 use adopt::Adoption;
+use info::{InfoPart, InfoRead};
 use order::{parse_meta, Track};
 use presence::SWEEP_EVERY;
 
 use crate::api::Command;
 use crate::conn_id::ConnId;
 use crate::http::Response;
-use crate::hub::{Hub, Shared, Stream, Time};
+use crate::hub::{ChannelConfig, Hub, Shared, Stream, Time, CHANNEL_CONFIG_TYPE};
 use crate::redis::{
     LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
     RedisLink, RedisUrl,
@@ -71,10 +74,18 @@ enum Pending {
     Parted(String),
     /// `GET` of a connection's record, for the adoption numbered so.
     Adopt(u64),
+    /// `HGET meta c` of a channel made here: the config every node gives it.
+    Config(String),
     /// An adopted connection's channel: its meta (`HMGET e s`) ...
     AdoptMeta(u64, String),
     /// ... and its stored frames.
     AdoptHist(u64, String),
+    /// One read of a listed channel for the `/info` numbered so.
+    Info(u64, String, InfoPart),
+    /// The channel index's names for the `/info` numbered so (no channel list).
+    InfoIndex(u64),
+    /// The message counters for the `/admin/admin.json` numbered so.
+    InfoStats(u64),
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -100,6 +111,12 @@ pub struct RedisBridge {
     /// Publish ids (for the script's dedup): this node's random part and a counter.
     published: u64,
     adoptions: HashMap<u64, Adoption>,
+    /// `/info` requests waiting for their reads.
+    info_reads: HashMap<u64, InfoRead>,
+    /// Channels one listing reads at most (`max_channels_per_request`).
+    list_bound: usize,
+    /// The hub's message counters as last added to `Pstats`.
+    stats_added: (u64, u64),
     prefix: String,
     presence: PresenceScripts,
     presence_ttl: Duration,
@@ -156,6 +173,9 @@ impl RedisBridge {
             epochs: 0,
             published: 0,
             adoptions: HashMap::new(),
+            info_reads: HashMap::new(),
+            list_bound: 1000,
+            stats_added: (0, 0),
             prefix: prefix.to_string(),
             presence,
             presence_ttl,
@@ -183,6 +203,12 @@ impl RedisBridge {
         self.gate.dropped()
     }
 
+    /// Sets how many channels a listing without a channel list reads at most (the
+    /// node's `max_channels_per_request`).
+    pub fn set_list_bound(&mut self, channels: usize) {
+        self.list_bound = channels.max(1);
+    }
+
     fn base(&self, stream: &Stream) -> String {
         match stream {
             Stream::Channel(name) => self.publish.channel_base(name),
@@ -199,6 +225,7 @@ impl RedisBridge {
     /// Hands the hub's shared items to Redis. The answer to the request on `conn` (if
     /// given) waits for the publishes made for it: see [`RedisBridge::hold`].
     pub fn take_from(&mut self, hub: &mut Hub, conn: Option<ConnId>, now: Time) {
+        self.add_stats(hub);
         for item in hub.take_shared() {
             match item {
                 Shared::Publish { stream, msg } => match self.publish(&stream, &msg, conn, now) {
@@ -212,6 +239,7 @@ impl RedisBridge {
                 Shared::Watch(stream) => self.watch(stream),
                 Shared::Unwatch(stream) => self.unwatch(&stream),
                 Shared::Conn(id) => self.record_conn(hub, id),
+                Shared::Created(channel, config) => self.created(channel, config),
                 Shared::Join {
                     channel,
                     user,
@@ -276,12 +304,46 @@ impl RedisBridge {
         let epoch = format!("{}{:x}", self.epoch_seed, self.epochs);
         let base = self.base(stream);
         let tag = self.tag(Pending::Publish(conn));
+        // A config change is also kept in the channel's meta, for nodes that make the
+        // channel later and for `/info`.
+        let config = (msg.get("type").and_then(Value::as_str) == Some(CHANNEL_CONFIG_TYPE))
+            .then(|| msg.get("config").map(Value::to_string))
+            .flatten();
+        let at = (base.as_str(), id.as_str(), payload.as_slice());
+        let config = config.as_ref().map(String::as_bytes);
         self.publish
-            .publish_at(&self.link, &base, &id, &payload, REDIS_FRAMES, &epoch, tag)
+            .publish_config_at(&self.link, at, REDIS_FRAMES, &epoch, config, tag)
             .map_err(|e| {
                 self.pending.remove(&tag);
                 e.to_string()
             })
+    }
+
+    /// Channel `name` was made here with `config`: sets it in the channel's meta unless
+    /// there is one (`HSETNX meta c`), then reads the one Redis holds for this node.
+    fn created(&mut self, name: String, config: ChannelConfig) {
+        let meta = format!("{}:meta", self.publish.channel_base(&name));
+        let json = config.to_json().to_string();
+        let ttl = crate::redis::CHANNEL_TTL_SECONDS.to_string();
+        let writes: [&[&str]; 2] = [
+            &["HSETNX", meta.as_str(), "c", json.as_str()],
+            &["EXPIRE", meta.as_str(), ttl.as_str()],
+        ];
+        for args in writes {
+            let tag = self.tag(Pending::Write);
+            if self.link.command(args, tag).is_err() {
+                self.pending.remove(&tag);
+            }
+        }
+        self.index_channels(std::iter::once(name.as_str()));
+        let tag = self.tag(Pending::Config(name));
+        if self
+            .link
+            .command(&["HGET", meta.as_str(), "c"], tag)
+            .is_err()
+        {
+            self.pending.remove(&tag);
+        }
     }
 
     fn watch(&mut self, stream: Stream) {
@@ -366,6 +428,20 @@ impl RedisBridge {
                             hub.announce_presence(&channel, &user, false, now);
                         }
                     }
+                }
+                Some(Pending::Config(channel)) => {
+                    let config = result
+                        .ok()
+                        .and_then(|r| r.into_optional_bulk().ok().flatten());
+                    let config = config.and_then(|c| serde_json::from_slice::<Value>(&c).ok());
+                    if let Some(config) = config.as_ref().and_then(ChannelConfig::from_json) {
+                        hub.apply_channel_config(&channel, config);
+                    }
+                }
+                Some(Pending::InfoIndex(n)) => return self.on_info_index(hub, n, result, now),
+                Some(Pending::InfoStats(n)) => return self.on_info_stats(hub, n, result, now),
+                Some(Pending::Info(n, name, part)) => {
+                    return self.on_info_reply(hub, n, name, part, result, now);
                 }
                 Some(Pending::Adopt(n)) => {
                     let ready = self.on_adopt_record(n, result)?;

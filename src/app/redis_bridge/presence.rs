@@ -23,6 +23,7 @@ impl RedisBridge {
         if now >= self.next_refresh {
             self.next_refresh = now + self.presence_ttl / 3;
             self.refresh(hub);
+            self.refresh_index(hub);
             self.check_quiet();
         }
         if now >= self.next_sweep {
