@@ -31,6 +31,20 @@ mod resp_reply {
     }
 }
 
+/// The `(pos, text)` of each replayed message in a recovering listener's catch-up.
+fn replayed(items: &[Value]) -> Vec<(u64, &str)> {
+    items
+        .iter()
+        .filter(|i| i["type"] == "message")
+        .map(|i| {
+            (
+                i["pos"].as_u64().unwrap_or(0),
+                i["message"]["text"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 fn node(redis: &RedisServer) -> Running {
     let mut c = loopback_config();
     c.redis_url = Some(redis.url(""));
@@ -440,16 +454,7 @@ fn a_websocket_that_comes_back_on_another_node_gets_its_catch_up_there() {
     // She comes back on B, which never had the channel, naming position 3.
     let mut ws = open_ws(b.addr, &format!("{CAROL}&recover=%7B%22news%22%3A3%7D"));
     let got = read_items(&mut ws, Duration::from_secs(5), |i| i["type"] == "recovery");
-    let replayed: Vec<(u64, &str)> = got
-        .iter()
-        .filter(|i| i["type"] == "message")
-        .map(|i| {
-            (
-                i["pos"].as_u64().unwrap_or(0),
-                i["message"]["text"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let replayed = replayed(&got);
     assert_eq!(replayed, [(4, "n4"), (5, "n5"), (6, "n6")]);
     assert_eq!(
         got.last().map(|r| r["channels"]["news"].clone()),
@@ -612,16 +617,7 @@ fn a_node_started_later_catches_up_from_the_stored_frames() {
     assert_eq!(history, ["l1", "l2", "l3"], "{info}");
     let mut ws = open_ws(b.addr, &format!("{ZED}&recover=%7B%22late%22%3A1%7D"));
     let got = read_items(&mut ws, Duration::from_secs(5), |i| i["type"] == "recovery");
-    let replayed: Vec<(u64, &str)> = got
-        .iter()
-        .filter(|i| i["type"] == "message")
-        .map(|i| {
-            (
-                i["pos"].as_u64().unwrap_or(0),
-                i["message"]["text"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let replayed = replayed(&got);
     assert_eq!(replayed, [(2, "l2"), (3, "l3")]);
     assert_eq!(
         got.last().map(|r| r["channels"]["late"].clone()),
