@@ -10,7 +10,11 @@
 -- ARGV[4]  pub/sub channel the frame is published on
 -- ARGV[5]  epoch to start the channel with if it has none (random, from the caller)
 -- ARGV[6]  time to live of meta and history, seconds, refreshed by each publish
--- ARGV[7]  optional: the channel's new config (JSON), kept in the meta as c
+-- ARGV[7]  optional: the channel's new config (JSON), kept in the meta as c ('' = none)
+-- KEYS[4]  optional, a user's stream: the user's state hash
+-- ARGV[8..] field, value pairs set in KEYS[4] (a state change), which then lives as
+--          long as meta (ARGV[6]); set here so that Redis orders the hash writes as it
+--          orders the stream's frames
 --
 -- Returns {seq, epoch, duplicate}: duplicate = 1 when this message id was already
 -- published in this epoch; then nothing is written or published again.
@@ -25,8 +29,14 @@ if not epoch then
   epoch = ARGV[5]
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
 end
-if ARGV[7] then
+if ARGV[7] and ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'c', ARGV[7])
+end
+if KEYS[4] then
+  for i = 8, #ARGV - 1, 2 do
+    redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
+  end
+  redis.call('EXPIRE', KEYS[4], ARGV[6])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 local frame = seq .. ':' .. epoch .. ':' .. ARGV[1]

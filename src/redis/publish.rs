@@ -160,27 +160,37 @@ impl PublishScript {
     pub fn publish_config_at(
         &self,
         handle: &RedisHandle,
-        (base, message_id, payload): (&str, &str, &[u8]),
+        at: (&str, &str, &[u8]),
         history_size: usize,
         new_epoch: &str,
         config: Option<&[u8]>,
         tag: u64,
     ) -> Result<(), NotQueued> {
-        let key = |suffix: &str| format!("{base}:{suffix}").into_bytes();
-        let keys = vec![
-            key("meta"),
-            key("hist"),
-            key(&format!("dedup:{message_id}")),
-        ];
-        let mut args = vec![
-            payload.to_vec(),
-            history_size.to_string().into_bytes(),
-            DEDUP_SECONDS.to_string().into_bytes(),
-            key("pub"),
-            new_epoch.as_bytes().to_vec(),
-            CHANNEL_TTL_SECONDS.to_string().into_bytes(),
-        ];
+        let (keys, mut args) = script_input(at, history_size, new_epoch);
         args.extend(config.map(<[u8]>::to_vec));
+        handle.eval(&self.script, keys, args, tag)
+    }
+
+    /// [`PublishScript::publish_at`] of a user-state change on a user's stream (`base`
+    /// is [`PublishScript::user_base`]): `fields` (field, value) are also set in
+    /// `base:user`, the user's state hash, in the same script, so the hash holds the
+    /// changes in the order the stream numbers them.
+    pub fn publish_user_state_at(
+        &self,
+        handle: &RedisHandle,
+        at: (&str, &str, &[u8]),
+        history_size: usize,
+        new_epoch: &str,
+        fields: &[(String, String)],
+        tag: u64,
+    ) -> Result<(), NotQueued> {
+        let (mut keys, mut args) = script_input(at, history_size, new_epoch);
+        keys.push(format!("{}:user", at.0).into_bytes());
+        args.push(Vec::new());
+        for (field, value) in fields {
+            args.push(field.as_bytes().to_vec());
+            args.push(value.as_bytes().to_vec());
+        }
         handle.eval(&self.script, keys, args, tag)
     }
 
@@ -203,6 +213,29 @@ impl PublishScript {
             duplicate,
         })
     }
+}
+
+/// The script's first three keys and six arguments (`publish.lua`).
+fn script_input(
+    (base, message_id, payload): (&str, &str, &[u8]),
+    history_size: usize,
+    new_epoch: &str,
+) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let key = |suffix: &str| format!("{base}:{suffix}").into_bytes();
+    let keys = vec![
+        key("meta"),
+        key("hist"),
+        key(&format!("dedup:{message_id}")),
+    ];
+    let args = vec![
+        payload.to_vec(),
+        history_size.to_string().into_bytes(),
+        DEDUP_SECONDS.to_string().into_bytes(),
+        key("pub"),
+        new_epoch.as_bytes().to_vec(),
+        CHANNEL_TTL_SECONDS.to_string().into_bytes(),
+    ];
+    (keys, args)
 }
 
 /// A fresh random epoch (16 hex digits from `/dev/urandom`), offered to the script for
