@@ -63,19 +63,28 @@ pub fn parse(body: &Value) -> Result<Connect, Rejection> {
 
 /// Connects and answers with the connection, the user and the channels' info.
 pub fn run(c: Connect, hub: &mut Hub, now: Time) -> Value {
+    let (mut answer, info) = answer(c, hub, now);
+    answer["channels_info"] = serde_json::to_value(hub.channels_info(&info)).unwrap_or_default();
+    answer
+}
+
+/// Connects and answers with the connection and the user; `channels_info` is left
+/// `null`, to fill with the listing the returned config asks for (from this node, or in
+/// shared mode from Redis: `crate::api::listed`).
+pub fn answer(c: Connect, hub: &mut Hub, now: Time) -> (Value, InfoConfig) {
     let id = hub.connect(&c.params, now);
     let info = InfoConfig {
         channels: Some(c.params.channels.clone()),
         ..c.info
     };
-    let channels_info = hub.channels_info(&info);
     let user = hub.users.get(&c.params.username);
-    json!({
+    let answer = json!({
         "conn_id": id.to_string(),
         "state": user.map(|u| u.state.clone()).unwrap_or_default(),
         "username": c.params.username,
         "public_state": user.map(|u| u.public_state()).unwrap_or_default(),
         "channels": c.params.channels,
-        "channels_info": channels_info,
-    })
+        "channels_info": Value::Null,
+    });
+    (answer, info)
 }

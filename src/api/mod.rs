@@ -17,6 +17,7 @@ pub mod forwarded;
 pub mod health;
 pub mod info;
 pub mod json_limits;
+pub mod listed;
 pub mod listen;
 pub mod message;
 pub mod nonce_book;

@@ -82,6 +82,14 @@ pub fn parse(body: &Value, req: &Request, unsubscribe: bool) -> Result<Subscribe
 
 /// Checks the connection, (un)subscribes and answers with its channels and their info.
 pub fn run(s: Subscribe, hub: &mut Hub, now: Time) -> Result<Value, Value> {
+    let (mut answer, info) = answer(s, hub, now)?;
+    answer["channels_info"] = serde_json::to_value(hub.channels_info(&info)).unwrap_or_default();
+    Ok(answer)
+}
+
+/// [`run`] with `channels_info` left `null`, to fill with the listing the returned
+/// config asks for (from this node, or in shared mode from Redis: `crate::api::listed`).
+pub fn answer(s: Subscribe, hub: &mut Hub, now: Time) -> Result<(Value, InfoConfig), Value> {
     let mut errors = s.errors;
     let id = match s.conn_id {
         Some(id) if hub.connections.contains_key(&id) => id,
@@ -108,9 +116,10 @@ pub fn run(s: Subscribe, hub: &mut Hub, now: Time) -> Result<Value, Value> {
         channels: Some(current.clone()),
         ..s.info
     };
-    Ok(json!({
+    let answer = json!({
         "channels": current,
-        "channels_info": hub.channels_info(&info),
+        "channels_info": Value::Null,
         key: changed,
-    }))
+    });
+    Ok((answer, info))
 }

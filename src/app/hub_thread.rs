@@ -225,6 +225,17 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 }
                 return;
             }
+            // Shared mode: a `/connect` of a user new here waits while Redis's copy of
+            // the user is read, so the user starts with the state other nodes gave it.
+            if let (Some(b), Kind::Connect(c)) = (bridge.as_mut(), &cmd.kind) {
+                if !hub.users.contains_key(&c.params.username) {
+                    let name = c.params.username.clone();
+                    if let Some((conn, cmd)) = b.load_user(conn, cmd, &name) {
+                        run_command(hub, handle, bridge, conn, cmd);
+                    }
+                    return;
+                }
+            }
             run_command(hub, handle, bridge, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
@@ -257,6 +268,26 @@ fn run_command(
     conn: ConnId,
     cmd: Box<Command>,
 ) {
+    // Shared mode: an answer with a channel listing waits while the listing is read.
+    if let Some(b) = bridge.as_mut().filter(|_| cmd.lists_channels()) {
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run_listed(hub, conn, now())));
+        let outcome = match run {
+            Ok(Ok(listed)) => {
+                // Its presence writes go first: Redis answers them before the reads.
+                b.take_from(hub, None, now());
+                if let Some(r) = b.listing(hub, conn, listed) {
+                    handle.respond(conn, r);
+                }
+                return;
+            }
+            Ok(Err(outcome)) => outcome,
+            Err(_) => Outcome::Respond(Refusal::Internal.response()),
+        };
+        if let Outcome::Respond(r) = outcome {
+            handle.respond(conn, r);
+        }
+        return;
+    }
     // A bug in one command must not take the hub thread (and every client) down:
     // answer the engine's 500 and carry on.
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| cmd.run(hub, conn, now())));

@@ -6,6 +6,7 @@ use super::connection::{Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
 use super::shared::{Shared, Stream};
+use super::shared_user::changes_as_map;
 use super::stored::{delete_message_frame, edit_message_frame};
 use super::time::Time;
 use super::user::User;
@@ -42,16 +43,28 @@ impl Hub {
     /// Differs from the reference on a repeated `conn_id`: the existing connection is
     /// reused (same owner) or replaced (other owner) instead of duplicated.
     pub fn connect(&mut self, p: &ConnectParams, now: Time) -> Uuid {
-        if !self.users.contains_key(&p.username) {
+        let new_here = !self.users.contains_key(&p.username);
+        let mut changes = Vec::new();
+        if new_here {
             let mut user = User::new(self.new_uuid(), &p.username, now);
-            user.update_state(&p.fresh_user_state);
+            changes = user.update_state(&p.fresh_user_state);
             self.users.insert(p.username.clone(), user);
             self.share(|| Shared::Watch(Stream::User(p.username.clone())));
         }
+        let mut keys_changed = false;
         if let Some(u) = self.users.get_mut(&p.username) {
+            keys_changed = u.state_public_keys != p.state_public_keys;
             u.state_public_keys = p.state_public_keys.clone();
-            u.update_state(&p.user_state);
+            changes.extend(u.update_state(&p.user_state));
             u.last_active = now;
+        }
+        // Shared mode: what this connect did to the user travels on the user's stream
+        // and into Redis's copy of the user (`shared_user.rs`), so every node shows it.
+        if new_here || keys_changed || !changes.is_empty() {
+            self.share(|| {
+                let state = changes_as_map(&changes);
+                Shared::user_state(&p.username, &state, Some(p.state_public_keys.clone()))
+            });
         }
         let id = p.conn_id.unwrap_or_else(|| self.new_uuid());
         let same_owner = self.connections.get(&id).map(|c| c.username == p.username);
@@ -165,7 +178,9 @@ impl Hub {
         }
         let changed = u.update_state(state);
         u.last_active = now;
-        self.share(|| Shared::user_state(username, state, public_keys));
+        // Only the keys that changed: Redis's copy must hold what the nodes hold
+        // (`True` does not replace `1`).
+        self.share(|| Shared::user_state(username, &changes_as_map(&changed), public_keys));
         let Some(u) = self.users.get(username) else {
             return changed;
         };

@@ -77,7 +77,8 @@ pub enum Shared {
 pub const USER_STATE_TYPE: &str = "user_state";
 
 impl Shared {
-    /// A user-state change for other nodes: the state keys set and the public keys, if
+    /// A user-state change for other nodes (and for Redis's copy of the user,
+    /// [`crate::hub::SharedUser`]): the state keys it changed and the public keys, if
     /// they were replaced.
     pub fn user_state(
         user: &str,

@@ -7,10 +7,12 @@
 
 use super::channel::{Channel, ChannelConfig};
 use super::id::Uuid;
+use super::shared_user::SharedUser;
 use super::time::Time;
 use super::user::User;
 use super::Hub;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// One channel as Redis knows it.
@@ -40,9 +42,14 @@ impl Hub {
     /// channel's messages in Redis's order, as every node does), else those of the
     /// stored frames. A channel neither here nor in Redis is left out, as a single node
     /// leaves out a channel it does not have. Users keep the state this node knows of
-    /// them (state travels to the nodes that know a user; a user known only elsewhere
-    /// shows an empty state: `docs/SCALING.md`).
-    pub fn shared_view(&mut self, channels: Vec<SharedChannel>, now: Time) -> Hub {
+    /// them (state changes travel to the nodes that know a user); a user this node does
+    /// not hold has the state of `users`, Redis's copy, or an empty one if Redis has none.
+    pub fn shared_view(
+        &mut self,
+        channels: Vec<SharedChannel>,
+        users: &HashMap<String, SharedUser>,
+        now: Time,
+    ) -> Hub {
         let mut view = Hub::new(self.started, Duration::from_secs(1), 0);
         view.started = self.started;
         for shared in channels {
@@ -86,7 +93,14 @@ impl Hub {
                             copy.state_public_keys = u.state_public_keys.clone();
                             copy
                         }
-                        None => User::new(self.new_uuid(), &name, now),
+                        None => {
+                            let mut copy = User::new(self.new_uuid(), &name, now);
+                            if let Some(shared) = users.get(&name) {
+                                copy.state = shared.state.clone();
+                                copy.state_public_keys = shared.public_keys.clone();
+                            }
+                            copy
+                        }
                     };
                     slot.insert(copy);
                 }
@@ -113,7 +127,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_shared_view_lists_redis_presence_with_local_state_and_stored_history() {
+    fn the_shared_view_lists_redis_presence_with_local_or_redis_state_and_stored_history() {
         let mut h = hub();
         let _ = detached(&mut h, "amy", &["here"], at(0.0));
         h.users
@@ -148,7 +162,18 @@ mod tests {
                 ..SharedChannel::default()
             },
         ];
-        let mut view = h.shared_view(channels, at(1.0));
+        // Redis's copies: bob's is the one shown; amy is held here, her state is ours.
+        let copy = |state: Value| SharedUser {
+            state: state.as_object().cloned().unwrap_or_default(),
+            public_keys: vec![],
+        };
+        let users: HashMap<String, SharedUser> = [
+            ("bob".to_string(), copy(json!({"away": true}))),
+            ("amy".to_string(), copy(json!({"mood": "stale"}))),
+        ]
+        .into_iter()
+        .collect();
+        let mut view = h.shared_view(channels, &users, at(1.0));
         let all = InfoConfig {
             channels: Some(vec!["here".into(), "there".into(), "nowhere".into()]),
             ..InfoConfig::default()
@@ -165,7 +190,8 @@ mod tests {
         assert!(got["channels"].get("nowhere").is_none(), "{got}");
         assert_eq!(
             got["users"],
-            json!([{"user": "amy", "state": {"mood": "ok"}}, {"user": "bob", "state": {}}])
+            json!([{"user": "amy", "state": {"mood": "ok"}},
+                   {"user": "bob", "state": {"away": true}}])
         );
         let _ = view.take_effects();
     }

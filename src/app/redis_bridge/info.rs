@@ -3,15 +3,25 @@
 //! and stored frames (`LRANGE hist`) are read, all queued at once (one pipelined
 //! batch), then answered from them ([`Hub::shared_view`]), so every node gives the same
 //! users, counts, history and config. The list is bounded by `max_channels_per_request`
-//! (the API refuses longer ones). If Redis cannot be asked or a read fails, the node
-//! answers from its own state, as without Redis.
+//! (the API refuses longer ones). Users in those channels that this node does not
+//! hold are then read too (`HGETALL Pu{name}:user`, one batch), so their state is
+//! shown as well. If Redis cannot be asked or a read fails, the node answers from its
+//! own state, as without Redis.
+//!
+//! The `channels_info` of `/connect`, `/subscribe` and `/unsubscribe` is read the same
+//! way ([`RedisBridge::listing`]), after the operation ran here and its presence
+//! writes were queued (Redis answers one connection's commands in order, so the reads
+//! see them).
 
 use super::order::{parse_meta, stored_frames};
+use super::users::parse_user;
 use super::{Held, Pending, RedisBridge, REDIS_FRAMES};
+use crate::api::listed::Listed;
 use crate::api::{reply, Command, Kind, VERSION};
 use crate::conn_id::ConnId;
+use crate::http::Response;
 use crate::hub::ChannelConfig;
-use crate::hub::{Hub, SharedChannel, Time, Uuid};
+use crate::hub::{Hub, SharedChannel, SharedUser, Time, Uuid};
 use crate::redis::CommandError;
 use crate::resp::Reply;
 use serde_json::Value;
@@ -28,15 +38,42 @@ pub(super) enum InfoPart {
 /// One listed channel while it is read: what Redis says, its epoch, its stored frames.
 type ChannelRead = (SharedChannel, Option<String>, Vec<Vec<u8>>);
 
-/// An `/info` waiting for its reads.
+/// What a read answers.
+enum Asked {
+    /// `/info` or `/admin/admin.json`, not run yet.
+    Command(Box<Command>),
+    /// The listing of a `/connect`, `/subscribe` or `/unsubscribe` that ran.
+    Listed(Listed),
+}
+
+/// An `/info` (or a listing) waiting for its reads.
 pub(super) struct InfoRead {
     engine: ConnId,
-    cmd: Box<Command>,
+    asked: Asked,
     waiting: usize,
     failed: bool,
     channels: HashMap<String, ChannelRead>,
     /// `/admin/admin.json`: the counters of `Pstats` (messages delivered, accepted).
     stats: (u64, u64),
+    /// Redis's copies of the listed users this node does not hold, once read.
+    users: HashMap<String, SharedUser>,
+    /// Whether those users were asked for (after the channels' presence came).
+    users_asked: bool,
+}
+
+impl InfoRead {
+    fn new(engine: ConnId, asked: Asked) -> InfoRead {
+        InfoRead {
+            engine,
+            asked,
+            waiting: 0,
+            failed: false,
+            channels: HashMap::new(),
+            stats: (0, 0),
+            users: HashMap::new(),
+            users_asked: false,
+        }
+    }
 }
 
 impl RedisBridge {
@@ -52,14 +89,7 @@ impl RedisBridge {
         };
         self.next_tag += 1;
         let n = self.next_tag;
-        let mut read = InfoRead {
-            engine,
-            cmd,
-            waiting: 0,
-            failed: false,
-            channels: HashMap::new(),
-            stats: (0, 0),
-        };
+        let mut read = InfoRead::new(engine, Asked::Command(cmd));
         match names {
             Some(names) => {
                 for name in names {
@@ -85,7 +115,32 @@ impl RedisBridge {
         }
         if read.failed || read.waiting == 0 {
             // Replies to what was queued find no read and are dropped.
-            return Some((read.engine, read.cmd));
+            return match read.asked {
+                Asked::Command(cmd) => Some((read.engine, cmd)),
+                Asked::Listed(_) => None,
+            };
+        }
+        self.info_reads.insert(n, read);
+        None
+    }
+
+    /// Parks the answer of a `/connect`, `/subscribe` or `/unsubscribe` that ran here
+    /// while its listed channels (and then their users this node does not hold) are
+    /// read, as for `/info`. Gives the answer back, listed from this node's state, if
+    /// Redis cannot be asked.
+    pub fn listing(&mut self, hub: &Hub, engine: ConnId, listed: Listed) -> Option<Response> {
+        self.next_tag += 1;
+        let n = self.next_tag;
+        let names = listed.info.channels.clone().unwrap_or_default();
+        let mut read = InfoRead::new(engine, Asked::Listed(listed));
+        for name in names {
+            self.read_channel(n, name, &mut read);
+        }
+        if read.failed || read.waiting == 0 {
+            return match read.asked {
+                Asked::Listed(listed) => Some(local_listing(hub, listed)),
+                Asked::Command(_) => None,
+            };
         }
         self.info_reads.insert(n, read);
         None
@@ -225,13 +280,28 @@ impl RedisBridge {
         if self.info_reads.get(&n)?.waiting > 0 {
             return None;
         }
-        let read = self.info_reads.remove(&n)?;
+        let mut read = self.info_reads.remove(&n)?;
+        if !read.failed && !read.users_asked {
+            read.users_asked = true;
+            self.read_users(hub, n, &mut read);
+            if read.waiting > 0 {
+                self.info_reads.insert(n, read);
+                return None;
+            }
+        }
         if read.failed {
             crate::log!(
                 Warning,
-                "redis read for /info or admin.json failed: answered from this node"
+                "redis read for a listing failed: answered from this node"
             );
-            return Some((read.engine, read.cmd));
+            return match read.asked {
+                Asked::Command(cmd) => Some((read.engine, cmd)),
+                Asked::Listed(listed) => {
+                    let response = local_listing(hub, listed);
+                    self.held.insert(read.engine, Held::ready(response));
+                    None
+                }
+            };
         }
         let mut channels: Vec<SharedChannel> = Vec::with_capacity(read.channels.len());
         for (_, (mut shared, epoch, hist)) in read.channels {
@@ -241,25 +311,74 @@ impl RedisBridge {
             }
             channels.push(shared);
         }
-        let mut view = hub.shared_view(channels, now);
-        let cors = &read.cmd.cors;
-        let response = match &read.cmd.kind {
-            Kind::Info(cfg) => reply::rendered(200, &view.channels_info(cfg), cors),
-            _ => {
-                (view.stats.total_messages, view.stats.total_unique_messages) = read.stats;
-                reply::rendered(200, &view.admin_info(now, VERSION), cors)
+        let mut view = hub.shared_view(channels, &read.users, now);
+        let response = match read.asked {
+            Asked::Listed(listed) => {
+                let info = serde_json::to_value(view.channels_info(&listed.info));
+                listed.render(info.unwrap_or_default())
             }
-        };
-        self.held.insert(
-            read.engine,
-            Held {
-                response,
-                waiting: 0,
-                failed: None,
+            Asked::Command(cmd) => match &cmd.kind {
+                Kind::Info(cfg) => reply::rendered(200, &view.channels_info(cfg), &cmd.cors),
+                _ => {
+                    (view.stats.total_messages, view.stats.total_unique_messages) = read.stats;
+                    reply::rendered(200, &view.admin_info(now, VERSION), &cmd.cors)
+                }
             },
-        );
+        };
+        self.held.insert(read.engine, Held::ready(response));
         None
     }
+
+    /// Queues `HGETALL Pu{name}:user` for each user in read `n`'s presence that this
+    /// node does not hold (it holds the others' state, kept current by their streams).
+    fn read_users(&mut self, hub: &Hub, n: u64, read: &mut InfoRead) {
+        let mut names: Vec<&str> = read
+            .channels
+            .values()
+            .flat_map(|(shared, _, _)| shared.presence.iter().map(|(u, _)| u.as_str()))
+            .filter(|u| !hub.users.contains_key(*u))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let names: Vec<String> = names.into_iter().map(String::from).collect();
+        for name in names {
+            let key = format!("{}:user", self.publish.user_base(&name));
+            let tag = self.tag(Pending::InfoUser(n, name));
+            if self.link.command(&["HGETALL", key.as_str()], tag).is_err() {
+                self.pending.remove(&tag);
+                read.failed = true;
+                return;
+            }
+            read.waiting += 1;
+        }
+    }
+
+    /// `HGETALL Pu{name}:user` for read `n`.
+    pub(super) fn on_info_user(
+        &mut self,
+        hub: &mut Hub,
+        n: u64,
+        name: String,
+        result: Result<Reply, CommandError>,
+        now: Time,
+    ) -> Option<(ConnId, Box<Command>)> {
+        let read = self.info_reads.get_mut(&n)?;
+        read.waiting = read.waiting.saturating_sub(1);
+        match parse_user(result) {
+            Some(Some(user)) => {
+                read.users.insert(name, user);
+            }
+            Some(None) => {}
+            None => read.failed = true,
+        }
+        self.complete(hub, n, now)
+    }
+}
+
+/// A listing answered from this node's state (Redis could not be read).
+fn local_listing(hub: &Hub, listed: Listed) -> Response {
+    let info = serde_json::to_value(hub.channels_info(&listed.info));
+    listed.render(info.unwrap_or_default())
 }
 
 /// `HGETALL pres`: connection → `node:user`, as (user, connection).

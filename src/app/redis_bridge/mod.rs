@@ -17,7 +17,8 @@
 //! Runs on the hub thread and never blocks: every Redis call goes through the link's
 //! bounded queue and answers later as a [`RedisEvent`]. Split by concept: `order.rs`
 //! (each stream's numbering: sync, repair, preload), `presence.rs` (refresh and sweep),
-//! `adopt.rs` (a connection made on another node), `info.rs` (`/info` from Redis).
+//! `adopt.rs` (a connection made on another node), `info.rs` (`/info` and the listings
+//! of `/connect` and `/subscribe` from Redis), `users.rs` (users' state in Redis).
 
 mod adopt;
 mod gate;
@@ -25,6 +26,7 @@ mod index;
 mod info;
 mod order;
 mod presence;
+mod users;
 
 pub use gate::EventGate;
 
@@ -36,7 +38,9 @@ use presence::SWEEP_EVERY;
 use crate::api::Command;
 use crate::conn_id::ConnId;
 use crate::http::Response;
-use crate::hub::{ChannelConfig, Hub, Shared, Stream, Time, CHANNEL_CONFIG_TYPE};
+use crate::hub::{
+    ChannelConfig, Hub, Shared, SharedUser, Stream, Time, CHANNEL_CONFIG_TYPE, USER_STATE_TYPE,
+};
 use crate::redis::{
     LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
     RedisLink, RedisUrl,
@@ -86,6 +90,10 @@ enum Pending {
     InfoIndex(u64),
     /// The message counters for the `/admin/admin.json` numbered so.
     InfoStats(u64),
+    /// A user's copy (`HGETALL Pu{name}:user`) for the listing numbered so.
+    InfoUser(u64, String),
+    /// A user's copy for the `/connect` numbered so, parked until it comes.
+    LoadUser(u64, String),
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -93,6 +101,17 @@ struct Held {
     response: Response,
     waiting: usize,
     failed: Option<String>,
+}
+
+impl Held {
+    /// An answer that waits for nothing: sent by the next [`RedisBridge::release`].
+    fn ready(response: Response) -> Held {
+        Held {
+            response,
+            waiting: 0,
+            failed: None,
+        }
+    }
 }
 
 /// The bridge; one per node, owned by the hub thread.
@@ -111,8 +130,10 @@ pub struct RedisBridge {
     /// Publish ids (for the script's dedup): this node's random part and a counter.
     published: u64,
     adoptions: HashMap<u64, Adoption>,
-    /// `/info` requests waiting for their reads.
+    /// `/info` requests and listings waiting for their reads.
     info_reads: HashMap<u64, InfoRead>,
+    /// `/connect`s of users new here, waiting for Redis's copy of the user.
+    user_loads: HashMap<u64, (ConnId, Box<Command>)>,
     /// Channels one listing reads at most (`max_channels_per_request`).
     list_bound: usize,
     /// The hub's message counters as last added to `Pstats`.
@@ -174,6 +195,7 @@ impl RedisBridge {
             published: 0,
             adoptions: HashMap::new(),
             info_reads: HashMap::new(),
+            user_loads: HashMap::new(),
             list_bound: 1000,
             stats_added: (0, 0),
             prefix: prefix.to_string(),
@@ -311,12 +333,21 @@ impl RedisBridge {
             .flatten();
         let at = (base.as_str(), id.as_str(), payload.as_slice());
         let config = config.as_ref().map(String::as_bytes);
-        self.publish
-            .publish_config_at(&self.link, at, REDIS_FRAMES, &epoch, config, tag)
-            .map_err(|e| {
-                self.pending.remove(&tag);
-                e.to_string()
-            })
+        // A user-state change also goes into Redis's copy of the user, in the script.
+        let user_state = matches!(stream, Stream::User(_))
+            && msg.get("type").and_then(Value::as_str) == Some(USER_STATE_TYPE);
+        let queued = if user_state {
+            let fields = SharedUser::fields_of_change(msg);
+            self.publish
+                .publish_user_state_at(&self.link, at, REDIS_FRAMES, &epoch, &fields, tag)
+        } else {
+            self.publish
+                .publish_config_at(&self.link, at, REDIS_FRAMES, &epoch, config, tag)
+        };
+        queued.map_err(|e| {
+            self.pending.remove(&tag);
+            e.to_string()
+        })
     }
 
     /// Channel `name` was made here with `config`: sets it in the channel's meta unless
@@ -440,6 +471,12 @@ impl RedisBridge {
                 }
                 Some(Pending::InfoIndex(n)) => return self.on_info_index(hub, n, result, now),
                 Some(Pending::InfoStats(n)) => return self.on_info_stats(hub, n, result, now),
+                Some(Pending::InfoUser(n, name)) => {
+                    return self.on_info_user(hub, n, name, result, now);
+                }
+                Some(Pending::LoadUser(n, name)) => {
+                    return self.on_user_loaded(hub, n, &name, result, now);
+                }
                 Some(Pending::Info(n, name, part)) => {
                     return self.on_info_reply(hub, n, name, part, result, now);
                 }
