@@ -2,7 +2,8 @@
 //! a user's state is kept in Redis (`Pu{name}:user`), so a node that never held the user
 //! lists it with its state; the `channels_info` of `/connect`, `/subscribe` and
 //! `/unsubscribe` lists the channels' users over every node, as `/info` does; a user
-//! who connects on a second node starts there with the state Redis holds; and with
+//! who connects on a second node, or whose websocket comes back there, starts there
+//! with the state Redis holds; and with
 //! Redis down these calls still answer, from the asked node's state.
 
 mod redis_common;
@@ -12,7 +13,7 @@ use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
 use serde_json::{json, Value};
-use server_common::{call, loopback_config, post};
+use server_common::{call, loopback_config, open_ws, post};
 use std::net::SocketAddr;
 
 fn node(redis: &RedisServer) -> Running {
@@ -231,6 +232,27 @@ fn a_user_who_set_state_on_one_node_starts_with_it_on_another() {
         json!({"username": "erin", "channels": [], "fresh_user_state": {"f": 1}}),
     );
     assert_eq!(fresh["state"], json!({"f": 1}));
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}
+
+#[test]
+fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
+    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+        return;
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    connect_alice(a.addr);
+    // alice's websocket opens on B, which takes her connection over from Redis.
+    let _ws = open_ws(b.addr, ALICE);
+    assert_eq!(
+        users(&room_info(b.addr, false)),
+        [named("alice", json!({"mood": "ok", "secret": 1}))]
+    );
+    assert_eq!(
+        users(&room_info(b.addr, true)),
+        [named("alice", json!({"mood": "ok"}))]
+    );
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }

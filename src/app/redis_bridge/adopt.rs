@@ -6,7 +6,7 @@ use super::order::stored_frames;
 use super::{Pending, RedisBridge, REDIS_FRAMES};
 use crate::api::Command;
 use crate::conn_id::ConnId;
-use crate::hub::{Hub, Stream, Time, Uuid};
+use crate::hub::{Hub, SharedUser, Stream, Time, Uuid};
 use crate::redis::CommandError;
 use crate::resp::Reply;
 use serde_json::Value;
@@ -24,6 +24,8 @@ pub(super) struct Adoption {
     pub(super) waiting: usize,
     pub(super) metas: HashMap<String, (String, u64)>,
     pub(super) hists: HashMap<String, Vec<Vec<u8>>>,
+    /// Redis's copy of the user, if it has one: the user starts here with it.
+    pub(super) shared_user: Option<SharedUser>,
 }
 
 /// Channels of an adopted connection that are read from Redis (the API's default
@@ -89,6 +91,7 @@ impl RedisBridge {
                 waiting: 0,
                 metas: HashMap::new(),
                 hists: HashMap::new(),
+                shared_user: None,
             },
         );
         None
@@ -121,7 +124,18 @@ impl RedisBridge {
         if a.user.is_empty() {
             return Some(n);
         }
+        let user_key = format!("{}:user", self.publish.user_base(&a.user));
         let channels = a.channels.clone();
+        let tag = self.tag(Pending::AdoptUser(n));
+        if self
+            .link
+            .command(&["HGETALL", user_key.as_str()], tag)
+            .is_err()
+        {
+            self.pending.remove(&tag);
+        } else if let Some(a) = self.adoptions.get_mut(&n) {
+            a.waiting += 1;
+        }
         for name in channels {
             let base = self.publish.channel_base(&name);
             let (meta, hist) = (format!("{base}:meta"), format!("{base}:hist"));
@@ -155,6 +169,12 @@ impl RedisBridge {
         now: Time,
     ) -> Option<(ConnId, Box<Command>)> {
         let a = self.adoptions.remove(&n)?;
+        if let Some(shared) = a
+            .shared_user
+            .filter(|_| !hub.connections.contains_key(&a.id))
+        {
+            hub.seed_user(&a.user, shared, now);
+        }
         if !a.user.is_empty() && hub.adopt_connection(a.id, &a.user, &a.channels, a.since, now) {
             self.take_from(hub, None, now);
             for (name, (epoch, top)) in &a.metas {

@@ -82,8 +82,9 @@ enum Pending {
     Config(String),
     /// An adopted connection's channel: its meta (`HMGET e s`) ...
     AdoptMeta(u64, String),
-    /// ... and its stored frames.
+    /// ... and its stored frames; and its user's copy (`HGETALL Pu{name}:user`).
     AdoptHist(u64, String),
+    AdoptUser(u64),
     /// One read of a listed channel for the `/info` numbered so.
     Info(u64, String, InfoPart),
     /// The channel index's names for the `/info` numbered so (no channel list).
@@ -490,6 +491,14 @@ impl RedisBridge {
                     if let Some((Some(epoch), top)) = meta {
                         a.metas.insert(name, (epoch, top));
                     }
+                    a.waiting = a.waiting.saturating_sub(1);
+                    if a.waiting == 0 {
+                        return self.finish_adoption(hub, n, now);
+                    }
+                }
+                Some(Pending::AdoptUser(n)) => {
+                    let a = self.adoptions.get_mut(&n)?;
+                    a.shared_user = users::parse_user(result).flatten();
                     a.waiting = a.waiting.saturating_sub(1);
                     if a.waiting == 0 {
                         return self.finish_adoption(hub, n, now);
