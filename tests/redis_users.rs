@@ -256,3 +256,40 @@ fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }
+
+#[test]
+fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
+    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+        return;
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    connect_alice(a.addr);
+    // B finds alice in Redis, as one node would find a user it has.
+    let changed = post(
+        b.addr,
+        "/user_state",
+        json!({"user": "alice", "user_state": {"mood": "away"}}),
+    );
+    assert_eq!(changed["user_state"], json!({"mood": "away", "secret": 1}));
+    assert_eq!(changed["public_keys"], json!(["mood"]));
+    assert_eq!(
+        changed["changed_state"],
+        json!([{"key": "mood", "value": "away"}])
+    );
+    // A, which holds alice, hears it on her stream.
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while users(&room_info(a.addr, true)) != [named("alice", json!({"mood": "away"}))] {
+        assert!(std::time::Instant::now() < until, "A never saw the change");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A user no node ever saw is still unknown.
+    let (status, body) = call(
+        b.addr,
+        "POST",
+        "/user_state",
+        &json!({"user": "nobody", "user_state": {"a": 1}}),
+    );
+    assert_eq!((status, &body["user"]), (422, &json!(["Unknown user"])));
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}

@@ -225,11 +225,17 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 }
                 return;
             }
-            // Shared mode: a `/connect` of a user new here waits while Redis's copy of
-            // the user is read, so the user starts with the state other nodes gave it.
-            if let (Some(b), Kind::Connect(c)) = (bridge.as_mut(), &cmd.kind) {
-                if !hub.users.contains_key(&c.params.username) {
-                    let name = c.params.username.clone();
+            // Shared mode: a `/connect` or `/user_state` of a user new here waits while
+            // Redis's copy of the user is read, so the user starts with the state other
+            // nodes gave it.
+            let user = match &cmd.kind {
+                Kind::Connect(c) => Some(&c.params.username),
+                Kind::UserState(u) => u.user.as_ref(),
+                _ => None,
+            };
+            if let (Some(b), Some(name)) = (bridge.as_mut(), user) {
+                if !hub.users.contains_key(name) {
+                    let name = name.clone();
                     if let Some((conn, cmd)) = b.load_user(conn, cmd, &name) {
                         run_command(hub, handle, bridge, conn, cmd);
                     }

@@ -93,7 +93,8 @@ enum Pending {
     InfoStats(u64),
     /// A user's copy (`HGETALL Pu{name}:user`) for the listing numbered so.
     InfoUser(u64, String),
-    /// A user's copy for the `/connect` numbered so, parked until it comes.
+    /// A user's copy for the `/connect` or `/user_state` numbered so, parked until it
+    /// comes.
     LoadUser(u64, String),
 }
 
@@ -133,7 +134,8 @@ pub struct RedisBridge {
     adoptions: HashMap<u64, Adoption>,
     /// `/info` requests and listings waiting for their reads.
     info_reads: HashMap<u64, InfoRead>,
-    /// `/connect`s of users new here, waiting for Redis's copy of the user.
+    /// `/connect`s and `/user_state`s of users new here, waiting for Redis's copy of
+    /// the user.
     user_loads: HashMap<u64, (ConnId, Box<Command>)>,
     /// Channels one listing reads at most (`max_channels_per_request`).
     list_bound: usize,

@@ -1,9 +1,10 @@
-//! Users as Redis keeps them (`Pu{name}:user`, [`SharedUser`]): a `/connect` of a user
-//! new to this node waits while the user's copy is read ([`RedisBridge::load_user`]),
-//! so that a user who connected or changed state on another node starts here with the
-//! state Redis holds, `/connect`'s `user_state` applied over it and its
-//! `fresh_user_state` left out, as the reference treats a user it has. A user Redis
-//! does not know, or a read that fails, connects as on one node.
+//! Users as Redis keeps them (`Pu{name}:user`, [`SharedUser`]): a `/connect` or
+//! `/user_state` of a user new to this node waits while the user's copy is read
+//! ([`RedisBridge::load_user`]), so that a user who connected or changed state on
+//! another node starts here with the state Redis holds: `/connect`'s `user_state` is
+//! applied over it and its `fresh_user_state` left out, as the reference treats a user
+//! it has, and `/user_state` finds the user. A user Redis does not know, or a read
+//! that fails, is treated as on one node (`/user_state`: unknown user).
 
 use super::{Pending, RedisBridge};
 use crate::api::Command;
@@ -13,8 +14,8 @@ use crate::redis::CommandError;
 use crate::resp::Reply;
 
 impl RedisBridge {
-    /// Parks `cmd` (a `/connect` of `name`, whom this node does not hold) while Redis's
-    /// copy of the user is read. Gives it back to run at once if Redis cannot be asked.
+    /// Parks `cmd` (a `/connect` or `/user_state` of `name`, whom this node does not
+    /// hold) while Redis's copy of the user is read. Gives it back to run at once if Redis cannot be asked.
     pub fn load_user(
         &mut self,
         engine: ConnId,
@@ -33,7 +34,7 @@ impl RedisBridge {
         None
     }
 
-    /// The copy of user `name` for the `/connect` parked as `n`: the user is made here
+    /// The copy of user `name` for the command parked as `n`: the user is made here
     /// with it (if Redis knows the user), and the command given back to run.
     pub(super) fn on_user_loaded(
         &mut self,
