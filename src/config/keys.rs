@@ -315,7 +315,7 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "redis_url",
-        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state changes and presence (joined/parted counted over every node) too; channel configs too; /info and /admin/admin.json answer from Redis (docs/SCALING.md).",
+        help: "Shared Redis for several nodes: redis://[user:password@]host[:port][/db]; empty = single node. Channel messages (presence and user-state notices included), private messages, edits and deletes then pass through it to every node, user state (kept in Redis too) and presence (joined/parted counted over every node) too; channel configs too; /info, /admin/admin.json and the channels_info of /connect, /subscribe and /unsubscribe answer from Redis (docs/SCALING.md).",
         default: String::new,
         set: |c, v| {
             if v.trim().is_empty() {
@@ -323,7 +323,7 @@ pub(crate) const KEYS: &[Key] = &[
                 return Ok(None);
             }
             c.redis_url = Some(RedisUrl::parse(v).map_err(RedisUrlError::expected)?);
-            Ok(Some("shares messages, presence, user state changes and channel configs between nodes, and answers /info and /admin/admin.json from Redis; the channels_info of /connect and /subscribe and the state of users a node never saw are still per node (docs/SCALING.md)".into()))
+            Ok(Some("shares messages, presence, user state and channel configs between nodes, and answers /info, /admin/admin.json and the channels_info of /connect and /subscribe from Redis; the user lists inside presence messages are still per node (docs/SCALING.md)".into()))
         },
         is_bool: false,
     },
