@@ -183,5 +183,12 @@ mod tests {
             .collect();
         assert_eq!(published.len(), 1, "{published:?}");
         assert_eq!(published[0]["state"], json!({"n": 2}));
+        // The same connect again changes nothing: nothing is published.
+        let _ = h.connect(&p, at(2.0));
+        let again = h.take_shared();
+        assert!(
+            !again.iter().any(|s| matches!(s, Shared::Publish { .. })),
+            "{again:?}"
+        );
     }
 }
