@@ -39,7 +39,7 @@ use crate::http::Response;
 use crate::hub::{ChannelConfig, Hub, Shared, Stream, Time, CHANNEL_CONFIG_TYPE};
 use crate::redis::{
     LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
-    RedisLink, RedisUrl,
+    RedisLink, RedisUrl, Role,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
@@ -124,6 +124,12 @@ pub struct RedisBridge {
     next_sweep: Instant,
     /// The last channel the previous sweep visited (empty: start from the first).
     swept_through: String,
+    /// No sweep before this (after a reconnect, [`RedisBridge::on_commands_up`]).
+    sweep_after: Instant,
+    /// The command connection has been up once (later ups are reconnects).
+    commands_were_up: bool,
+    /// The link's longest wait between two connection attempts.
+    reconnect_grace: Duration,
     /// Bounds the link's events waiting for this thread.
     gate: EventGate,
     /// The gate's drops already logged.
@@ -160,6 +166,7 @@ impl RedisBridge {
         let mut config = LinkConfig::new(url);
         config.scripts.push(publish.script().clone());
         config.scripts.extend(presence.scripts());
+        let reconnect_grace = config.backoff_max;
         let link = RedisLink::spawn(config, on_event)?;
         Ok(RedisBridge {
             link,
@@ -182,6 +189,9 @@ impl RedisBridge {
             next_refresh: Instant::now() + presence_ttl / 3,
             next_sweep: Instant::now() + SWEEP_EVERY,
             swept_through: String::new(),
+            sweep_after: Instant::now(),
+            commands_were_up: false,
+            reconnect_grace,
             gate,
             drops_logged: 0,
             repairs: RepairCounts::default(),
@@ -504,6 +514,10 @@ impl RedisBridge {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
                 self.sync(&stream);
             }
+            RedisEvent::Link {
+                role: Role::Commands,
+                up: true,
+            } => self.on_commands_up(Instant::now()),
             RedisEvent::Link { .. } => {}
         }
         None
