@@ -148,6 +148,7 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         hub.tick(now());
         if let Some(b) = bridge.as_mut() {
             b.tick(&hub, Instant::now());
+            b.measure_backlog(handle.congested(), Instant::now());
         }
         flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {
@@ -215,6 +216,13 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                         run_command(hub, handle, bridge, conn, cmd);
                     }
                     return;
+                }
+            }
+            // Shared mode: while some node is behind delivering, `/message` is refused
+            // (503) rather than published (`redis_bridge/backpressure.rs`).
+            if let (Some(b), Kind::Message(_)) = (bridge.as_mut(), &cmd.kind) {
+                if let Some(refused) = b.refuse_publish(Instant::now()) {
+                    return handle.respond(conn, refused);
                 }
             }
             // Shared mode: `/info` and `/admin/admin.json` wait while Redis is read, and

@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     /// `Limits::max_connections`, changeable while running
     /// ([`Handle::set_max_connections`]).
     pub(crate) max_connections: AtomicUsize,
+    /// Each worker's congestion (admission control), also read by [`Handle::congested`].
+    pub(crate) congestion: super::admission::Congestion,
 }
 
 /// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
@@ -64,6 +66,18 @@ impl Handle {
         self.shared
             .max_connections
             .store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// Most websockets of some worker are far behind (admission control's signal,
+    /// `admission.rs`): this node delivers slower than messages come. Shared mode tells
+    /// the other nodes (`docs/SCALING.md`, "Backpressure between nodes").
+    pub fn congested(&self) -> bool {
+        self.shared.congestion.any()
+    }
+
+    /// The flags the workers set.
+    pub(crate) fn congestion(&self) -> &super::admission::Congestion {
+        &self.shared.congestion
     }
 
     /// Shutdown has begun (`GET /readyz` then says not ready).

@@ -57,6 +57,11 @@ impl EventGate {
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
     }
 
+    /// Events admitted and not yet taken by the hub thread.
+    pub fn waiting(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
     /// Messages refused so far.
     pub fn dropped(&self) -> usize {
         self.dropped.load(Ordering::Relaxed)

@@ -20,6 +20,7 @@
 //! `adopt.rs` (a connection made on another node), `info.rs` (`/info` from Redis).
 
 mod adopt;
+mod backpressure;
 mod gate;
 mod index;
 mod info;
@@ -29,6 +30,7 @@ mod presence;
 pub use gate::EventGate;
 
 use adopt::Adoption;
+use backpressure::Pressure;
 use info::{InfoPart, InfoRead};
 use order::{parse_meta, Track};
 use presence::SWEEP_EVERY;
@@ -136,6 +138,12 @@ pub struct RedisBridge {
     drops_logged: usize,
     /// Gap repairs and losses, for `/metrics`.
     repairs: RepairCounts,
+    /// This node's delivery backlog and the other nodes' (`backpressure.rs`).
+    pressure: Pressure,
+    /// The control channel the nodes say they are behind on (`Pnodes:pub`).
+    control: Vec<u8>,
+    /// `/message` requests refused while some node was behind.
+    refused: u64,
 }
 
 /// What gap repair did (`docs/SCALING.md`), counted on the hub thread for `/metrics`.
@@ -168,6 +176,13 @@ impl RedisBridge {
         config.scripts.extend(presence.scripts());
         let reconnect_grace = config.backoff_max;
         let link = RedisLink::spawn(config, on_event)?;
+        let control = format!("{prefix}nodes:pub").into_bytes();
+        if link.subscribe(&control).is_err() {
+            crate::log!(
+                Error,
+                "redis link queue full: the control channel is not subscribed"
+            );
+        }
         Ok(RedisBridge {
             link,
             publish,
@@ -195,6 +210,9 @@ impl RedisBridge {
             gate,
             drops_logged: 0,
             repairs: RepairCounts::default(),
+            pressure: Pressure::default(),
+            control,
+            refused: 0,
         })
     }
 
@@ -501,6 +519,10 @@ impl RedisBridge {
                 Some(Pending::Repair(stream)) => self.on_repair(hub, &stream, result, now),
                 Some(Pending::Preload(stream)) => self.on_preload(hub, &stream, result, now),
             },
+            RedisEvent::Message { channel, payload } if channel == self.control => {
+                let me = &self.epoch_seed;
+                self.pressure.on_control(&payload, me, Instant::now());
+            }
             RedisEvent::Message { channel, payload } => {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
                 let Some(frame) = PublishedFrame::parse(&payload) else {

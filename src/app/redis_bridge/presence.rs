@@ -125,8 +125,10 @@ impl RedisBridge {
         }
     }
 
-    /// When [`RedisBridge::tick`] wants to run next.
+    /// When the bridge wants the hub thread to call [`RedisBridge::tick`] and
+    /// [`RedisBridge::measure_backlog`] again.
     pub fn next_due(&self) -> Instant {
-        self.next_refresh.min(self.next_sweep)
+        let due = self.next_refresh.min(self.next_sweep);
+        self.pressure.next_due().map_or(due, |p| p.min(due))
     }
 }
