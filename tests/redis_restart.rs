@@ -216,3 +216,64 @@ fn redis_restarted_with_its_data_keeps_epochs_positions_history_and_presence() {
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }
+
+/// The `c` field (a channel's config) of `room`'s meta, parsed.
+fn room_config(redis: &RedisServer) -> Value {
+    match redis.call(None, &["HGET", "t:{room}:meta", "c"]) {
+        Reply::Bulk(c) => serde_json::from_slice(&c).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+#[test]
+fn redis_restarted_empty_gets_the_nodes_connection_records_and_channel_configs_back() {
+    let Some(mut redis) = redis_or_skip("redis_restart", &[]) else {
+        return;
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    post(
+        a.addr,
+        "/connect",
+        json!({"username": "alice", "conn_id": ALICE, "channels": ["room"],
+               "channel_configs": {"room": {"store_history": true, "history_size": 7}}}),
+    );
+    wait_subscribed(&redis, "t:{room}:pub", 1);
+    let alice_record = format!("t:conn:{{{ALICE}}}");
+    assert!(matches!(
+        redis.call(None, &["GET", &alice_record]),
+        Reply::Bulk(_)
+    ));
+    assert_eq!(room_config(&redis)["history_size"], 7);
+    let marker = redis.call(None, &["GET", "t:instance"]);
+    assert!(matches!(marker, Reply::Bulk(_)), "{marker:?}");
+    // Killed, and back without its data.
+    redis.stop();
+    redis.start();
+    wait_subscribed(&redis, "t:{room}:pub", 1);
+    // A, which holds alice, finds the marker changed and writes back what only it had.
+    let until = Instant::now() + Duration::from_secs(15);
+    while !matches!(redis.call(None, &["GET", &alice_record]), Reply::Bulk(_))
+        || room_config(&redis)["history_size"] != 7
+    {
+        assert!(Instant::now() < until, "A never wrote its state back");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let new_marker = redis.call(None, &["GET", "t:instance"]);
+    assert!(matches!(new_marker, Reply::Bulk(_)) && new_marker != marker);
+    // So alice's websocket can come back on B, which never had her: B adopts her
+    // connection from the record and delivers to it.
+    let mut ws = open_ws(b.addr, &format!("{ALICE}&recover=%7B%7D"));
+    let until = Instant::now() + Duration::from_secs(10);
+    while send(a.addr, "after") != 200 {
+        assert!(Instant::now() < until, "no 200 after redis came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got = positioned(&mut ws, Duration::from_secs(5), "after");
+    assert_eq!(
+        got.last().map(|(_, t)| t.as_str()),
+        Some("after"),
+        "{got:?}"
+    );
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}

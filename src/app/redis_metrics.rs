@@ -76,6 +76,12 @@ pub fn write(p: &mut Page, bridge: &RedisBridge) {
         bridge.gate_dropped() as f64,
     );
     p.single(
+        "channelstream_redis_data_lost_total",
+        Kind::Counter,
+        "Times this node found Redis's instance marker changed (Redis lost its data) and wrote back its connection records and channel configs.",
+        bridge.data_losses() as f64,
+    );
+    p.single(
         "channelstream_redis_behind_total",
         Kind::Counter,
         "Times this node told every node it was behind delivering (their /message answered 503 meanwhile).",

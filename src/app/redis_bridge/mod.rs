@@ -17,13 +17,15 @@
 //! Runs on the hub thread and never blocks: every Redis call goes through the link's
 //! bounded queue and answers later as a [`RedisEvent`]. Split by concept: `order.rs`
 //! (each stream's numbering: sync, repair, preload), `presence.rs` (refresh and sweep),
-//! `adopt.rs` (a connection made on another node), `info.rs` (`/info` from Redis).
+//! `adopt.rs` (a connection made on another node), `info.rs` (`/info` from Redis),
+//! `instance.rs` (Redis lost its data), `backpressure.rs` (a node behind delivering).
 
 mod adopt;
 mod backpressure;
 mod gate;
 mod index;
 mod info;
+mod instance;
 mod order;
 mod presence;
 
@@ -88,6 +90,8 @@ enum Pending {
     InfoIndex(u64),
     /// The message counters for the `/admin/admin.json` numbered so.
     InfoStats(u64),
+    /// `GET Pinstance` (`instance.rs`).
+    Instance,
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -144,6 +148,10 @@ pub struct RedisBridge {
     control: Vec<u8>,
     /// `/message` requests refused while some node was behind.
     refused: u64,
+    /// Redis's instance marker as this node last read it (`instance.rs`).
+    instance: Option<Vec<u8>>,
+    /// Times the marker changed (Redis lost its data) and this node wrote back its state.
+    restores: u64,
 }
 
 /// What gap repair did (`docs/SCALING.md`), counted on the hub thread for `/metrics`.
@@ -213,6 +221,8 @@ impl RedisBridge {
             pressure: Pressure::default(),
             control,
             refused: 0,
+            instance: None,
+            restores: 0,
         })
     }
 
@@ -224,6 +234,11 @@ impl RedisBridge {
     /// Gap repairs and losses so far.
     pub fn repairs(&self) -> RepairCounts {
         self.repairs
+    }
+
+    /// Times Redis was found to have lost its data (its instance marker changed).
+    pub fn data_losses(&self) -> u64 {
+        self.restores
     }
 
     /// Published messages dropped at the event gate so far (found again by repair).
@@ -444,6 +459,7 @@ impl RedisBridge {
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
                 Some(Pending::Write) | None => {}
+                Some(Pending::Instance) => self.on_instance(hub, result),
                 Some(Pending::Join(channel, user)) => {
                     if matches!(result, Ok(Reply::Integer(1))) {
                         hub.announce_presence(&channel, &user, true, now);
@@ -539,7 +555,10 @@ impl RedisBridge {
             RedisEvent::Link {
                 role: Role::Commands,
                 up: true,
-            } => self.on_commands_up(Instant::now()),
+            } => {
+                self.on_commands_up(Instant::now());
+                self.check_instance();
+            }
             RedisEvent::Link { .. } => {}
         }
         None

@@ -25,6 +25,7 @@ impl RedisBridge {
             self.refresh(hub);
             self.refresh_index(hub);
             self.check_quiet();
+            self.check_instance();
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
