@@ -4,8 +4,9 @@
 //! backpressure A takes every message and B cuts its subscriber with 1008 once its out
 //! queue passes `max_outbound_bytes`. With it, B says it is behind as soon as its worker
 //! is congested, A answers 503 (JSON error, `Retry-After`) instead of publishing, and
-//! once the subscriber reads again A answers 200 again; the subscriber got every
-//! acknowledged message, once, in order, and was never cut.
+//! once the subscriber reads again A answers 200 again; the subscriber, and another on
+//! B that read all along, got every acknowledged message, once, in order, and neither
+//! was cut.
 
 mod redis_common;
 mod server_common;
@@ -20,6 +21,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000002";
+const CAROL: &str = "cccccccc-0000-4000-8000-000000000003";
 /// B's out-queue limit: behind from a sixty-fourth of it (16 KiB), cut at all of it.
 const MAX_OUTBOUND: usize = 1024 * 1024;
 /// Each message's text is this long (plus its number): one fills B's "behind" mark.
@@ -136,15 +138,22 @@ fn a_fast_publisher_gets_503_instead_of_a_slow_nodes_subscribers_getting_1008() 
     };
     let a = node(&redis, 2);
     let b = node(&redis, 1);
-    post(
-        b.addr,
-        "/connect",
-        json!({"username": "bob", "conn_id": BOB, "channels": ["room"]}),
-    );
+    for (user, id) in [("bob", BOB), ("carol", CAROL)] {
+        post(
+            b.addr,
+            "/connect",
+            json!({"username": user, "conn_id": id, "channels": ["room"]}),
+        );
+    }
     wait_subscribed(&redis, "t:{room}:pub", 1);
     wait_subscribed(&redis, "t:nodes:pub", 2);
-    // bob's socket on B, not read for now: B's out queue grows once the kernel's
-    // buffers are full.
+    // carol on B reads all the time; bob's socket, on the same worker, is not read for
+    // now: B's out queue to bob grows once the kernel's buffers are full. One socket
+    // behind in two is no majority (admission control would not hold anything), but
+    // it is a strain B tells the other nodes about.
+    let mut healthy = raw_ws(b.addr, CAROL);
+    let carol =
+        std::thread::spawn(move || read_until(&mut healthy, "end", Duration::from_secs(60)));
     let mut sub = raw_ws(b.addr, BOB);
     let fill = "x".repeat(FILL);
     let mut acked = Vec::new();
@@ -192,14 +201,16 @@ fn a_fast_publisher_gets_503_instead_of_a_slow_nodes_subscribers_getting_1008() 
     }
     assert_eq!(send(a.addr, "end").0, 200);
     acked.push("end".into());
-    let got = reader.join().expect("reader");
-    assert_eq!(got.close, None, "bob was cut");
-    assert_eq!(
-        got.texts.len(),
-        acked.len(),
-        "every acknowledged message, once"
-    );
-    assert!(got.texts == acked, "in order");
+    for (who, got) in [("bob", reader), ("carol", carol)] {
+        let got = got.join().expect("reader");
+        assert_eq!(got.close, None, "{who} was cut");
+        assert_eq!(
+            got.texts.len(),
+            acked.len(),
+            "{who}: every acknowledged message, once"
+        );
+        assert!(got.texts == acked, "{who}: in order");
+    }
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }

@@ -148,7 +148,7 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         hub.tick(now());
         if let Some(b) = bridge.as_mut() {
             b.tick(&hub, Instant::now());
-            b.measure_backlog(handle.congested(), Instant::now());
+            b.measure_backlog(handle.strained(), Instant::now());
         }
         flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {

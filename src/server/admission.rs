@@ -65,30 +65,62 @@ impl Backlog {
     pub(crate) fn congested(&self) -> bool {
         self.behind > 0 && self.behind * 2 > self.websockets
     }
+
+    /// At least one in [`STRAINED_SHARE`] of this worker's websockets is behind: fewer
+    /// than admission control waits for, but more than a few stalled clients. Not used
+    /// on one node; in shared mode a node so strained asks the others to stop
+    /// publishing for a while (`docs/SCALING.md`, "Backpressure between nodes"), since
+    /// nothing else slows a publisher on another node.
+    pub(crate) fn strained(&self) -> bool {
+        self.behind > 0 && self.behind * STRAINED_SHARE >= self.websockets
+    }
 }
 
+/// A worker is strained when one websocket in this many is behind.
+pub(crate) const STRAINED_SHARE: usize = 16;
+
 /// Each worker's congestion, shared by all workers: a publisher's request may reach
-/// subscribers on any worker.
+/// subscribers on any worker. Also each worker's strain ([`Backlog::strained`]), read
+/// by the hub thread in shared mode.
 #[derive(Clone, Debug)]
-pub(crate) struct Congestion(Arc<[AtomicBool]>);
+pub(crate) struct Congestion {
+    congested: Arc<[AtomicBool]>,
+    strained: Arc<[AtomicBool]>,
+}
+
+/// Stores `value` in `flags[worker]` unless it holds it already (no write, no cache-line
+/// traffic, in the usual case).
+fn store(flags: &[AtomicBool], worker: u16, value: bool) {
+    if let Some(flag) = flags.get(worker as usize) {
+        if flag.load(Ordering::Relaxed) != value {
+            flag.store(value, Ordering::Relaxed);
+        }
+    }
+}
 
 impl Congestion {
     pub(crate) fn new(workers: usize) -> Congestion {
-        Congestion((0..workers).map(|_| AtomicBool::new(false)).collect())
+        let flags = || (0..workers).map(|_| AtomicBool::new(false)).collect();
+        Congestion {
+            congested: flags(),
+            strained: flags(),
+        }
     }
 
     /// Publishes worker `worker`'s state.
-    pub(crate) fn set(&self, worker: u16, congested: bool) {
-        if let Some(flag) = self.0.get(worker as usize) {
-            if flag.load(Ordering::Relaxed) != congested {
-                flag.store(congested, Ordering::Relaxed);
-            }
-        }
+    pub(crate) fn set(&self, worker: u16, backlog: &Backlog) {
+        store(&self.congested, worker, backlog.congested());
+        store(&self.strained, worker, backlog.strained());
     }
 
     /// Some worker is congested.
     pub(crate) fn any(&self) -> bool {
-        self.0.iter().any(|f| f.load(Ordering::Relaxed))
+        self.congested.iter().any(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// Some worker is strained.
+    pub(crate) fn any_strained(&self) -> bool {
+        self.strained.iter().any(|f| f.load(Ordering::Relaxed))
     }
 }
 
@@ -122,15 +154,31 @@ mod tests {
         assert!(!b.congested());
     }
 
+    fn backlog(websockets: usize, behind: usize) -> Backlog {
+        Backlog { websockets, behind }
+    }
+
     #[test]
     fn congestion_of_any_worker_is_seen_by_all() {
         let c = Congestion::new(3);
         let seen_by_other = c.clone();
         assert!(!seen_by_other.any());
-        c.set(2, true);
-        assert!(seen_by_other.any());
-        c.set(2, false);
-        c.set(7, true); // no such worker: ignored
-        assert!(!seen_by_other.any());
+        c.set(2, &backlog(3, 2));
+        assert!(seen_by_other.any() && seen_by_other.any_strained());
+        c.set(2, &backlog(3, 0));
+        c.set(7, &backlog(3, 3)); // no such worker: ignored
+        assert!(!seen_by_other.any() && !seen_by_other.any_strained());
+    }
+
+    #[test]
+    fn a_worker_is_strained_from_one_websocket_behind_in_sixteen() {
+        assert!(!backlog(0, 0).strained());
+        assert!(!backlog(10, 0).strained());
+        assert!(backlog(1, 1).strained());
+        assert!(backlog(32, 2).strained() && !backlog(32, 2).congested());
+        assert!(!backlog(33, 2).strained(), "two stalled clients of 33");
+        let c = Congestion::new(1);
+        c.set(0, &backlog(32, 2));
+        assert!(c.any_strained() && !c.any(), "strained, not congested");
     }
 }

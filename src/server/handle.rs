@@ -68,11 +68,12 @@ impl Handle {
             .store(limit.max(1), Ordering::Relaxed);
     }
 
-    /// Most websockets of some worker are far behind (admission control's signal,
+    /// At least one websocket in sixteen of some worker is far behind (a sixty-fourth of
+    /// `max_outbound` queued; admission control holds requests from a majority,
     /// `admission.rs`): this node delivers slower than messages come. Shared mode tells
     /// the other nodes (`docs/SCALING.md`, "Backpressure between nodes").
-    pub fn congested(&self) -> bool {
-        self.shared.congestion.any()
+    pub fn strained(&self) -> bool {
+        self.shared.congestion.any_strained()
     }
 
     /// The flags the workers set.

@@ -131,7 +131,7 @@ impl<A: App> Worker<A> {
     /// Publishes this worker's congestion, reads everyone's, and looks again at held
     /// connections: each is read once nobody is congested or its hold ran out.
     fn admit(&mut self, now: Instant) {
-        self.congestion.set(self.id, self.backlog.congested());
+        self.congestion.set(self.id, &self.backlog);
         self.env.hold_requests = self.congestion.any();
         if self.held.is_empty() {
             return;

@@ -7,8 +7,11 @@
 //! and `Retry-After` instead of publishing, until the node says it caught up or its
 //! word runs out (a node that dies while behind holds nobody longer than that).
 //!
-//! "Behind" is either signal: admission control's (most websockets of some worker have
-//! a sixty-fourth of `max_outbound_bytes` queued, `server/admission.rs`), or the Redis
+//! "Behind" is either signal: the engine's strain (at least one websocket in sixteen of
+//! some worker has a sixty-fourth of `max_outbound_bytes` queued, `server/admission.rs`;
+//! admission control on one node waits for a majority, but across nodes nothing else
+//! slows a publisher, and a max-rate run cut 15 % of a node's subscribers while most
+//! were fine), or the Redis
 //! events waiting for the hub thread past [`BEHIND_EVENTS`]. It ends when neither holds
 //! and the events are down to half of that. A node behind for longer than
 //! [`MAX_BEHIND`] in a row stops holding the others (what does not drain with nothing
@@ -39,8 +42,8 @@ pub const MAX_BEHIND: Duration = Duration::from_secs(10);
 /// What a node measured of its own delivery backlog.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Backlog {
-    /// Admission control says some worker's websockets are mostly far behind.
-    pub workers_congested: bool,
+    /// One websocket in sixteen of some worker is far behind (`Handle::strained`).
+    pub workers_strained: bool,
     /// Redis events waiting for the hub thread.
     pub events_waiting: usize,
 }
@@ -82,7 +85,7 @@ impl Pressure {
     /// Takes this node's measurement at `now`; answers what to announce, if anything.
     pub fn measure(&mut self, backlog: Backlog, now: Instant) -> Option<Announce> {
         let holding = self.since.is_some() || self.gave_up;
-        let behind = backlog.workers_congested
+        let behind = backlog.workers_strained
             || backlog.events_waiting >= BEHIND_EVENTS
             || (holding && backlog.events_waiting > BEHIND_EVENTS / 2);
         if !behind {
@@ -149,12 +152,12 @@ impl Pressure {
 }
 
 impl RedisBridge {
-    /// Measures this node's delivery backlog (`workers_congested`: the engine's admission
-    /// signal, `Handle::congested`) and tells the other nodes when it is behind or
+    /// Measures this node's delivery backlog (`workers_strained`: the engine's signal,
+    /// `Handle::strained`) and tells the other nodes when it is behind or
     /// caught up (`backpressure.rs`).
-    pub fn measure_backlog(&mut self, workers_congested: bool, now: Instant) {
+    pub fn measure_backlog(&mut self, workers_strained: bool, now: Instant) {
         let backlog = Backlog {
-            workers_congested,
+            workers_strained,
             events_waiting: self.gate.waiting(),
         };
         let Some(announce) = self.pressure.measure(backlog, now) else {
@@ -202,24 +205,24 @@ impl RedisBridge {
 mod tests {
     use super::*;
 
-    fn congested() -> Backlog {
+    fn strained() -> Backlog {
         Backlog {
-            workers_congested: true,
+            workers_strained: true,
             events_waiting: 0,
         }
     }
 
     #[test]
-    fn a_congested_node_says_so_again_while_it_lasts_and_then_that_it_caught_up() {
+    fn a_strained_node_says_so_again_while_it_lasts_and_then_that_it_caught_up() {
         let mut p = Pressure::default();
         let t = Instant::now();
         assert_eq!(p.measure(Backlog::default(), t), None);
         assert!(!p.refusing(t));
-        assert_eq!(p.measure(congested(), t), Some(Announce::Behind));
+        assert_eq!(p.measure(strained(), t), Some(Announce::Behind));
         assert!(p.refusing(t), "its own /message is refused at once");
-        assert_eq!(p.measure(congested(), t + ANNOUNCE_EVERY / 2), None);
+        assert_eq!(p.measure(strained(), t + ANNOUNCE_EVERY / 2), None);
         assert_eq!(
-            p.measure(congested(), t + ANNOUNCE_EVERY),
+            p.measure(strained(), t + ANNOUNCE_EVERY),
             Some(Announce::Behind)
         );
         assert_eq!(
@@ -236,7 +239,7 @@ mod tests {
         let mut p = Pressure::default();
         let t = Instant::now();
         let waiting = |n| Backlog {
-            workers_congested: false,
+            workers_strained: false,
             events_waiting: n,
         };
         assert_eq!(p.measure(waiting(BEHIND_EVENTS - 1), t), None);
@@ -254,13 +257,13 @@ mod tests {
     fn a_node_behind_too_long_stops_holding_the_others_until_it_caught_up() {
         let mut p = Pressure::default();
         let t = Instant::now();
-        assert_eq!(p.measure(congested(), t), Some(Announce::Behind));
+        assert_eq!(p.measure(strained(), t), Some(Announce::Behind));
         let late = t + MAX_BEHIND + Duration::from_millis(1);
-        assert_eq!(p.measure(congested(), late), Some(Announce::CaughtUp));
+        assert_eq!(p.measure(strained(), late), Some(Announce::CaughtUp));
         assert!(!p.refusing(late));
-        assert_eq!(p.measure(congested(), late + ANNOUNCE_EVERY), None);
+        assert_eq!(p.measure(strained(), late + ANNOUNCE_EVERY), None);
         assert_eq!(p.measure(Backlog::default(), late), None);
-        assert_eq!(p.measure(congested(), late), Some(Announce::Behind));
+        assert_eq!(p.measure(strained(), late), Some(Announce::Behind));
         assert_eq!(p.episodes, 2);
     }
 
