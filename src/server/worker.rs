@@ -94,7 +94,14 @@ impl<A: App> Worker<A> {
     fn drain_mailbox(&mut self, now: Instant) {
         loop {
             match self.mailbox.try_recv() {
-                Ok(mail) => self.on_mail(mail, now),
+                Ok(mail) => {
+                    self.on_mail(mail, now);
+                    // While the hub sends faster than this worker drains, this loop may
+                    // not end for a long time: the flags other threads read (congestion,
+                    // strain) follow the queues from here too, not only from `admit`.
+                    // Usually two loads and no store.
+                    self.congestion.set(self.id, &self.backlog);
+                }
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
             }
         }

@@ -160,9 +160,23 @@ impl RedisBridge {
             workers_strained,
             events_waiting: self.gate.waiting(),
         };
+        let episodes = self.pressure.episodes;
         let Some(announce) = self.pressure.measure(backlog, now) else {
             return;
         };
+        if self.pressure.episodes != episodes {
+            crate::log!(
+                Warning,
+                "this node is behind delivering ({} redis events waiting, workers strained: {}): every node answers /message 503 until it catches up",
+                backlog.events_waiting,
+                backlog.workers_strained
+            );
+        } else if announce == Announce::CaughtUp {
+            crate::log!(
+                Info,
+                "this node caught up (or held the others for 10 s): /message is taken again"
+            );
+        }
         let payload = announce.payload(&self.epoch_seed);
         let control = String::from_utf8_lossy(&self.control).into_owned();
         let tag = self.tag(Pending::Write);
