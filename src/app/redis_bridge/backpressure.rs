@@ -3,17 +3,20 @@
 //! that falls behind would grow its queues and cut its subscribers with 1008. So each
 //! node measures its own delivery backlog, and while it is behind it says so on the
 //! control channel `Pnodes:pub` (every [`ANNOUNCE_EVERY`], each word good for
-//! [`ANNOUNCE_FOR`]); every node, this one included, then answers `/message` with 503
-//! and `Retry-After` instead of publishing, until the node says it caught up or its
-//! word runs out (a node that dies while behind holds nobody longer than that).
+//! [`ANNOUNCE_FOR`]); every node, this one included, then holds each `/message` for up
+//! to 200 ms and answers it 503 with `Retry-After` if the nodes are still behind then,
+//! instead of publishing (`parked.rs`), until the node says it caught up or its word
+//! runs out (a node that dies while behind holds nobody longer than that).
 //!
-//! "Behind" is either signal: the engine's strain (at least one websocket in sixteen of
+//! "Behind" is any of three signals: the engine's strain (at least one websocket in sixteen of
 //! some worker has a sixty-fourth of `max_outbound_bytes` queued, `server/admission.rs`;
 //! admission control on one node waits for a majority, but across nodes nothing else
 //! slows a publisher, and a max-rate run cut 15 % of a node's subscribers while most
-//! were fine), or the Redis
-//! events waiting for the hub thread past [`BEHIND_EVENTS`]. It ends when neither holds
-//! and the events are down to half of that. A node behind for longer than
+//! were fine), or the Redis events waiting for the hub thread past [`BEHIND_EVENTS`], or
+//! their payload bytes past a sixteenth of `max_outbound_bytes` (messages in transit
+//! inside the node reach its sockets' queues next: a lagging hub thread must count
+//! before they land there, or they all land past the cut at once). It ends when none
+//! holds and the events and bytes are down to half of their marks. A node behind for longer than
 //! [`MAX_BEHIND`] in a row stops holding the others (what does not drain with nothing
 //! new published is a stalled client, which must meet its own cut, as on one node) and
 //! says so again only after it caught up once.
@@ -46,6 +49,8 @@ pub struct Backlog {
     pub workers_strained: bool,
     /// Redis events waiting for the hub thread.
     pub events_waiting: usize,
+    /// Payload bytes of the published messages among them.
+    pub bytes_waiting: usize,
 }
 
 /// What to tell the other nodes.
@@ -79,15 +84,28 @@ pub struct Pressure {
     others: HashMap<String, Instant>,
     /// Times this node started holding the others (for `/metrics` and logs).
     pub episodes: u64,
+    /// [`Backlog::bytes_waiting`] from which this node is behind (0: not measured).
+    bytes_mark: usize,
 }
 
 impl Pressure {
+    /// Sets the bytes waiting for the hub thread from which this node is behind.
+    pub fn set_bytes_mark(&mut self, bytes: usize) {
+        self.bytes_mark = bytes;
+    }
+
     /// Takes this node's measurement at `now`; answers what to announce, if anything.
     pub fn measure(&mut self, backlog: Backlog, now: Instant) -> Option<Announce> {
         let holding = self.since.is_some() || self.gave_up;
+        let (events, bytes, mark) = (
+            backlog.events_waiting,
+            backlog.bytes_waiting,
+            self.bytes_mark,
+        );
         let behind = backlog.workers_strained
-            || backlog.events_waiting >= BEHIND_EVENTS
-            || (holding && backlog.events_waiting > BEHIND_EVENTS / 2);
+            || events >= BEHIND_EVENTS
+            || (mark > 0 && bytes >= mark)
+            || (holding && (events > BEHIND_EVENTS / 2 || (mark > 0 && bytes > mark / 2)));
         if !behind {
             let was = self.since.take().is_some();
             self.gave_up = false;
@@ -159,6 +177,7 @@ impl RedisBridge {
         let backlog = Backlog {
             workers_strained,
             events_waiting: self.gate.waiting(),
+            bytes_waiting: self.gate.bytes_waiting(),
         };
         let episodes = self.pressure.episodes;
         let Some(announce) = self.pressure.measure(backlog, now) else {
@@ -167,8 +186,9 @@ impl RedisBridge {
         if self.pressure.episodes != episodes {
             crate::log!(
                 Warning,
-                "this node is behind delivering ({} redis events waiting, workers strained: {}): every node answers /message 503 until it catches up",
+                "this node is behind delivering ({} redis events of {} bytes waiting, workers strained: {}): every node holds /message until it catches up",
                 backlog.events_waiting,
+                backlog.bytes_waiting,
                 backlog.workers_strained
             );
         } else if announce == Announce::CaughtUp {
@@ -189,19 +209,16 @@ impl RedisBridge {
         }
     }
 
-    /// A `/message` is answered this (503, `Retry-After`) instead of published while this
-    /// node or another is behind.
-    pub fn refuse_publish(&mut self, now: Instant) -> Option<Response> {
-        if !self.pressure.refusing(now) {
-            return None;
-        }
+    /// The 503 (`Retry-After: 1`) a `/message` gets when the nodes did not catch up
+    /// within its hold (`parked.rs`).
+    pub(super) fn behind_response(&mut self) -> Response {
         self.refused += 1;
         let body = serde_json::json!({
             "error": "a node is behind delivering messages: retry later"
         });
         let mut r = Response::json(503, body.to_string().into_bytes());
         r.headers.push(("Retry-After".into(), "1".into()));
-        Some(r)
+        r
     }
 
     /// Times this node started holding the publishers of every node.
@@ -222,7 +239,7 @@ mod tests {
     fn strained() -> Backlog {
         Backlog {
             workers_strained: true,
-            events_waiting: 0,
+            ..Backlog::default()
         }
     }
 
@@ -253,8 +270,8 @@ mod tests {
         let mut p = Pressure::default();
         let t = Instant::now();
         let waiting = |n| Backlog {
-            workers_strained: false,
             events_waiting: n,
+            ..Backlog::default()
         };
         assert_eq!(p.measure(waiting(BEHIND_EVENTS - 1), t), None);
         assert_eq!(p.measure(waiting(BEHIND_EVENTS), t), Some(Announce::Behind));
@@ -265,6 +282,23 @@ mod tests {
             Some(Announce::CaughtUp)
         );
         assert!(!p.refusing(t));
+    }
+
+    #[test]
+    fn bytes_waiting_count_from_their_mark_and_end_at_half() {
+        let mut p = Pressure::default();
+        let t = Instant::now();
+        let bytes = |n| Backlog {
+            bytes_waiting: n,
+            ..Backlog::default()
+        };
+        assert_eq!(p.measure(bytes(1 << 30), t), None, "no mark: not measured");
+        p.set_bytes_mark(1000);
+        assert_eq!(p.measure(bytes(999), t), None);
+        assert_eq!(p.measure(bytes(1000), t), Some(Announce::Behind));
+        assert_eq!(p.measure(bytes(501), t), None);
+        assert!(p.refusing(t));
+        assert_eq!(p.measure(bytes(500), t), Some(Announce::CaughtUp));
     }
 
     #[test]

@@ -27,6 +27,7 @@ mod index;
 mod info;
 mod instance;
 mod order;
+mod parked;
 mod presence;
 
 pub use gate::EventGate;
@@ -152,6 +153,8 @@ pub struct RedisBridge {
     instance: Option<Vec<u8>>,
     /// Times the marker changed (Redis lost its data) and this node wrote back its state.
     restores: u64,
+    /// `/message` requests waiting while some node is behind (`parked.rs`).
+    parked: std::collections::VecDeque<parked::Parked>,
 }
 
 /// What gap repair did (`docs/SCALING.md`), counted on the hub thread for `/metrics`.
@@ -223,6 +226,7 @@ impl RedisBridge {
             refused: 0,
             instance: None,
             restores: 0,
+            parked: std::collections::VecDeque::new(),
         })
     }
 
@@ -244,6 +248,12 @@ impl RedisBridge {
     /// Published messages dropped at the event gate so far (found again by repair).
     pub fn gate_dropped(&self) -> usize {
         self.gate.dropped()
+    }
+
+    /// Sets the payload bytes from Redis waiting for the hub thread from which this node
+    /// is behind (`backpressure.rs`; the app gives a sixteenth of `max_outbound_bytes`).
+    pub fn set_behind_bytes(&mut self, bytes: usize) {
+        self.pressure.set_bytes_mark(bytes);
     }
 
     /// Sets how many channels a listing without a channel list reads at most (the
@@ -455,7 +465,7 @@ impl RedisBridge {
         event: RedisEvent,
         now: Time,
     ) -> Option<(ConnId, Box<Command>)> {
-        self.gate.taken();
+        self.gate.taken(&event);
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
                 Some(Pending::Write) | None => {}

@@ -130,6 +130,7 @@ impl RedisBridge {
     /// [`RedisBridge::measure_backlog`] again.
     pub fn next_due(&self) -> Instant {
         let due = self.next_refresh.min(self.next_sweep);
-        self.pressure.next_due().map_or(due, |p| p.min(due))
+        let due = self.pressure.next_due().map_or(due, |p| p.min(due));
+        self.parked_due().map_or(due, |p| p.min(due))
     }
 }
