@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000002";
 const CAROL: &str = "cccccccc-0000-4000-8000-000000000003";
-/// B's out-queue limit (the default): behind from a sixty-fourth of it (64 KiB) queued to
+/// B's out-queue limit (the default): B is behind from a quarter of it (1 MiB) queued to
 /// a socket, or a sixteenth (256 KiB) waiting for B's hub thread; cut at all of it.
 const MAX_OUTBOUND: usize = 4 * 1024 * 1024;
 /// Each message's text is this long (plus its number): one fills B's "behind" mark.

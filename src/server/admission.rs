@@ -25,6 +25,8 @@ pub(crate) const HOLD_CHECK: Duration = Duration::from_millis(5);
 pub(crate) struct Standing {
     pub(crate) websocket: bool,
     pub(crate) behind: bool,
+    /// A quarter of the way to its cut: what shared mode's strain counts.
+    pub(crate) near_cut: bool,
 }
 
 impl Standing {
@@ -34,6 +36,7 @@ impl Standing {
         Standing {
             websocket: true,
             behind: queued >= (limit / 64).max(1),
+            near_cut: queued >= (limit / 4).max(1),
         }
     }
 }
@@ -43,6 +46,7 @@ impl Standing {
 pub(crate) struct Backlog {
     websockets: usize,
     behind: usize,
+    near_cut: usize,
 }
 
 impl Backlog {
@@ -57,8 +61,12 @@ impl Backlog {
         if before.behind {
             self.behind = self.behind.saturating_sub(1);
         }
+        if before.near_cut {
+            self.near_cut = self.near_cut.saturating_sub(1);
+        }
         self.websockets += usize::from(after.websocket);
         self.behind += usize::from(after.behind);
+        self.near_cut += usize::from(after.near_cut);
     }
 
     /// Most of this worker's websockets are behind.
@@ -66,17 +74,19 @@ impl Backlog {
         self.behind > 0 && self.behind * 2 > self.websockets
     }
 
-    /// At least one in [`STRAINED_SHARE`] of this worker's websockets is behind: fewer
-    /// than admission control waits for, but more than a few stalled clients. Not used
-    /// on one node; in shared mode a node so strained asks the others to stop
-    /// publishing for a while (`docs/SCALING.md`, "Backpressure between nodes"), since
-    /// nothing else slows a publisher on another node.
+    /// At least one in [`STRAINED_SHARE`] of this worker's websockets has a quarter of
+    /// its limit queued: on its way to the cut, where "behind" (a sixty-fourth) is the
+    /// usual lag of a max-rate run; fewer sockets than admission control waits for, but
+    /// more than a few stalled clients. Not used on one node; in shared mode a node so
+    /// strained asks the others to stop publishing for a while (`docs/SCALING.md`,
+    /// "Backpressure between nodes"), since nothing else slows a publisher on another
+    /// node.
     pub(crate) fn strained(&self) -> bool {
-        self.behind > 0 && self.behind * STRAINED_SHARE >= self.websockets
+        self.near_cut > 0 && self.near_cut * STRAINED_SHARE >= self.websockets
     }
 }
 
-/// A worker is strained when one websocket in this many is behind.
+/// A worker is strained when one websocket in this many is near its cut.
 pub(crate) const STRAINED_SHARE: usize = 16;
 
 /// Each worker's congestion, shared by all workers: a publisher's request may reach
@@ -155,7 +165,11 @@ mod tests {
     }
 
     fn backlog(websockets: usize, behind: usize) -> Backlog {
-        Backlog { websockets, behind }
+        Backlog {
+            websockets,
+            behind,
+            near_cut: behind,
+        }
     }
 
     #[test]
@@ -171,7 +185,23 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_is_strained_from_one_websocket_behind_in_sixteen() {
+    fn strain_counts_websockets_a_quarter_of_the_way_to_their_cut() {
+        let mut b = Backlog::default();
+        let idle = Standing::websocket(0, LIMIT);
+        let behind = Standing::websocket(LIMIT / 64, LIMIT);
+        let near = Standing::websocket(LIMIT / 4, LIMIT);
+        assert!(behind.behind && !behind.near_cut && near.near_cut);
+        b.note(Standing::default(), idle);
+        b.note(Standing::default(), behind);
+        assert!(!b.strained(), "behind is not near the cut");
+        b.note(behind, near);
+        assert!(b.strained());
+        b.note(near, Standing::default()); // closed
+        assert_eq!((b.websockets, b.behind, b.near_cut), (1, 0, 0));
+    }
+
+    #[test]
+    fn a_worker_is_strained_from_one_websocket_near_its_cut_in_sixteen() {
         assert!(!backlog(0, 0).strained());
         assert!(!backlog(10, 0).strained());
         assert!(backlog(1, 1).strained());

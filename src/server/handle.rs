@@ -68,8 +68,8 @@ impl Handle {
             .store(limit.max(1), Ordering::Relaxed);
     }
 
-    /// At least one websocket in sixteen of some worker is far behind (a sixty-fourth of
-    /// `max_outbound` queued; admission control holds requests from a majority,
+    /// At least one websocket in sixteen of some worker has a quarter of `max_outbound`
+    /// queued (admission control holds requests when a majority has a sixty-fourth,
     /// `admission.rs`): this node delivers slower than messages come. Shared mode tells
     /// the other nodes (`docs/SCALING.md`, "Backpressure between nodes").
     pub fn strained(&self) -> bool {

@@ -8,11 +8,12 @@
 //! instead of publishing (`parked.rs`), until the node says it caught up or its word
 //! runs out (a node that dies while behind holds nobody longer than that).
 //!
-//! "Behind" is any of three signals: the engine's strain (at least one websocket in sixteen of
-//! some worker has a sixty-fourth of `max_outbound_bytes` queued, `server/admission.rs`;
-//! admission control on one node waits for a majority, but across nodes nothing else
-//! slows a publisher, and a max-rate run cut 15 % of a node's subscribers while most
-//! were fine), or the Redis events waiting for the hub thread past [`BEHIND_EVENTS`], or
+//! "Behind" is any of three signals: the engine's strain (at least one websocket in
+//! sixteen of some worker has a quarter of `max_outbound_bytes` queued,
+//! `server/admission.rs`; admission control on one node waits for a majority, but across
+//! nodes nothing else slows a publisher, and a max-rate run cut 15 % of a node's
+//! subscribers while most were fine; a sixty-fourth, admission control's "behind", is
+//! the usual lag of a max-rate run and held publishers half the time), or the Redis events waiting for the hub thread past [`BEHIND_EVENTS`], or
 //! their payload bytes past a sixteenth of `max_outbound_bytes` (messages in transit
 //! inside the node reach its sockets' queues next: a lagging hub thread must count
 //! before they land there, or they all land past the cut at once). It ends when none
