@@ -123,6 +123,12 @@ impl Congestion {
         store(&self.strained, worker, backlog.strained());
     }
 
+    /// Publishes worker `worker`'s strain only (between two poll rounds: admission
+    /// control's own flag keeps its once-a-round rhythm).
+    pub(crate) fn set_strained(&self, worker: u16, backlog: &Backlog) {
+        store(&self.strained, worker, backlog.strained());
+    }
+
     /// Some worker is congested.
     pub(crate) fn any(&self) -> bool {
         self.congested.iter().any(|f| f.load(Ordering::Relaxed))
@@ -210,5 +216,11 @@ mod tests {
         let c = Congestion::new(1);
         c.set(0, &backlog(32, 2));
         assert!(c.any_strained() && !c.any(), "strained, not congested");
+        let c = Congestion::new(1);
+        c.set_strained(0, &backlog(2, 2));
+        assert!(
+            c.any_strained() && !c.any(),
+            "admission's flag waits for its round"
+        );
     }
 }

@@ -97,10 +97,10 @@ impl<A: App> Worker<A> {
                 Ok(mail) => {
                     self.on_mail(mail, now);
                     // While the hub sends faster than this worker drains, this loop may
-                    // not end for a long time: the flags other threads read (congestion,
-                    // strain) follow the queues from here too, not only from `admit`.
-                    // Usually two loads and no store.
-                    self.congestion.set(self.id, &self.backlog);
+                    // not end for a long time: the strain the hub thread reads (shared
+                    // mode's backpressure) follows the queues from here too, not only
+                    // from `admit`. Usually one load and no store.
+                    self.congestion.set_strained(self.id, &self.backlog);
                 }
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
             }

@@ -8,19 +8,23 @@
 //! instead of publishing (`parked.rs`), until the node says it caught up or its word
 //! runs out (a node that dies while behind holds nobody longer than that).
 //!
-//! "Behind" is any of three signals: the engine's strain (at least one websocket in
-//! sixteen of some worker has a quarter of `max_outbound_bytes` queued,
-//! `server/admission.rs`; admission control on one node waits for a majority, but across
-//! nodes nothing else slows a publisher, and a max-rate run cut 15 % of a node's
-//! subscribers while most were fine; a sixty-fourth, admission control's "behind", is
-//! the usual lag of a max-rate run and held publishers half the time), or the Redis events waiting for the hub thread past [`BEHIND_EVENTS`], or
-//! their payload bytes past a sixteenth of `max_outbound_bytes` (messages in transit
-//! inside the node reach its sockets' queues next: a lagging hub thread must count
-//! before they land there, or they all land past the cut at once). It ends when none
-//! holds and the events and bytes are down to half of their marks. A node behind for longer than
-//! [`MAX_BEHIND`] in a row stops holding the others (what does not drain with nothing
-//! new published is a stalled client, which must meet its own cut, as on one node) and
-//! says so again only after it caught up once.
+//! "Behind" is any of three signals:
+//! * the engine's strain: at least one websocket in sixteen of some worker has a quarter
+//!   of `max_outbound_bytes` queued (`server/admission.rs`). Admission control on one
+//!   node waits for a majority a sixty-fourth behind; across nodes that is too late (a
+//!   max-rate run cut 15 % of a node's subscribers while most were fine), and one in
+//!   sixteen a sixty-fourth behind too early (the usual lag at max rate: publishers
+//!   were held half the time);
+//! * the payload bytes from Redis waiting for the hub thread past a sixteenth of
+//!   `max_outbound_bytes`: messages in transit inside the node land in its sockets'
+//!   queues next, so a lagging hub thread must count before they land there, all at
+//!   once, past the cut;
+//! * the events waiting past [`BEHIND_EVENTS`], for floods of small messages.
+//!
+//! It ends when none holds and the bytes and events are down to half of their marks. A
+//! node behind for longer than [`MAX_BEHIND`] in a row stops holding the others (what
+//! does not drain with nothing new published is a stalled client, which must meet its
+//! own cut, as on one node) and says so again only after it caught up once.
 //!
 //! [`Pressure`] is the decision, without I/O; the bridge feeds it and publishes what it
 //! answers.
