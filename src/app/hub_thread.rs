@@ -148,6 +148,14 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         hub.tick(now());
         if let Some(b) = bridge.as_mut() {
             b.tick(&hub, Instant::now());
+            b.measure_backlog(handle.strained(), Instant::now());
+        }
+        let released = bridge
+            .as_mut()
+            .map(|b| b.release_parked(&handle, Instant::now()))
+            .unwrap_or_default();
+        for (conn, cmd) in released {
+            run_command(&mut hub, &handle, bridge, conn, cmd);
         }
         flush(&mut hub, &handle, bridge);
         if let Some(s) = saver.as_mut() {
@@ -217,6 +225,15 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                     return;
                 }
             }
+            // Shared mode: while some node is behind delivering, `/message` waits (at
+            // most 200 ms, then 503) rather than being published
+            // (`redis_bridge/backpressure.rs`, `parked.rs`).
+            if let (Some(b), Kind::Message(_)) = (bridge.as_mut(), &cmd.kind) {
+                if let Some((conn, cmd)) = b.admit_publish(handle, conn, cmd, Instant::now()) {
+                    run_command(hub, handle, bridge, conn, cmd);
+                }
+                return;
+            }
             // Shared mode: `/info` and `/admin/admin.json` wait while Redis is read, and
             // are answered from the shared state.
             if let (Some(b), Kind::Info(_) | Kind::Admin) = (bridge.as_mut(), &cmd.kind) {
@@ -247,12 +264,21 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
         HubMsg::Closed(conn) => hub.on_engine_close(conn),
         HubMsg::Redis(event) => {
-            let ready = bridge.as_mut().and_then(|b| b.on_event(hub, event, now()));
+            // The backlog is measured after every event too, not only once per loop: one
+            // loop takes up to `MAX_DRAIN` messages, enough to fill a socket's queue.
+            let ready = bridge.as_mut().and_then(|b| {
+                let ready = b.on_event(hub, event, now());
+                b.measure_backlog(handle.strained(), Instant::now());
+                ready
+            });
             if let Some((conn, cmd)) = ready {
                 run_command(hub, handle, bridge, conn, cmd);
             }
         }
         HubMsg::Shutdown(ack) => {
+            if let Some(b) = bridge.as_mut() {
+                b.refuse_parked(handle);
+            }
             hub.answer_all_polls();
             flush(hub, handle, bridge);
             let _ = ack.send(());

@@ -112,6 +112,9 @@ pub fn spawn(mut config: Config) -> io::Result<Running> {
             let mut bridge =
                 redis_bridge::RedisBridge::start(url.clone(), prefix, ttl, gate, on_event)?;
             bridge.set_list_bound(config.max_channels_per_request);
+            // Messages in transit inside this node count toward its backlog as its
+            // sockets' queues do: past a sixteenth of a socket's limit, it is behind.
+            bridge.set_behind_bytes(config.limits.max_outbound / 16);
             Some(bridge)
         }
         None => None,

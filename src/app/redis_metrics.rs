@@ -75,4 +75,22 @@ pub fn write(p: &mut Page, bridge: &RedisBridge) {
         "Published messages dropped at the link while the hub thread was behind (repaired later).",
         bridge.gate_dropped() as f64,
     );
+    p.single(
+        "channelstream_redis_data_lost_total",
+        Kind::Counter,
+        "Times this node found Redis's instance marker changed (Redis lost its data) and wrote back its connection records and channel configs.",
+        bridge.data_losses() as f64,
+    );
+    p.single(
+        "channelstream_redis_behind_total",
+        Kind::Counter,
+        "Times this node told every node it was behind delivering (their /message answered 503 meanwhile).",
+        bridge.behind_episodes() as f64,
+    );
+    p.single(
+        "channelstream_redis_messages_refused_total",
+        Kind::Counter,
+        "/message requests answered 503 on this node because some node was behind delivering.",
+        bridge.publishes_refused() as f64,
+    );
 }

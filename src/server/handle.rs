@@ -26,6 +26,8 @@ pub(crate) struct Shared {
     /// `Limits::max_connections`, changeable while running
     /// ([`Handle::set_max_connections`]).
     pub(crate) max_connections: AtomicUsize,
+    /// Each worker's congestion (admission control), also read by [`Handle::congested`].
+    pub(crate) congestion: super::admission::Congestion,
 }
 
 /// A cloneable, `Send + Sync` way for any thread to act on connections. Each call is one
@@ -64,6 +66,19 @@ impl Handle {
         self.shared
             .max_connections
             .store(limit.max(1), Ordering::Relaxed);
+    }
+
+    /// At least one websocket in sixteen of some worker has a quarter of `max_outbound`
+    /// queued (admission control holds requests when a majority has a sixty-fourth,
+    /// `admission.rs`): this node delivers slower than messages come. Shared mode tells
+    /// the other nodes (`docs/SCALING.md`, "Backpressure between nodes").
+    pub fn strained(&self) -> bool {
+        self.shared.congestion.any_strained()
+    }
+
+    /// The flags the workers set.
+    pub(crate) fn congestion(&self) -> &super::admission::Congestion {
+        &self.shared.congestion
     }
 
     /// Shutdown has begun (`GET /readyz` then says not ready).

@@ -277,6 +277,7 @@ impl Server {
             acceptor,
             shutdown: AtomicBool::new(false),
             max_connections: AtomicUsize::new(config.limits.max_connections),
+            congestion: admission::Congestion::new(workers.len()),
         };
         let handle = Handle::new(Arc::new(shared));
         let counters = Arc::new(EngineCounters::new(workers.len()));
@@ -314,7 +315,7 @@ impl Server {
         let open = Arc::new(AtomicUsize::new(0));
         let limits = self.config.limits;
         let worker_count = self.workers.len();
-        let congestion = admission::Congestion::new(worker_count);
+        let congestion = self.handle.congestion().clone();
         let mut threads = Vec::new();
         for (i, (poll, mailbox)) in self.workers.into_iter().enumerate() {
             let worker = worker::Worker {
@@ -386,6 +387,7 @@ mod tests {
             acceptor,
             shutdown: AtomicBool::new(false),
             max_connections: AtomicUsize::new(1),
+            congestion: admission::Congestion::new(0),
         }))
     }
 

@@ -94,7 +94,14 @@ impl<A: App> Worker<A> {
     fn drain_mailbox(&mut self, now: Instant) {
         loop {
             match self.mailbox.try_recv() {
-                Ok(mail) => self.on_mail(mail, now),
+                Ok(mail) => {
+                    self.on_mail(mail, now);
+                    // While the hub sends faster than this worker drains, this loop may
+                    // not end for a long time: the strain the hub thread reads (shared
+                    // mode's backpressure) follows the queues from here too, not only
+                    // from `admit`. Usually one load and no store.
+                    self.congestion.set_strained(self.id, &self.backlog);
+                }
                 Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => return,
             }
         }
@@ -131,7 +138,7 @@ impl<A: App> Worker<A> {
     /// Publishes this worker's congestion, reads everyone's, and looks again at held
     /// connections: each is read once nobody is congested or its hold ran out.
     fn admit(&mut self, now: Instant) {
-        self.congestion.set(self.id, self.backlog.congested());
+        self.congestion.set(self.id, &self.backlog);
         self.env.hold_requests = self.congestion.any();
         if self.held.is_empty() {
             return;

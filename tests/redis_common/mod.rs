@@ -95,6 +95,23 @@ impl RedisServer {
         }
     }
 
+    /// Stops the server as an operator does (`SHUTDOWN SAVE`): it writes its data to its
+    /// directory first (the append-only file too, when started with `--appendonly yes`),
+    /// so [`RedisServer::start`] brings it back with that data.
+    pub fn shutdown_saving(&mut self) {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut out = Vec::new();
+            encode_command(&["SHUTDOWN", "SAVE"], &mut out);
+            let _ = stream.write_all(&out);
+            // The server closes the connection when it exits.
+            let _ = stream.read(&mut [0u8; 64]);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
     /// `redis://127.0.0.1:port` plus `auth` (e.g. `":pw@"` goes before the host).
     pub fn url(&self, auth: &str) -> RedisUrl {
         RedisUrl::parse(&format!("redis://{auth}127.0.0.1:{}", self.port)).expect("url")

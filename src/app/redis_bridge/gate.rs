@@ -18,6 +18,8 @@ pub const MAX_QUEUED_MESSAGES: usize = 100_000;
 #[derive(Clone, Debug)]
 pub struct EventGate {
     queued: Arc<AtomicUsize>,
+    /// Payload bytes of the published messages among them (backpressure's measure).
+    bytes: Arc<AtomicUsize>,
     max: usize,
     dropped: Arc<AtomicUsize>,
 }
@@ -33,6 +35,7 @@ impl EventGate {
     pub fn new(max: usize) -> EventGate {
         EventGate {
             queued: Arc::new(AtomicUsize::new(0)),
+            bytes: Arc::new(AtomicUsize::new(0)),
             max,
             dropped: Arc::new(AtomicUsize::new(0)),
         }
@@ -42,19 +45,39 @@ impl EventGate {
     /// [`EventGate::taken`]).
     pub fn admit(&self, event: &RedisEvent) -> bool {
         let queued = self.queued.load(Ordering::Acquire);
-        if matches!(event, RedisEvent::Message { .. }) && queued >= self.max {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
+        if let RedisEvent::Message { payload, .. } = event {
+            if queued >= self.max {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+            self.bytes.fetch_add(payload.len(), Ordering::AcqRel);
         }
         self.queued.fetch_add(1, Ordering::AcqRel);
         true
     }
 
-    /// On the hub thread: one admitted event was taken off the queue.
-    pub fn taken(&self) {
+    /// On the hub thread: admitted `event` was taken off the queue.
+    pub fn taken(&self, event: &RedisEvent) {
         let _ = self
             .queued
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+        if let RedisEvent::Message { payload, .. } = event {
+            let _ = self
+                .bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    Some(n.saturating_sub(payload.len()))
+                });
+        }
+    }
+
+    /// Payload bytes of the published messages waiting.
+    pub fn bytes_waiting(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Events admitted and not yet taken by the hub thread.
+    pub fn waiting(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
     }
 
     /// Messages refused so far.
@@ -87,8 +110,10 @@ mod tests {
         };
         assert!(gate.admit(&reply), "a reply always passes");
         assert_eq!(gate.dropped(), 1);
-        gate.taken();
-        gate.taken();
+        assert_eq!(gate.bytes_waiting(), 2 * 6, "two payloads of 6 bytes");
+        gate.taken(&message());
+        gate.taken(&reply);
+        assert_eq!((gate.waiting(), gate.bytes_waiting()), (1, 6));
         assert!(gate.admit(&message()), "room again once the hub took some");
     }
 }

@@ -18,19 +18,24 @@
 //! bounded queue and answers later as a [`RedisEvent`]. Split by concept: `order.rs`
 //! (each stream's numbering: sync, repair, preload), `presence.rs` (refresh and sweep),
 //! `adopt.rs` (a connection made on another node), `info.rs` (`/info` and the listings
-//! of `/connect` and `/subscribe` from Redis), `users.rs` (users' state in Redis).
+//! of `/connect` and `/subscribe` from Redis), `users.rs` (users' state in Redis),
+//! `instance.rs` (Redis lost its data), `backpressure.rs` (a node behind delivering).
 
 mod adopt;
+mod backpressure;
 mod gate;
 mod index;
 mod info;
+mod instance;
 mod order;
+mod parked;
 mod presence;
 mod users;
 
 pub use gate::EventGate;
 
 use adopt::Adoption;
+use backpressure::Pressure;
 use info::{InfoPart, InfoRead};
 use order::{parse_meta, Track};
 use presence::SWEEP_EVERY;
@@ -43,7 +48,7 @@ use crate::hub::{
 };
 use crate::redis::{
     LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
-    RedisLink, RedisUrl,
+    RedisLink, RedisUrl, Role,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
@@ -96,6 +101,8 @@ enum Pending {
     /// A user's copy for the `/connect` or `/user_state` numbered so, parked until it
     /// comes.
     LoadUser(u64, String),
+    /// `GET Pinstance` (`instance.rs`).
+    Instance,
 }
 
 /// A `/message` answer waiting for its publishes.
@@ -148,12 +155,30 @@ pub struct RedisBridge {
     next_sweep: Instant,
     /// The last channel the previous sweep visited (empty: start from the first).
     swept_through: String,
+    /// No sweep before this (after a reconnect, [`RedisBridge::on_commands_up`]).
+    sweep_after: Instant,
+    /// The command connection has been up once (later ups are reconnects).
+    commands_were_up: bool,
+    /// The link's longest wait between two connection attempts.
+    reconnect_grace: Duration,
     /// Bounds the link's events waiting for this thread.
     gate: EventGate,
     /// The gate's drops already logged.
     drops_logged: usize,
     /// Gap repairs and losses, for `/metrics`.
     repairs: RepairCounts,
+    /// This node's delivery backlog and the other nodes' (`backpressure.rs`).
+    pressure: Pressure,
+    /// The control channel the nodes say they are behind on (`Pnodes:pub`).
+    control: Vec<u8>,
+    /// `/message` requests refused while some node was behind.
+    refused: u64,
+    /// Redis's instance marker as this node last read it (`instance.rs`).
+    instance: Option<Vec<u8>>,
+    /// Times the marker changed (Redis lost its data) and this node wrote back its state.
+    restores: u64,
+    /// `/message` requests waiting while some node is behind (`parked.rs`).
+    parked: std::collections::VecDeque<parked::Parked>,
 }
 
 /// What gap repair did (`docs/SCALING.md`), counted on the hub thread for `/metrics`.
@@ -184,7 +209,15 @@ impl RedisBridge {
         let mut config = LinkConfig::new(url);
         config.scripts.push(publish.script().clone());
         config.scripts.extend(presence.scripts());
+        let reconnect_grace = config.backoff_max;
         let link = RedisLink::spawn(config, on_event)?;
+        let control = format!("{prefix}nodes:pub").into_bytes();
+        if link.subscribe(&control).is_err() {
+            crate::log!(
+                Error,
+                "redis link queue full: the control channel is not subscribed"
+            );
+        }
         Ok(RedisBridge {
             link,
             publish,
@@ -207,9 +240,18 @@ impl RedisBridge {
             next_refresh: Instant::now() + presence_ttl / 3,
             next_sweep: Instant::now() + SWEEP_EVERY,
             swept_through: String::new(),
+            sweep_after: Instant::now(),
+            commands_were_up: false,
+            reconnect_grace,
             gate,
             drops_logged: 0,
             repairs: RepairCounts::default(),
+            pressure: Pressure::default(),
+            control,
+            refused: 0,
+            instance: None,
+            restores: 0,
+            parked: std::collections::VecDeque::new(),
         })
     }
 
@@ -223,9 +265,20 @@ impl RedisBridge {
         self.repairs
     }
 
+    /// Times Redis was found to have lost its data (its instance marker changed).
+    pub fn data_losses(&self) -> u64 {
+        self.restores
+    }
+
     /// Published messages dropped at the event gate so far (found again by repair).
     pub fn gate_dropped(&self) -> usize {
         self.gate.dropped()
+    }
+
+    /// Sets the payload bytes from Redis waiting for the hub thread from which this node
+    /// is behind (`backpressure.rs`; the app gives a sixteenth of `max_outbound_bytes`).
+    pub fn set_behind_bytes(&mut self, bytes: usize) {
+        self.pressure.set_bytes_mark(bytes);
     }
 
     /// Sets how many channels a listing without a channel list reads at most (the
@@ -446,10 +499,11 @@ impl RedisBridge {
         event: RedisEvent,
         now: Time,
     ) -> Option<(ConnId, Box<Command>)> {
-        self.gate.taken();
+        self.gate.taken(&event);
         match event {
             RedisEvent::Reply { tag, result } => match self.pending.remove(&tag) {
                 Some(Pending::Write) | None => {}
+                Some(Pending::Instance) => self.on_instance(hub, result),
                 Some(Pending::Join(channel, user)) => {
                     if matches!(result, Ok(Reply::Integer(1))) {
                         hub.announce_presence(&channel, &user, true, now);
@@ -539,6 +593,10 @@ impl RedisBridge {
                 Some(Pending::Repair(stream)) => self.on_repair(hub, &stream, result, now),
                 Some(Pending::Preload(stream)) => self.on_preload(hub, &stream, result, now),
             },
+            RedisEvent::Message { channel, payload } if channel == self.control => {
+                let me = &self.epoch_seed;
+                self.pressure.on_control(&payload, me, Instant::now());
+            }
             RedisEvent::Message { channel, payload } => {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
                 let Some(frame) = PublishedFrame::parse(&payload) else {
@@ -551,6 +609,13 @@ impl RedisBridge {
             RedisEvent::Subscribed { channel } => {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
                 self.sync(&stream);
+            }
+            RedisEvent::Link {
+                role: Role::Commands,
+                up: true,
+            } => {
+                self.on_commands_up(Instant::now());
+                self.check_instance();
             }
             RedisEvent::Link { .. } => {}
         }

@@ -25,10 +25,13 @@ impl RedisBridge {
             self.refresh(hub);
             self.refresh_index(hub);
             self.check_quiet();
+            self.check_instance();
         }
         if now >= self.next_sweep {
             self.next_sweep = now + SWEEP_EVERY;
-            self.sweep();
+            if now >= self.sweep_after {
+                self.sweep();
+            }
             let drops = self.gate.dropped();
             if drops > self.drops_logged {
                 crate::log!(
@@ -39,6 +42,22 @@ impl RedisBridge {
                 self.drops_logged = drops;
             }
         }
+    }
+
+    /// The command connection is up. After a reconnect (Redis restarted, with or without
+    /// its data, or the connection was lost) this node's connections may be past due in
+    /// Redis: they are refreshed at once, and this node sweeps nobody for
+    /// the link's longest back-off (`backoff_max`, 5 s) plus a refresh period: every live
+    /// node, which lost Redis at the same moment, reconnects within the back-off and
+    /// refreshes its own at once. Without it the first
+    /// sweep after a restart with data would expire every live connection (`parted` for
+    /// everyone) when the outage outlasted `redis_presence_ttl`.
+    pub(super) fn on_commands_up(&mut self, now: Instant) {
+        if self.commands_were_up {
+            self.next_refresh = now;
+            self.sweep_after = now + self.reconnect_grace + self.presence_ttl / 3;
+        }
+        self.commands_were_up = true;
     }
 
     /// Re-joins every connection of every channel here, one script call per channel
@@ -107,8 +126,11 @@ impl RedisBridge {
         }
     }
 
-    /// When [`RedisBridge::tick`] wants to run next.
+    /// When the bridge wants the hub thread to call [`RedisBridge::tick`] and
+    /// [`RedisBridge::measure_backlog`] again.
     pub fn next_due(&self) -> Instant {
-        self.next_refresh.min(self.next_sweep)
+        let due = self.next_refresh.min(self.next_sweep);
+        let due = self.pressure.next_due().map_or(due, |p| p.min(due));
+        self.parked_due().map_or(due, |p| p.min(due))
     }
 }
