@@ -29,6 +29,17 @@ impl Input {
             self.buf = Vec::new();
         }
     }
+    /// Drops the consumed bytes and gives the buffer back if nothing is left unread. Called
+    /// once, when a connection becomes a websocket: the handshake's bytes (about 200) would
+    /// otherwise stay allocated for the websocket's life, most of which is idle
+    /// (BENCHMARKS.md, "Kept targets").
+    pub(super) fn shed(&mut self) {
+        if self.is_empty() {
+            self.clear();
+        } else {
+            self.compact();
+        }
+    }
     pub(super) fn clear(&mut self) {
         self.buf = Vec::new();
         self.pos = 0;
