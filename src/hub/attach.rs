@@ -136,13 +136,13 @@ impl Hub {
         };
         let quiet_until = (!messages.is_empty()).then(|| now.plus(POLL_GATHER));
         let deadline = now.plus(self.wake_after);
-        let poll = Poll {
+        let poll = Box::new(Poll {
             http,
             reply,
             deadline,
             quiet_until,
             messages,
-        };
+        });
         self.set_target(id, Target::Poll(poll));
         self.polling.insert(id);
         true
@@ -180,7 +180,9 @@ impl Hub {
         match std::mem::replace(&mut c.target, Target::Detached) {
             Target::Ws(_) => c.last_active = c.last_active.minus(super::ops::GC_MARK_SHIFT),
             // What the poll gathered was never handed over: it waits for the next poll.
-            Target::Poll(p) => c.target = Target::BetweenPolls(PollQueue::holding(p.messages)),
+            Target::Poll(p) => {
+                c.target = Target::BetweenPolls(Box::new(PollQueue::holding(p.messages)))
+            }
             Target::Detached | Target::BetweenPolls(_) => {}
         }
     }

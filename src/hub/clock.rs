@@ -1,7 +1,7 @@
 //! Everything the hub does because time passed (`connection.py` heartbeats, `server.py`
 //! `await_data`, `gc.py`). The app calls [`Hub::tick`] at [`Hub::next_deadline`].
 
-use super::connection::{PollQueue, Target};
+use super::connection::Target;
 use super::id::Uuid;
 use super::shared::{Shared, Stream};
 use super::stored::drop_frames_before;
@@ -144,7 +144,7 @@ impl Hub {
             let Some(c) = self.connections.get_mut(&id) else {
                 continue;
             };
-            let between = Target::BetweenPolls(PollQueue::default());
+            let between = Target::BetweenPolls(Box::default());
             let target = std::mem::replace(&mut c.target, between);
             c.last_active = now; // `yield_response` marks activity after answering
             self.release_target(target);

@@ -2,7 +2,7 @@
 //! (`channel.py` `send_user_state`); presence is in `presence.rs`. Callers validate input first (see `crate::api`).
 
 use super::channel::{Channel, ChannelConfig};
-use super::connection::{Connection, Target};
+use super::connection::{reserve_first, Connection, Target};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
 use super::shared::{Shared, Stream};
@@ -86,6 +86,7 @@ impl Hub {
         }
         if let Some(u) = self.users.get_mut(&p.username) {
             if !u.connections.contains(&id) {
+                reserve_first(&mut u.connections);
                 u.connections.push(id);
             }
         }

@@ -1,6 +1,7 @@
 //! Presence and server-made channel messages (`channel.py` `add_connection`,
 //! `after_parted`, `send_notify_presence_info`). Pure.
 
+use super::connection::reserve_first;
 use super::id::Uuid;
 use super::shared::Shared;
 use super::time::Time;
@@ -20,6 +21,7 @@ impl Hub {
         if conns.contains(&conn) {
             return false;
         }
+        reserve_first(conns);
         conns.push(conn);
         ch.conn_count += 1;
         let pos = ch.last_pos;

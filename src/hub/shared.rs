@@ -11,7 +11,7 @@
 //! hub delivers at once, as it always did.
 
 use super::channel::{ChannelConfig, CHANNEL_CONFIG_TYPE};
-use super::connection::Connection;
+use super::connection::{reserve_first, Connection};
 use super::id::Uuid;
 use super::message::{str_field, str_list};
 use super::stored::{delete_message_frame, edit_message_frame};
@@ -269,6 +269,7 @@ impl Hub {
         c.last_active = last_active;
         self.connections.insert(id, c);
         if let Some(u) = self.users.get_mut(user) {
+            reserve_first(&mut u.connections);
             u.connections.push(id);
         }
         for name in channels {

@@ -6,6 +6,7 @@
 //! state.
 
 use super::channel::{Channel, ChannelConfig};
+use super::connection::reserve_first;
 use super::id::Uuid;
 use super::shared_user::SharedUser;
 use super::time::Time;
@@ -79,6 +80,7 @@ impl Hub {
                 if conns.contains(&conn) {
                     continue;
                 }
+                reserve_first(conns);
                 conns.push(conn);
                 ch.conn_count += 1;
 

@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// One stored message object.
 #[derive(Clone, PartialEq)]
 pub struct Stored {
-    /// The object's `uuid` value (absent: `None`), compared by edit and delete.
-    uuid: Option<Value>,
+    /// Where the object's `uuid` value is, compared by edit and delete.
+    uuid: UuidAt,
     /// Its `type` is `"message"` (edits and deletes only touch those in frames).
     is_message: bool,
     /// Compact JSON of the whole object, shared by a channel's history and frames.
@@ -32,13 +32,56 @@ pub struct Stored {
     pos: u64,
 }
 
+/// Where a stored object's `uuid` value is. A string (every message the server makes has
+/// one) is found in the object's own text rather than kept apart: a copy took 80 of the
+/// ~400 bytes of a frame, and a channel keeps up to 100 frames for the replay window
+/// (BENCHMARKS.md, "Many channels: peak RSS").
+#[derive(Clone, Debug, PartialEq)]
+enum UuidAt {
+    /// The object has no `uuid`.
+    Absent,
+    /// A string, written at `json[at..at + len]` (quotes included).
+    Text { at: u32, len: u32 },
+    /// Any other value, kept apart.
+    Other(Box<Value>),
+}
+
+impl UuidAt {
+    /// Locates `msg`'s uuid in `json`, the compact text of `msg`.
+    fn of(msg: &Map<String, Value>, json: &str) -> UuidAt {
+        let Some(uuid) = msg.get("uuid") else {
+            return UuidAt::Absent;
+        };
+        let other = || UuidAt::Other(Box::new(uuid.clone()));
+        if !uuid.is_string() {
+            return other();
+        }
+        // The map's text holds `"uuid":` and then exactly this text of the value; any
+        // occurrence of that pair (a nested object could hold one too) has the same
+        // value text, so the first will do.
+        let text = serde_json::to_string(uuid).unwrap_or_default();
+        let key = "\"uuid\":";
+        let found = json
+            .match_indices(key)
+            .map(|(i, _)| i + key.len())
+            .find(|&at| json.get(at..).is_some_and(|rest| rest.starts_with(&text)));
+        match (found, u32::try_from(text.len())) {
+            (Some(at), Ok(len)) => match u32::try_from(at) {
+                Ok(at) => UuidAt::Text { at, len },
+                Err(_) => other(),
+            },
+            _ => other(),
+        }
+    }
+}
+
 impl Stored {
     /// Stores `msg`.
     pub fn new(msg: &Map<String, Value>) -> Stored {
         // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats).
         let json = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
         Stored {
-            uuid: msg.get("uuid").cloned(),
+            uuid: UuidAt::of(msg, &json),
             is_message: msg.get("type").and_then(Value::as_str) == Some("message"),
             json: json.into(),
             pos: 0,
@@ -72,7 +115,23 @@ impl Stored {
     /// Whether its `uuid` equals `uuid` (`None`: it has none), as Python's
     /// `m.get("uuid") == uuid`.
     pub fn has_uuid(&self, uuid: Option<&Value>) -> bool {
-        self.uuid.as_ref() == uuid
+        match (&self.uuid, uuid) {
+            (UuidAt::Absent, None) => true,
+            (UuidAt::Other(mine), Some(theirs)) => **mine == *theirs,
+            (UuidAt::Text { at, len }, Some(Value::String(theirs))) => {
+                let (at, len) = (*at as usize, *len as usize);
+                let Some(text) = self.json.get(at..at + len) else {
+                    return false;
+                };
+                match text.get(1..len.saturating_sub(1)) {
+                    // Without escapes the text between the quotes is the string itself
+                    // (a string that needs escapes cannot equal it).
+                    Some(inner) if !inner.contains('\\') => inner == theirs.as_str(),
+                    _ => serde_json::from_str::<String>(text).is_ok_and(|mine| mine == *theirs),
+                }
+            }
+            _ => false,
+        }
     }
 
     /// Whether its `type` is `"message"`.
@@ -199,6 +258,26 @@ mod tests {
         let p = Stored::new(&obj(json!({"type": "presence"})));
         assert!(p.has_uuid(None));
         assert!(!p.is_message());
+    }
+
+    #[test]
+    fn uuids_kept_in_the_text_compare_as_values() {
+        let odd = "a\"b\\c\u{e9}\n";
+        let s = Stored::new(&obj(json!({"message": {"uuid": "x"}, "uuid": odd})));
+        assert!(s.has_uuid(Some(&json!(odd))));
+        assert!(
+            !s.has_uuid(Some(&json!("x"))),
+            "a nested uuid is not the object's"
+        );
+        assert!(!s.has_uuid(Some(&json!("a"))));
+        let plain = Stored::new(&obj(json!({"message": {"uuid": "x"}, "uuid": "y"})));
+        assert!(plain.has_uuid(Some(&json!("y"))));
+        assert!(!plain.has_uuid(Some(&json!("x"))));
+        let number = Stored::new(&obj(json!({"uuid": 5, "type": "message"})));
+        assert!(number.has_uuid(Some(&json!(5))));
+        assert!(!number.has_uuid(Some(&json!("5"))));
+        assert!(!plain.has_uuid(Some(&json!(5))));
+        assert!(!number.has_uuid(None));
     }
 
     #[test]

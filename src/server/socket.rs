@@ -47,8 +47,9 @@ pub(crate) struct Socket {
     pub(crate) armed: Option<Instant>,
     /// Interest currently registered with the poll.
     pub(crate) registered: Option<mio::Interest>,
-    /// The request the app has and has not answered yet.
-    exchange: Option<Exchange>,
+    /// The request the app has and has not answered yet; boxed, as an open websocket has
+    /// none and would otherwise carry its 88 bytes.
+    exchange: Option<Box<Exchange>>,
     /// Set while the connection is an open websocket.
     ws: Option<WsRecord>,
 }
@@ -182,13 +183,13 @@ impl Socket {
                 ctx.upgrade = upgrade;
                 let call = panic::catch_unwind(AssertUnwindSafe(|| app.on_request(req, &mut ctx)));
                 let described = ctx.described;
-                self.exchange = Some(Exchange::new(
+                self.exchange = Some(Box::new(Exchange::new(
                     method,
                     target,
                     now,
                     described,
                     self.peer.ip(),
-                ));
+                )));
                 let answered = match call {
                     Ok(reply) => {
                         let answered = match &reply {

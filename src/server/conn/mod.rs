@@ -70,9 +70,10 @@ enum State {
     Done,
 }
 
-/// Reading a request.
+/// Reading a request. The decoder (160 bytes) is boxed so that the other states, an open
+/// websocket's above all, do not carry its size in every connection's slot.
 struct Reading {
-    decoder: RequestDecoder,
+    decoder: Box<RequestDecoder>,
     /// When the header timeout started: the accept, or the request's first byte.
     started: Option<Instant>,
     /// Some byte of this request arrived (a timeout is then answered 408).
@@ -144,7 +145,7 @@ impl Conn {
         };
         Conn {
             state: State::Reading(Reading {
-                decoder: RequestDecoder::new(http_limits),
+                decoder: Box::new(RequestDecoder::new(http_limits)),
                 started: Some(now),
                 partial: false,
                 held_since: None,
@@ -176,7 +177,10 @@ impl Conn {
     /// The one function that changes state, with each state's entry actions.
     fn enter(&mut self, next: State) {
         match &next {
-            State::WebSocket(_) => self.app_knows = true,
+            State::WebSocket(_) => {
+                self.app_knows = true;
+                self.input.shed();
+            }
             State::Closing { .. } => self.input.clear(),
             State::Done => {
                 self.input.clear();
@@ -193,7 +197,7 @@ impl Conn {
     fn enter_reading(&mut self, now: Instant) {
         let partial = !self.input.is_empty();
         self.enter(State::Reading(Reading {
-            decoder: RequestDecoder::new(self.http_limits),
+            decoder: Box::new(RequestDecoder::new(self.http_limits)),
             started: partial.then_some(now),
             partial,
             held_since: None,

@@ -95,6 +95,7 @@ impl Conn {
         }
         let mut head = Vec::with_capacity(160);
         ws::handshake_response(&accept, &mut head);
+        self.out.reserve_first();
         self.out.push_owned(head);
         self.enter(State::WebSocket(Ws {
             reader: MessageReader::new(self.limits.max_message),
