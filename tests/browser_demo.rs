@@ -356,6 +356,12 @@ fn two_pages_chat_in_the_demo_with_presence_private_messages_edits_and_statuses(
     // Quit: carol's connection is dropped; alice sees her go.
     chat.click(carol, "#quit-button");
     chat.wait(alice, &notice("carol left"));
+    // The notice alone does not prove the list changed (a notice of her reload may
+    // already be shown, and each channel says she left on its own): wait for the list.
+    chat.wait(
+        alice,
+        "!document.querySelector('#people li[data-user=\"demo:carol\"]')",
+    );
     assert_eq!(chat.people(alice), json!(["demo:alice"]));
     drop(chat);
     running.shutdown().expect("clean shutdown");
