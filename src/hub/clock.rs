@@ -164,7 +164,7 @@ impl Hub {
         let mut stale: Vec<Uuid> = self
             .connections
             .values()
-            .filter(|c| c.last_active < threshold)
+            .filter(|c| c.disconnected || c.last_active < threshold)
             .map(|c| c.id)
             .collect();
         stale.sort();

@@ -126,6 +126,11 @@ pub struct Connection {
     /// The listener attached last asked for positions (a `recover` parameter): its
     /// channel messages carry `"pos"` (docs/API.md "Recovery after reconnect").
     pub positions: bool,
+    /// Set by `/disconnect`: the next collection pass removes the connection whatever
+    /// its activity. The reference only moves `last_active` back, so a poll or heartbeat
+    /// in the second before the pass revived it (docs/COMPATIBILITY.md). Only a
+    /// `/connect` with the same id clears it.
+    pub disconnected: bool,
 }
 
 impl Connection {
@@ -138,6 +143,7 @@ impl Connection {
             target: Target::Detached,
             channels: Vec::new(),
             positions: false,
+            disconnected: false,
         }
     }
 

@@ -72,6 +72,7 @@ impl Hub {
             Some(true) => {
                 if let Some(c) = self.connections.get_mut(&id) {
                     c.last_active = now;
+                    c.disconnected = false;
                 }
             }
             Some(false) => {
@@ -216,6 +217,7 @@ impl Hub {
         match self.connections.get_mut(&conn) {
             Some(c) => {
                 c.last_active = c.last_active.minus(GC_MARK_SHIFT);
+                c.disconnected = true;
                 true
             }
             None => false,

@@ -704,3 +704,28 @@ fn clock_counters_count_heartbeat_frames_and_collections() {
     assert_eq!(h.clock_counters.gc_users, 0, "users live a day");
     let _ = h.take_effects();
 }
+
+#[test]
+fn a_disconnected_connection_is_collected_even_if_its_client_speaks_before_the_pass() {
+    let mut h = hub();
+    let id = join(&mut h, "a", &["room"], presence_cfg(false), 1, at(0.0));
+    assert!(h.disconnect(id));
+    // The client's heartbeat lands before the collection pass: it must not revive it.
+    h.on_ws_activity(ws(1), at(0.5));
+    h.tick(at(1.0));
+    h.tick(at(2.0));
+    assert!(!h.connections.contains_key(&id), "revived by its poll");
+    // A /connect with the same id is the application's own way back: that one stays.
+    let again = detached(&mut h, "b", &["room"], at(3.0));
+    assert!(h.disconnect(again));
+    let p = ConnectParams {
+        username: "b".into(),
+        conn_id: Some(again),
+        channels: vec!["room".into()],
+        ..ConnectParams::default()
+    };
+    assert_eq!(h.connect(&p, at(3.5)), again);
+    h.tick(at(4.0));
+    h.tick(at(5.0));
+    assert!(h.connections.contains_key(&again), "a /connect revives it");
+}
