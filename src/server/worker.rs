@@ -45,8 +45,10 @@ const POLL_CHECK_EVERY: usize = 512;
 /// wait for what the server owes, as a single-threaded server that writes before it
 /// answers does. (The cost: during the pass of a heartbeat to 19 000 websockets, 100–300
 /// ms, a publisher's answer waits for all of it; capping the wait at 25 ms lost the
-/// gain in many channels. Measured in BENCHMARKS.md.)
-const ANSWER_NOW_WITHIN: std::time::Duration = std::time::Duration::from_millis(10);
+/// gain in many channels. 5 ms rather than 10: p99 36–38 against 49–50 ms at 19 000
+/// websockets, broadcasts unchanged; on a loaded machine a broadcast pass can pass 5 ms,
+/// and then fewer frames merge. Measured in BENCHMARKS.md.)
+const ANSWER_NOW_WITHIN: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// A worker and everything it owns.
 pub(crate) struct Worker<A> {
