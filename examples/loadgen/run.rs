@@ -33,6 +33,26 @@ fn sample_json(s: Option<Sample>) -> Value {
     }
 }
 
+/// The receive timeline as `[start ms, deliveries, late (> 50 ms), max latency ms,
+/// heartbeats]` per slice that had anything.
+fn timeline_json(r: &RecvStats) -> Value {
+    let step_ms = crate::stats::TIMELINE_STEP_NS / 1_000_000;
+    let rows: Vec<Value> = (0u64..)
+        .zip(&r.timeline)
+        .filter(|(_, s)| s.deliveries + s.heartbeats > 0)
+        .map(|(i, s)| {
+            json!([
+                i * step_ms,
+                s.deliveries,
+                s.late,
+                s.max_ns / 1_000_000,
+                s.heartbeats
+            ])
+        })
+        .collect();
+    Value::Array(rows)
+}
+
 fn latency_json(h: &Histogram) -> Value {
     let us = |ns: u64| ns as f64 / 1000.0;
     json!({"count": h.count(), "p50_us": us(h.quantile(0.5)), "p99_us": us(h.quantile(0.99)),
@@ -276,6 +296,7 @@ fn publish_run(args: &Args, kind: Kind, server0: Option<Sample>) -> io::Result<V
             "per_s_including_drain": recv.unique as f64 / (window + drain_s), "drain_s": drain_s,
             "drain_capped": drain_capped},
         "latency": latency_json(&recv.latency),
+        "timeline": timeline_json(&recv),
         "receivers": receivers_json(&recv),
         "server_phases": {"start": sample_json(server0), "after_setup": sample_json(server_setup),
             "publish_cpu_s": match (server_pub0, server_pub1) {

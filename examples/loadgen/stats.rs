@@ -42,6 +42,42 @@ pub struct RecvStats {
     pub open_per_channel: Vec<u64>,
     /// CPU seconds of the receiver threads.
     pub cpu_s: f64,
+    /// Per [`TIMELINE_STEP_NS`] of receive time since the run's start: what arrived then
+    /// (to line up a latency tail with what the server was doing, e.g. heartbeats).
+    pub timeline: Vec<Slice>,
+}
+
+/// Width of one [`RecvStats::timeline`] slice: 100 ms.
+pub const TIMELINE_STEP_NS: u64 = 100_000_000;
+
+/// At most this many slices (1 000 s) are kept; later arrivals are not placed.
+const TIMELINE_MAX: usize = 10_000;
+
+/// What arrived in one slice of the timeline.
+#[derive(Clone, Copy, Default)]
+pub struct Slice {
+    /// First deliveries.
+    pub deliveries: u64,
+    /// Of which took longer than 50 ms.
+    pub late: u64,
+    /// The longest latency, ns.
+    pub max_ns: u64,
+    /// `[]` heartbeats.
+    pub heartbeats: u64,
+}
+
+impl RecvStats {
+    /// The slice for receive time `now_ns`, if within [`TIMELINE_MAX`].
+    pub fn slice(&mut self, now_ns: u64) -> Option<&mut Slice> {
+        let i = (now_ns / TIMELINE_STEP_NS) as usize;
+        if i >= TIMELINE_MAX {
+            return None;
+        }
+        if self.timeline.len() <= i {
+            self.timeline.resize(i + 1, Slice::default());
+        }
+        self.timeline.get_mut(i)
+    }
 }
 
 impl RecvStats {
@@ -81,5 +117,50 @@ impl RecvStats {
             *a += b;
         }
         self.cpu_s += o.cpu_s;
+        if self.timeline.len() < o.timeline.len() {
+            self.timeline.resize(o.timeline.len(), Slice::default());
+        }
+        for (a, b) in self.timeline.iter_mut().zip(&o.timeline) {
+            a.deliveries += b.deliveries;
+            a.late += b.late;
+            a.max_ns = a.max_ns.max(b.max_ns);
+            a.heartbeats += b.heartbeats;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeline_slices_add_up_across_threads_and_keep_the_worst_latency() {
+        let mut a = RecvStats::default();
+        let mut b = RecvStats::default();
+        if let Some(s) = a.slice(50_000_000) {
+            s.deliveries += 2;
+            s.max_ns = 7;
+        }
+        if let Some(s) = b.slice(99_999_999) {
+            s.deliveries += 1;
+            s.late += 1;
+            s.max_ns = 60_000_000;
+        }
+        if let Some(s) = b.slice(250_000_000) {
+            s.heartbeats += 3;
+        }
+        a.merge(&b);
+        assert_eq!(a.timeline.len(), 3);
+        let first = a.timeline[0];
+        assert_eq!(
+            (first.deliveries, first.late, first.max_ns),
+            (3, 1, 60_000_000)
+        );
+        assert_eq!(a.timeline[1].deliveries + a.timeline[1].heartbeats, 0);
+        assert_eq!(a.timeline[2].heartbeats, 3);
+        assert!(
+            a.slice(TIMELINE_STEP_NS * TIMELINE_MAX as u64).is_none(),
+            "bounded"
+        );
     }
 }

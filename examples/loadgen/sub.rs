@@ -239,11 +239,14 @@ impl Proto {
     /// A whole message (a frame's payload or a poll's body): a JSON list of messages.
     fn on_message(&mut self, msg: &[u8], cx: &mut Cx) {
         cx.stats.frames += 1;
+        let now_ns = cx.now.duration_since(cx.start).as_nanos() as u64;
         if payload::is_heartbeat(msg) {
             cx.stats.heartbeats += 1;
+            if let Some(slice) = cx.stats.slice(now_ns) {
+                slice.heartbeats += 1;
+            }
             return;
         }
-        let now_ns = cx.now.duration_since(cx.start).as_nanos() as u64;
         let (channel, seen, stats) = (self.channel, &mut self.seen, &mut *cx.stats);
         let mut on_probe = |p: payload::Probe| {
             stats.probes += 1;
@@ -251,7 +254,13 @@ impl Proto {
                 stats.foreign += 1;
             } else if seen.mark(p.seq) {
                 stats.unique += 1;
-                stats.latency.record(now_ns.saturating_sub(p.sent_ns));
+                let took = now_ns.saturating_sub(p.sent_ns);
+                stats.latency.record(took);
+                if let Some(slice) = stats.slice(now_ns) {
+                    slice.deliveries += 1;
+                    slice.late += u64::from(took > 50_000_000);
+                    slice.max_ns = slice.max_ns.max(took);
+                }
             }
         };
         let found = if cx.parse_json {

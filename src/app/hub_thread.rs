@@ -10,6 +10,7 @@ use crate::api::listen;
 use crate::api::nonce_book::NonceBook;
 use crate::api::{Command, Kind, Outcome};
 use crate::config::Config;
+use crate::http::Response;
 use crate::hub::{Effect, Hub, Time};
 use crate::metrics::EngineCounters;
 use crate::server::{ConnId, Handle, Refusal, Wakeups};
@@ -107,6 +108,7 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
         mut bridge,
     } = owned;
     let mut delayed = Delayed::default();
+    let mut answers = Vec::new();
     let bridge = &mut bridge;
     loop {
         let mut wait = hub.next_deadline().since(now()).min(MAX_WAIT);
@@ -132,6 +134,7 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
                     delayed: &mut delayed,
                     sources: &sources,
                     bridge,
+                    answers: &mut answers,
                 };
                 handle_msg(&mut hub, &handle, &mut state, msg);
                 // Whatever else is already waiting is handled before the flush, so that
@@ -155,15 +158,17 @@ pub fn run(mut hub: Hub, rx: Receiver<HubMsg>, owned: Owned) {
             .map(|b| b.release_parked(&handle, Instant::now()))
             .unwrap_or_default();
         for (conn, cmd) in released {
-            run_command(&mut hub, &handle, bridge, conn, cmd);
+            run_command(&mut hub, &handle, bridge, &mut answers, conn, cmd);
         }
         flush(&mut hub, &handle, bridge);
+        answer(&handle, &mut answers);
         if let Some(s) = saver.as_mut() {
             s.tick(&hub, Instant::now());
         }
     }
     hub.answer_all_polls();
     flush(&mut hub, &handle, bridge);
+    answer(&handle, &mut answers);
     if let Some(s) = saver.as_mut() {
         s.save(&hub);
     }
@@ -197,10 +202,13 @@ struct State<'a> {
     delayed: &'a mut Delayed,
     sources: &'a metrics_page::Sources<'a>,
     bridge: &'a mut Option<RedisBridge>,
+    /// Answers of the commands run since the last flush ([`answer`]).
+    answers: &'a mut Vec<(ConnId, Response)>,
 }
 
 fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg) {
     let bridge = &mut *state.bridge;
+    let answers = &mut *state.answers;
     match msg {
         HubMsg::Command { conn, cmd } => {
             let unix_secs = now().0 / 1_000_000;
@@ -220,7 +228,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 if !hub.connections.contains_key(id) {
                     let id = *id;
                     if let Some((conn, cmd)) = b.adopt(conn, cmd, id) {
-                        run_command(hub, handle, bridge, conn, cmd);
+                        run_command(hub, handle, bridge, answers, conn, cmd);
                     }
                     return;
                 }
@@ -230,7 +238,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
             // (`redis_bridge/backpressure.rs`, `parked.rs`).
             if let (Some(b), Kind::Message(_)) = (bridge.as_mut(), &cmd.kind) {
                 if let Some((conn, cmd)) = b.admit_publish(handle, conn, cmd, Instant::now()) {
-                    run_command(hub, handle, bridge, conn, cmd);
+                    run_command(hub, handle, bridge, answers, conn, cmd);
                 }
                 return;
             }
@@ -238,7 +246,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
             // are answered from the shared state.
             if let (Some(b), Kind::Info(_) | Kind::Admin) = (bridge.as_mut(), &cmd.kind) {
                 if let Some((conn, cmd)) = b.info(conn, cmd) {
-                    run_command(hub, handle, bridge, conn, cmd);
+                    run_command(hub, handle, bridge, answers, conn, cmd);
                 }
                 return;
             }
@@ -254,12 +262,12 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 if !hub.users.contains_key(name) {
                     let name = name.clone();
                     if let Some((conn, cmd)) = b.load_user(conn, cmd, &name) {
-                        run_command(hub, handle, bridge, conn, cmd);
+                        run_command(hub, handle, bridge, answers, conn, cmd);
                     }
                     return;
                 }
             }
-            run_command(hub, handle, bridge, conn, cmd);
+            run_command(hub, handle, bridge, answers, conn, cmd);
         }
         HubMsg::WsActivity(conn) => hub.on_ws_activity(conn, now()),
         HubMsg::Closed(conn) => hub.on_engine_close(conn),
@@ -272,7 +280,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
                 ready
             });
             if let Some((conn, cmd)) = ready {
-                run_command(hub, handle, bridge, conn, cmd);
+                run_command(hub, handle, bridge, answers, conn, cmd);
             }
         }
         HubMsg::Shutdown(ack) => {
@@ -281,6 +289,7 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
             }
             hub.answer_all_polls();
             flush(hub, handle, bridge);
+            answer(handle, answers);
             let _ = ack.send(());
         }
         HubMsg::RespondAt {
@@ -293,10 +302,13 @@ fn handle_msg(hub: &mut Hub, handle: &Handle, state: &mut State<'_>, msg: HubMsg
 }
 
 /// Runs `cmd` for the request on `conn` and answers it (or leaves a long-poll waiting).
+/// A response is posted after the flush that hands the command's deliveries to the
+/// workers ([`answer`]).
 fn run_command(
     hub: &mut Hub,
     handle: &Handle,
     bridge: &mut Option<RedisBridge>,
+    answers: &mut Vec<(ConnId, Response)>,
     conn: ConnId,
     cmd: Box<Command>,
 ) {
@@ -335,7 +347,7 @@ fn run_command(
                 None => Some(r),
             };
             if let Some(r) = r {
-                handle.respond(conn, r);
+                answers.push((conn, r));
             }
         }
         Outcome::Upgrade(frames) => {
@@ -351,6 +363,17 @@ fn run_command(
         }
         // The poll waits in the hub, with everything its answer needs.
         Outcome::Waiting => {}
+    }
+}
+
+/// Posts the answers of the commands run before the last flush. After the flush, so that
+/// a worker has a command's deliveries before its answer: it writes the answer at once,
+/// or, while it is far behind with its writes, after them, and a publisher's next
+/// request then waits for what the server owes (`server/worker.rs`,
+/// `ANSWER_NOW_WITHIN`).
+fn answer(handle: &Handle, answers: &mut Vec<(ConnId, Response)>) {
+    for (conn, response) in answers.drain(..) {
+        handle.respond(conn, response);
     }
 }
 

@@ -23,18 +23,21 @@ impl Uuid {
 }
 
 impl fmt::Display for Uuid {
-    /// The canonical lower-case `8-4-4-4-12` form, as Python's `str(uuid)`.
+    /// The canonical lower-case `8-4-4-4-12` form, as Python's `str(uuid)`. Written in one
+    /// piece from a stack buffer, so `to_string` allocates once, at the final size: the
+    /// hub names every posted message with one (BENCHMARKS.md, issue 14, allocations).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = format!("{:032x}", self.0);
-        write!(
-            f,
-            "{}-{}-{}-{}-{}",
-            &h[0..8],
-            &h[8..12],
-            &h[12..16],
-            &h[16..20],
-            &h[20..32]
-        )
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [b'-'; 36];
+        let mut digits = (0..32u32)
+            .rev()
+            .map(|i| HEX[((self.0 >> (4 * i)) & 0xf) as usize]);
+        for (slot, at) in text.iter_mut().zip(0..) {
+            if !matches!(at, 8 | 13 | 18 | 23) {
+                *slot = digits.next().unwrap_or(b'0');
+            }
+        }
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

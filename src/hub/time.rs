@@ -1,6 +1,7 @@
 //! Wall-clock time as the hub sees it: microseconds since the Unix epoch (UTC), handed in by
 //! the driver. Owns the one date format channelstream emits. Pure: never reads the clock.
 
+use std::fmt::Write;
 use std::time::Duration;
 
 /// A moment in UTC, in microseconds since the Unix epoch.
@@ -41,9 +42,12 @@ impl Time {
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
         let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-        let mut s = format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}");
+        // One allocation of the final size (`format!` grows its string several times,
+        // and the hub stamps every posted message; BENCHMARKS.md, issue 14, allocations).
+        let mut s = String::with_capacity(26);
+        let _ = write!(s, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}");
         if micros != 0 {
-            s.push_str(&format!(".{micros:06}"));
+            let _ = write!(s, ".{micros:06}");
         }
         s
     }

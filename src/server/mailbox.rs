@@ -31,8 +31,16 @@ pub(crate) enum Mail {
 
 /// Splits `conns` by worker: `out[w]` gets the addresses owned by worker `w`, in order.
 /// Ids naming a worker that does not exist are dropped.
+/// Each group is allocated once at its final size (pushing grows a list of 1 000
+/// addresses ten times; this runs for every message the hub fans out).
 pub(crate) fn group_by_worker(conns: &[ConnId], workers: usize) -> Vec<Vec<Addr>> {
-    let mut out: Vec<Vec<Addr>> = vec![Vec::new(); workers];
+    let mut sizes = vec![0usize; workers];
+    for c in conns {
+        if let Some(n) = sizes.get_mut(c.worker as usize) {
+            *n += 1;
+        }
+    }
+    let mut out: Vec<Vec<Addr>> = sizes.into_iter().map(Vec::with_capacity).collect();
     for c in conns {
         if let Some(group) = out.get_mut(c.worker as usize) {
             group.push((c.key, c.gen));

@@ -337,6 +337,8 @@ impl Server {
                 open: open.clone(),
                 dirty: Vec::new(),
                 pass_events: Some(mio::Events::with_capacity(256)),
+                pass_began: None,
+                answer_after_pass: Vec::new(),
                 backlog: admission::Backlog::default(),
                 congestion: congestion.clone(),
                 held: Vec::new(),

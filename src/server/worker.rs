@@ -35,6 +35,21 @@ const MAIL_CHECK_EVERY: usize = 64;
 /// sockets not yet written (sends per delivery at 1 x 1 000: 0.88, 0.81, 0.76).
 const POLL_CHECK_EVERY: usize = 512;
 
+/// An answer that arrives while a flush pass has lasted less than this is written at
+/// once; later, it waits for the end of the pass. Publishers answered at once send more
+/// while the pass is still writing: in a short pass (a broadcast to 1 000 websockets,
+/// ~2 ms) that next message's frames join the sockets not yet written, so more frames
+/// share a send; in a long one (many channels under load) its fresh deliveries are
+/// written first and the rest of the pass waits behind them, 50–200 ms (BENCHMARKS.md,
+/// issue 14, the many-channels tail). Waiting for the pass's end makes a publisher
+/// wait for what the server owes, as a single-threaded server that writes before it
+/// answers does. (The cost: during the pass of a heartbeat to 19 000 websockets, 100–300
+/// ms, a publisher's answer waits for all of it; capping the wait at 25 ms lost the
+/// gain in many channels. 5 ms rather than 10: p99 36–38 against 49–50 ms at 19 000
+/// websockets, broadcasts unchanged; on a loaded machine a broadcast pass can pass 5 ms,
+/// and then fewer frames merge. Measured in BENCHMARKS.md.)
+const ANSWER_NOW_WITHIN: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A worker and everything it owns.
 pub(crate) struct Worker<A> {
     pub(crate) id: u16,
@@ -59,6 +74,11 @@ pub(crate) struct Worker<A> {
     /// Events polled in the middle of a long flush (`POLL_CHECK_EVERY`); `None` while
     /// they are being handled.
     pub(crate) pass_events: Option<Events>,
+    /// When the flush pass under way began (`None` between passes).
+    pub(crate) pass_began: Option<Instant>,
+    /// Connections whose answer waits for the end of the pass under way
+    /// ([`ANSWER_NOW_WITHIN`]).
+    pub(crate) answer_after_pass: Vec<u32>,
 }
 
 impl<A: App> Worker<A> {
@@ -112,7 +132,14 @@ impl<A: App> Worker<A> {
             Mail::Adopt(stream, peer) => self.adopt(stream, peer, now),
             Mail::Respond(addr, response) => {
                 let status = Some(response.status);
-                self.touch_now(addr, |c| c.respond(&response), status, now)
+                if self
+                    .pass_began
+                    .is_some_and(|began| began.elapsed() >= ANSWER_NOW_WITHIN)
+                {
+                    self.answer_later(addr, |c| c.respond(&response), status)
+                } else {
+                    self.touch_now(addr, |c| c.respond(&response), status, now)
+                }
             }
             Mail::Upgrade(addr, frames) => {
                 self.touch_now(addr, |c| c.upgrade(frames, now), None, now)
@@ -184,6 +211,16 @@ impl<A: App> Worker<A> {
         }
     }
 
+    /// Like `touch_now`, but the connection is driven (its answer written) only at the
+    /// end of the flush pass under way ([`ANSWER_NOW_WITHIN`]).
+    fn answer_later(&mut self, (key, gen): Addr, f: impl FnOnce(&mut Conn), status: Option<u16>) {
+        if let Some(socket) = self.conns.get_mut(key, gen) {
+            tracked(&mut self.backlog, &mut socket.conn, f);
+            socket.answered(status, self.env.mine());
+            self.answer_after_pass.push(key);
+        }
+    }
+
     fn adopt(&mut self, stream: TcpStream, peer: SocketAddr, now: Instant) {
         if self.shutting_down {
             self.open.fetch_sub(1, Ordering::SeqCst);
@@ -222,6 +259,7 @@ impl<A: App> Worker<A> {
 
     fn flush_dirty(&mut self, now: Instant) {
         while !self.dirty.is_empty() {
+            self.pass_began = Some(Instant::now());
             let mut keys = std::mem::take(&mut self.dirty);
             keys.sort_unstable();
             keys.dedup();
@@ -236,6 +274,10 @@ impl<A: App> Worker<A> {
                     self.drain_mailbox(now);
                     self.settle_fresh(now);
                 }
+                self.settle(key, now);
+            }
+            self.pass_began = None;
+            for key in std::mem::take(&mut self.answer_after_pass) {
                 self.settle(key, now);
             }
         }
