@@ -20,13 +20,11 @@ SECS=${SECS:-5}
 LG=$ROOT/target/release/examples/loadgen
 LIBC=$(ldd "$(echo "$BINS" | cut -d' ' -f1)" | awk '/libc.so/ {print $3}')
 mkdir -p "$OUT"
-bcast="--subscribers 1000 --channels 1 --payload 100 --duration ${SECS}s --drain 10s"
-case $SHAPE in
-b1) args="$bcast --rate ${RATE:-20} --publishers 1 --batch 1" ;;
-b4) args="$bcast --rate ${RATE:-20} --publishers 4 --batch 1" ;;
-many) args="--subscribers 19000 --channels 3800 --payload 100 --rate ${RATE:-1000} --publishers 8 --batch 50 --duration ${SECS}s --drain 10s --sources 127.0.0.1,127.0.0.2" ;;
-*) echo "unknown shape $SHAPE" >&2; exit 2 ;;
-esac
+. "$ROOT/tools/bench/shapes.sh"
+# Low fixed rates, so that every binary gets the same messages: 20 broadcasts or 1 000
+# many-channel messages a second unless RATE says otherwise.
+if [ "$SHAPE" = many ]; then rate=${RATE:-1000}; else rate=${RATE:-20}; fi
+args=$(shape_args "$SHAPE" "$rate" "$SECS") || { echo "unknown shape $SHAPE" >&2; exit 2; }
 FUNCS="malloc free realloc _int_malloc _int_free malloc_consolidate"
 for f in $FUNCS; do perf probe -q -x "$LIBC" -a "$f" 2>/dev/null || true; done
 EVENTS=$(for f in $FUNCS; do printf 'probe_libc:%s,' "$f"; done)

@@ -175,17 +175,10 @@ uws)
     # uws_summary.py prints per-CPU-second ratios (medians), p99 and loss/duplicates.
     RUNS=${RUNS:-3}
     UWS_ROWS=${UWS_ROWS:-b1 b4 many r100 r400}
-    bcast="--subscribers 1000 --channels 1 --payload 100 --duration 10s --drain 10s"
+    . "$ROOT/tools/bench/shapes.sh"
     for r in $(seq 1 "$RUNS"); do
         for row in $UWS_ROWS; do
-            case $row in
-            b1) args="$bcast --rate max --publishers 1 --batch 1" ;;
-            b4) args="$bcast --rate max --publishers 4 --batch 1" ;;
-            many) args="--subscribers 19000 --channels 3800 --payload 100 --rate max --publishers 8 --batch 50 --duration 10s --drain 10s --sources 127.0.0.1,127.0.0.2" ;;
-            r100) args="$bcast --rate 100 --publishers 2 --batch 1" ;;
-            r400) args="$bcast --rate 400 --publishers 2 --batch 1" ;;
-            *) echo "unknown uws row $row" >&2; exit 2 ;;
-            esac
+            args=$(shape_args "$row") || { echo "unknown uws row $row" >&2; exit 2; }
             for who in ours uws; do
                 if [ $who = ours ]; then
                     taskset -c 0 "$BIN" --host 127.0.0.1 --port $OURS_PORT --secret secret \

@@ -19,16 +19,8 @@ BIN=${BIN:-$ROOT/target/release/channelstream}
 LG=$ROOT/target/release/examples/loadgen
 UWS=/work/shared/tools/peers/uws.sh
 mkdir -p "$OUT"
-bcast="--subscribers 1000 --channels 1 --payload 100 --duration 10s --drain 10s"
-case $SHAPE in
-b1) args="$bcast --rate max --publishers 1 --batch 1" ;;
-b4) args="$bcast --rate max --publishers 4 --batch 1" ;;
-many) args="--subscribers 19000 --channels 3800 --payload 100 --rate max --publishers 8 --batch 50 --duration 10s --drain 10s --sources 127.0.0.1,127.0.0.2" ;;
-hb) args="--subscribers 19000 --channels 3800 --payload 100 --rate 200 --publishers 2 --batch 1 --duration 12s --drain 5s --sources 127.0.0.1,127.0.0.2" ;;
-r100) args="$bcast --rate 100 --publishers 2 --batch 1" ;;
-r400) args="$bcast --rate 400 --publishers 2 --batch 1" ;;
-*) echo "unknown shape $SHAPE" >&2; exit 2 ;;
-esac
+. "$ROOT/tools/bench/shapes.sh"
+args=$(shape_args "$SHAPE") || { echo "unknown shape $SHAPE" >&2; exit 2; }
 EVENTS=task-clock,context-switches,instructions,cycles,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
 PID=

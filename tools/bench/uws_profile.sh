@@ -18,13 +18,8 @@ BIN=${BIN:-$ROOT/target/bench-profile/channelstream}
 OUT=${OUT:-$ROOT/target/bench/prof-$(date -u +%Y%m%dT%H%M%SZ)}
 LG=$ROOT/target/release/examples/loadgen
 mkdir -p "$OUT"
-bcast="--subscribers 1000 --channels 1 --payload 100 --duration 10s --drain 10s"
-case $SHAPE in
-b1) args="$bcast --rate max --publishers 1 --batch 1" ;;
-b4) args="$bcast --rate max --publishers 4 --batch 1" ;;
-many) args="--subscribers 19000 --channels 3800 --payload 100 --rate max --publishers 8 --batch 50 --duration 10s --drain 10s --sources 127.0.0.1,127.0.0.2" ;;
-*) echo "unknown shape $SHAPE" >&2; exit 2 ;;
-esac
+. "$ROOT/tools/bench/shapes.sh"
+args=$(shape_args "$SHAPE") || { echo "unknown shape $SHAPE" >&2; exit 2; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
 taskset -c 0 "$BIN" --host 127.0.0.1 --port 28810 --secret secret --allow-posting-from 0.0.0.0 \
     --max-connections 20000 --workers 1 --log-level WARNING >/dev/null 2>&1 &
