@@ -51,46 +51,45 @@ pub fn write(p: &mut Page, bridge: &RedisBridge) {
         micros as f64 / 1e6,
     );
     let repairs = bridge.repairs();
-    p.single(
-        "channelstream_redis_gaps_repaired_total",
-        Kind::Counter,
-        "Gaps in a stream's numbering repaired from the frames Redis keeps.",
-        repairs.gaps as f64,
-    );
-    p.single(
-        "channelstream_redis_frames_repaired_total",
-        Kind::Counter,
-        "Frames missed here and found again in the frames Redis keeps.",
-        repairs.frames as f64,
-    );
-    p.single(
-        "channelstream_redis_frames_lost_total",
-        Kind::Counter,
-        "Frames missed here that the frames Redis keeps no longer held: never delivered.",
-        repairs.lost as f64,
-    );
-    p.single(
-        "channelstream_redis_gate_dropped_total",
-        Kind::Counter,
-        "Published messages dropped at the link while the hub thread was behind (repaired later).",
-        bridge.gate_dropped() as f64,
-    );
-    p.single(
-        "channelstream_redis_data_lost_total",
-        Kind::Counter,
-        "Times this node found Redis's instance marker changed (Redis lost its data) and wrote back its connection records and channel configs.",
-        bridge.data_losses() as f64,
-    );
-    p.single(
-        "channelstream_redis_behind_total",
-        Kind::Counter,
-        "Times this node told every node it was behind delivering (their /message answered 503 meanwhile).",
-        bridge.behind_episodes() as f64,
-    );
-    p.single(
-        "channelstream_redis_messages_refused_total",
-        Kind::Counter,
-        "/message requests answered 503 on this node because some node was behind delivering.",
-        bridge.publishes_refused() as f64,
-    );
+    // The bridge's counters: (name, help, value), each a single counter sample.
+    let counters = [
+        (
+            "channelstream_redis_gaps_repaired_total",
+            "Gaps in a stream's numbering repaired from the frames Redis keeps.",
+            repairs.gaps,
+        ),
+        (
+            "channelstream_redis_frames_repaired_total",
+            "Frames missed here and found again in the frames Redis keeps.",
+            repairs.frames,
+        ),
+        (
+            "channelstream_redis_frames_lost_total",
+            "Frames missed here that the frames Redis keeps no longer held: never delivered.",
+            repairs.lost,
+        ),
+        (
+            "channelstream_redis_gate_dropped_total",
+            "Published messages dropped at the link while the hub thread was behind (repaired later).",
+            bridge.gate_dropped() as u64,
+        ),
+        (
+            "channelstream_redis_data_lost_total",
+            "Times this node found Redis's instance marker changed (Redis lost its data) and wrote back its connection records and channel configs.",
+            bridge.data_losses(),
+        ),
+        (
+            "channelstream_redis_behind_total",
+            "Times this node told every node it was behind delivering (their /message requests were held meanwhile, then answered 503 after 200 ms).",
+            bridge.behind_episodes(),
+        ),
+        (
+            "channelstream_redis_messages_refused_total",
+            "/message requests answered 503 on this node because some node was behind delivering.",
+            bridge.publishes_refused(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        p.single(name, Kind::Counter, help, value as f64);
+    }
 }
