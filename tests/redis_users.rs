@@ -293,3 +293,53 @@ fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }
+
+#[test]
+fn a_change_the_node_never_heard_as_a_frame_is_read_from_redis_once_it_listens_again() {
+    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+        return;
+    };
+    let a = node(&redis);
+    connect_alice(a.addr);
+    // Another node's change that never reached A as a frame (as one published between
+    // A's read of alice's copy and its subscription): only the hash has it.
+    redis.call(
+        None,
+        &[
+            "HSET",
+            "t:u{alice}:user",
+            "s:mood",
+            "\"hidden\"",
+            "k",
+            "[\"mood\",\"secret\"]",
+        ],
+    );
+    assert_eq!(
+        users(&room_info(a.addr, true)),
+        [named("alice", json!({"mood": "ok"}))]
+    );
+    // A listens to alice's stream again (its subscriber is cut off and comes back):
+    // once that is confirmed it reads her copy, and shows the change.
+    redis.call(None, &["CLIENT", "KILL", "TYPE", "pubsub"]);
+    let want = [named("alice", json!({"mood": "hidden", "secret": 1}))];
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let on_a = users(&room_info(a.addr, true));
+        if on_a == want {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "A has {on_a:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Later changes win as usual.
+    post(
+        a.addr,
+        "/user_state",
+        json!({"user": "alice", "user_state": {"mood": "back"}}),
+    );
+    assert_eq!(
+        users(&room_info(a.addr, true)),
+        [named("alice", json!({"mood": "back", "secret": 1}))]
+    );
+    a.shutdown().expect("a stops");
+}

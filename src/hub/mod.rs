@@ -27,6 +27,7 @@ mod stored;
 mod time;
 mod transcode;
 mod user;
+mod user_refresh;
 
 pub use channel::{Channel, ChannelConfig, CHANNEL_CONFIG_TYPE, MAX_FRAMES};
 pub use clock::{

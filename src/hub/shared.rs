@@ -140,13 +140,22 @@ impl Hub {
 
     /// Queues `item` if in shared mode; false (nothing queued) otherwise.
     pub(super) fn share(&mut self, item: impl FnOnce() -> Shared) -> bool {
-        match &mut self.shared {
-            Some(out) => {
-                out.push(item());
-                true
+        let Some(out) = &mut self.shared else {
+            return false;
+        };
+        let item = item();
+        // A user-state change made here, marked for a re-read of the user that is out.
+        if let Shared::Publish {
+            stream: Stream::User(name),
+            msg,
+        } = &item
+        {
+            if let Some(u) = self.users.get_mut(name) {
+                super::user_refresh::mark_change(u, msg);
             }
-            None => false,
         }
+        out.push(item);
+        true
     }
 
     /// In shared mode, publishes `msg` to its channel, or else to each of its
@@ -212,6 +221,7 @@ impl Hub {
                 };
                 match kind {
                     USER_STATE_TYPE => {
+                        super::user_refresh::mark_change(u, msg);
                         // Applied again where it was made: the same values change nothing.
                         if let Some(Value::Object(state)) = msg.get("state") {
                             u.update_state(state);

@@ -24,6 +24,8 @@ pub struct SharedUser {
     pub state: Map<String, Value>,
     /// The public state keys.
     pub public_keys: Vec<String>,
+    /// The hash holds the public keys (its `k` field was read).
+    pub public_keys_known: bool,
 }
 
 impl SharedUser {
@@ -42,6 +44,7 @@ impl SharedUser {
             if field == KEYS_FIELD {
                 if let Ok(keys) = serde_json::from_slice::<Vec<String>>(&value) {
                     user.public_keys = keys;
+                    user.public_keys_known = true;
                 }
             } else if let Some(key) = field.strip_prefix(STATE_PREFIX) {
                 if let Ok(value) = serde_json::from_slice::<Value>(&value) {
@@ -154,6 +157,7 @@ mod tests {
                 .cloned()
                 .unwrap_or_default(),
             public_keys: vec!["mood".into()],
+            public_keys_known: true,
         };
         h.seed_user("amy", shared, at(0.0));
         let out = h.take_shared();

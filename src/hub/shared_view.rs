@@ -168,6 +168,7 @@ mod tests {
         let copy = |state: Value| SharedUser {
             state: state.as_object().cloned().unwrap_or_default(),
             public_keys: vec![],
+            public_keys_known: false,
         };
         let users: HashMap<String, SharedUser> = [
             ("bob".to_string(), copy(json!({"away": true}))),

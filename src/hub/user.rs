@@ -28,6 +28,9 @@ pub struct User {
     pub frames: Frames,
     /// Last activity, for user GC.
     pub last_active: Time,
+    /// Shared mode: the re-read of this user's copy in Redis that is out, and the keys
+    /// changed here since it was asked ([`super::user_refresh`]).
+    pub refresh: Option<super::user_refresh::Refresh>,
 }
 
 impl User {
@@ -41,6 +44,7 @@ impl User {
             connections: Vec::new(),
             frames: VecDeque::new(),
             last_active: now,
+            refresh: None,
         }
     }
 

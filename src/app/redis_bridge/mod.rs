@@ -101,6 +101,9 @@ enum Pending {
     /// A user's copy for the `/connect` or `/user_state` numbered so, parked until it
     /// comes.
     LoadUser(u64, String),
+    /// The re-read numbered so of a user's copy, once the subscription to the user's
+    /// stream is confirmed (`users.rs`).
+    RefreshUser(u64, String),
     /// `GET Pinstance` (`instance.rs`).
     Instance,
 }
@@ -534,6 +537,9 @@ impl RedisBridge {
                 Some(Pending::LoadUser(n, name)) => {
                     return self.on_user_loaded(hub, n, &name, result, now);
                 }
+                Some(Pending::RefreshUser(read, name)) => {
+                    self.on_user_refreshed(hub, read, &name, result);
+                }
                 Some(Pending::Info(n, name, part)) => {
                     return self.on_info_reply(hub, n, name, part, result, now);
                 }
@@ -609,6 +615,9 @@ impl RedisBridge {
             RedisEvent::Subscribed { channel } => {
                 let stream = self.by_pubsub.get(&channel).cloned()?;
                 self.sync(&stream);
+                if let Stream::User(name) = &stream {
+                    self.refresh_user(hub, name);
+                }
             }
             RedisEvent::Link {
                 role: Role::Commands,

@@ -5,6 +5,13 @@
 //! applied over it and its `fresh_user_state` left out, as the reference treats a user
 //! it has, and `/user_state` finds the user. A user Redis does not know, or a read
 //! that fails, is treated as on one node (`/user_state`: unknown user).
+//!
+//! Every time this node's subscription to a user's stream is confirmed (the first time,
+//! and after each reconnect of the subscriber) the user's copy is read once more
+//! ([`RedisBridge::refresh_user`]): a change another node published before the
+//! subscription took effect is in the hash but never comes here as a frame. The hub
+//! sets from the answer only the keys no change applied here since the confirmation
+//! (`src/hub/user_refresh.rs`).
 
 use super::{Pending, RedisBridge};
 use crate::api::Command;
@@ -54,6 +61,35 @@ impl RedisBridge {
             ),
         }
         Some(parked)
+    }
+}
+
+impl RedisBridge {
+    /// The subscription to user `name`'s stream is confirmed: reads the user's hash
+    /// again, if this node holds the user.
+    pub(super) fn refresh_user(&mut self, hub: &mut Hub, name: &str) {
+        self.next_tag += 1;
+        let read = self.next_tag;
+        if !hub.begin_user_refresh(name, read) {
+            return;
+        }
+        let key = format!("{}:user", self.publish.user_base(name));
+        let tag = self.tag(Pending::RefreshUser(read, name.to_string()));
+        if self.link.command(&["HGETALL", key.as_str()], tag).is_err() {
+            self.pending.remove(&tag);
+            hub.finish_user_refresh(name, read, None);
+        }
+    }
+
+    /// The answer to the re-read `read` of user `name`.
+    pub(super) fn on_user_refreshed(
+        &mut self,
+        hub: &mut Hub,
+        read: u64,
+        name: &str,
+        result: Result<Reply, CommandError>,
+    ) {
+        hub.finish_user_refresh(name, read, parse_user(result).flatten());
     }
 }
 
