@@ -30,7 +30,8 @@ pub struct User {
     pub last_active: Time,
     /// Shared mode: the re-read of this user's copy in Redis that is out, and the keys
     /// changed here since it was asked ([`super::user_refresh`]).
-    pub refresh: Option<super::user_refresh::Refresh>,
+    /// Boxed: it exists only during a re-read, and every user carries the field.
+    pub refresh: Option<Box<super::user_refresh::Refresh>>,
 }
 
 impl User {

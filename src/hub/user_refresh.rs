@@ -34,10 +34,10 @@ impl Hub {
         let Some(u) = self.users.get_mut(name) else {
             return false;
         };
-        u.refresh = Some(Refresh {
+        u.refresh = Some(Box::new(Refresh {
             read,
             ..Refresh::default()
-        });
+        }));
         true
     }
 
