@@ -7,10 +7,12 @@
 //! websockets stay open, and everything works again once Redis is back.
 
 mod redis_common;
+mod redis_node_common;
 mod server_common;
 
 use channelstream::app::Running;
 use redis_common::{redis_or_skip, RedisServer};
+use redis_node_common::{history_texts, node};
 use resp_reply::reply_integer;
 use serde_json::{json, Value};
 use server_common::{call, loopback_config, open_ws, post, read_close, read_items, Ws};
@@ -43,14 +45,6 @@ fn replayed(items: &[Value]) -> Vec<(u64, &str)> {
             )
         })
         .collect()
-}
-
-fn node(redis: &RedisServer) -> Running {
-    let mut c = loopback_config();
-    c.redis_url = Some(redis.url(""));
-    c.redis_key_prefix = "t:".into();
-    c.redis_presence_ttl = 3;
-    server_common::start(c)
 }
 
 /// Waits until `n` nodes subscribe to `pubsub`, then a little longer for their first
@@ -666,15 +660,7 @@ fn a_frame_lost_on_a_quiet_channel_is_found_by_the_position_check() {
 fn settings_and_history(addr: SocketAddr, channel: &str) -> (Value, Vec<String>) {
     let info = post(addr, "/info", json!({"info": {"channels": [channel]}}));
     let ch = &info["channels"][channel];
-    let history = ch["history"]
-        .as_array()
-        .map(|h| {
-            h.iter()
-                .filter_map(|m| m["message"]["text"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    (ch["settings"].clone(), history)
+    (ch["settings"].clone(), history_texts(&ch["history"]))
 }
 
 #[test]

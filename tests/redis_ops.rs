@@ -6,27 +6,20 @@
 
 mod ops_common;
 mod redis_common;
+mod redis_node_common;
 mod server_common;
 
 use channelstream::app::Running;
 use channelstream::resp::Reply;
 use ops_common::{get, parse_with_prometheus_client, promtool_check, Samples};
 use redis_common::{redis_or_skip, RedisServer};
+use redis_node_common::node;
 use serde_json::json;
-use server_common::{connect, loopback_config, open_ws, publish, sees_marker, Ws};
+use server_common::{connect, open_ws, publish, sees_marker, Ws};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const CONN: &str = "aaaaaaaa-0000-4000-8000-000000000001";
-
-/// A node on `redis` whose quiet streams are compared with Redis every second.
-fn node(redis: &RedisServer) -> Running {
-    let mut c = loopback_config();
-    c.redis_url = Some(redis.url(""));
-    c.redis_key_prefix = "t:".into();
-    c.redis_presence_ttl = 3;
-    server_common::start(c)
-}
 
 /// Polls `/readyz` until it answers `status` (within `within`); returns its body.
 fn readyz_becomes(addr: SocketAddr, status: u16, within: Duration) -> String {

@@ -7,22 +7,15 @@
 //! Redis down these calls still answer, from the asked node's state.
 
 mod redis_common;
+mod redis_node_common;
 mod server_common;
 
-use channelstream::app::Running;
 use channelstream::resp::Reply;
-use redis_common::{redis_or_skip, RedisServer};
+use redis_common::redis_or_skip;
+use redis_node_common::node;
 use serde_json::{json, Value};
-use server_common::{call, loopback_config, open_ws, post};
+use server_common::{call, open_ws, post};
 use std::net::SocketAddr;
-
-fn node(redis: &RedisServer) -> Running {
-    let mut c = loopback_config();
-    c.redis_url = Some(redis.url(""));
-    c.redis_key_prefix = "t:".into();
-    c.redis_presence_ttl = 3;
-    server_common::start(c)
-}
 
 const ALICE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000002";
@@ -66,6 +59,20 @@ fn room_info(addr: SocketAddr, public: bool) -> Value {
 
 fn named(name: &str, state: Value) -> (String, Value) {
     (name.to_string(), state)
+}
+
+/// Polls the public listing of `room` on the node at `addr` until it is `want`; fails
+/// after 5 s with what it last showed.
+fn public_users_become(addr: SocketAddr, want: &[(String, Value)]) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let shown = users(&room_info(addr, true));
+        if shown == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < until, "{addr} shows {shown:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 #[test]
@@ -216,15 +223,7 @@ fn a_user_who_set_state_on_one_node_starts_with_it_on_another() {
     assert_eq!(again["state"], json!({"a": 1, "b": 3, "mood": "busy"}));
     assert_eq!(again["public_state"], json!({"b": 3}));
     // A, which holds alice, hears what B's connect changed, as Redis's copy holds it.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let on_a = users(&room_info(a.addr, true));
-        if on_a == [named("alice", json!({"b": 3}))] {
-            break;
-        }
-        assert!(std::time::Instant::now() < until, "A has {on_a:?}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    public_users_become(a.addr, &[named("alice", json!({"b": 3}))]);
     // A user Redis never saw takes `fresh_user_state`, as on one node.
     let fresh = post(
         b.addr,
@@ -277,11 +276,7 @@ fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
         json!([{"key": "mood", "value": "away"}])
     );
     // A, which holds alice, hears it on her stream.
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while users(&room_info(a.addr, true)) != [named("alice", json!({"mood": "away"}))] {
-        assert!(std::time::Instant::now() < until, "A never saw the change");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    public_users_become(a.addr, &[named("alice", json!({"mood": "away"}))]);
     // A user no node ever saw is still unknown.
     let (status, body) = call(
         b.addr,
@@ -321,16 +316,10 @@ fn a_change_the_node_never_heard_as_a_frame_is_read_from_redis_once_it_listens_a
     // A listens to alice's stream again (its subscriber is cut off and comes back):
     // once that is confirmed it reads her copy, and shows the change.
     redis.call(None, &["CLIENT", "KILL", "TYPE", "pubsub"]);
-    let want = [named("alice", json!({"mood": "hidden", "secret": 1}))];
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let on_a = users(&room_info(a.addr, true));
-        if on_a == want {
-            break;
-        }
-        assert!(std::time::Instant::now() < until, "A has {on_a:?}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    public_users_become(
+        a.addr,
+        &[named("alice", json!({"mood": "hidden", "secret": 1}))],
+    );
     // Later changes win as usual.
     post(
         a.addr,
