@@ -1,5 +1,6 @@
 //! Each stream's order: where this node is in Redis's numbering, and the reads that
-//! keep it exact (sync after each SUBSCRIBE, gap repair, preload of a channel new here).
+//! keep it exact (sync after each SUBSCRIBE, gap repair, preload of a channel new here);
+//! a sync that finds Redis behind this node in its epoch raises Redis's number.
 
 use super::{Pending, RedisBridge, MAX_HELD, REDIS_FRAMES};
 use crate::hub::{Hub, Stream, Time};
