@@ -1,11 +1,14 @@
 //! The atomic publish script (`src/redis/publish.lua`) against a real `redis-server`:
 //! per-channel sequence numbers, idempotent retries, trimmed history, subscribers
 //! receiving `seq:epoch:payload`, a new epoch when Redis lost the channel, and the EVAL
-//! fallback after `SCRIPT FLUSH`.
+//! fallback after `SCRIPT FLUSH`; a floor (the last frame a node saw) raising a numbering
+//! Redis lost part of.
 
 mod redis_common;
 
-use channelstream::redis::{new_epoch, PublishScript, Published, PublishedFrame, RedisEvent};
+use channelstream::redis::{
+    new_epoch, PublishScript, Published, PublishedFrame, RedisEvent, SeqFloor,
+};
 use channelstream::resp::Reply;
 use redis_common::{quick_config, redis_or_skip, TestLink};
 use std::time::Duration;
@@ -229,4 +232,67 @@ fn a_channel_redis_lost_restarts_under_a_new_epoch() {
     );
     let next = p.publish("e", "m3", "z", 10);
     assert_eq!((next.seq, next.epoch), (2, after.epoch));
+}
+
+#[test]
+fn a_floor_in_the_same_epoch_numbers_after_it_and_one_of_another_epoch_does_not() {
+    let Some(redis) = redis_or_skip("a_floor_numbers_after_it", &[]) else {
+        return;
+    };
+    let mut p = Publisher::new(&redis);
+    for i in 1..=4 {
+        p.publish("f", &format!("m{i}"), "x", 10);
+    }
+    let epoch = p.publish("f", "m5", "x", 10).epoch;
+    // Redis lost its last three numbers (as after a restart from an older snapshot).
+    let meta = String::from_utf8(p.script.meta_key("f")).expect("utf8");
+    redis.call(None, &["HSET", &meta, "s", "2"]);
+    let publish_with = |p: &mut Publisher, id: &str, floor: SeqFloor<'_>| {
+        p.tag += 1;
+        let base = p.script.channel_base("f");
+        let at = (base.as_str(), id, &b"y"[..]);
+        let (handle, new) = (&p.link.handle, &p.epoch);
+        p.script
+            .publish_config_at(handle, at, 10, new, None, Some(floor), p.tag)
+            .expect("queued");
+        PublishScript::parse_reply(p.link.reply(p.tag).expect("ran")).expect("reply")
+    };
+    let other = SeqFloor {
+        epoch: "another",
+        seq: 9,
+    };
+    assert_eq!(
+        publish_with(&mut p, "n1", other).seq,
+        3,
+        "another epoch's floor"
+    );
+    let seen = SeqFloor {
+        epoch: &epoch,
+        seq: 5,
+    };
+    let next = publish_with(&mut p, "n2", seen);
+    assert_eq!((next.seq, next.epoch.as_str()), (6, epoch.as_str()));
+    let lower = SeqFloor {
+        epoch: &epoch,
+        seq: 1,
+    };
+    assert_eq!(publish_with(&mut p, "n3", lower).seq, 7, "a lower floor");
+    // The floor script alone: raises only in the same epoch and only upwards.
+    let base = p.script.channel_base("f");
+    let raise = |p: &mut Publisher, floor: SeqFloor<'_>| {
+        p.tag += 1;
+        let handle = &p.link.handle;
+        p.script
+            .raise_floor(handle, &base, floor, p.tag)
+            .expect("queued");
+        p.link.reply(p.tag).expect("ran")
+    };
+    assert_eq!(raise(&mut p, other), Reply::Integer(0));
+    assert_eq!(raise(&mut p, lower), Reply::Integer(0));
+    let ahead = SeqFloor {
+        epoch: &epoch,
+        seq: 20,
+    };
+    assert_eq!(raise(&mut p, ahead), Reply::Integer(1));
+    assert_eq!(p.publish("f", "n4", "z", 10).seq, 21);
 }

@@ -6,7 +6,9 @@
 //! websockets stay open; once it is back the channel keeps its epoch and numbering, the
 //! subscribers on both nodes get every later message once and in order, positions
 //! continue (`recover=` replays across the outage), history is the same on every node,
-//! and presence is as it was: nobody parted, nobody joined again.
+//! and presence is as it was: nobody parted, nobody joined again. Restarted with *older*
+//! data than it acknowledged (a snapshot from before the last publishes), the nodes raise
+//! its numbering to what they saw, so later messages are not dropped as duplicates.
 
 mod redis_common;
 mod server_common;
@@ -213,6 +215,63 @@ fn redis_restarted_with_its_data_keeps_epochs_positions_history_and_presence() {
         got.last().map(|r| r["channels"]["room"].clone()),
         Some(json!({"pos": 7, "recovered": true}))
     );
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
+}
+
+/// `room`'s last sequence number in Redis's meta.
+fn room_seq(redis: &RedisServer) -> i64 {
+    integer(&redis.call(None, &["HGET", "t:{room}:meta", "s"]))
+}
+
+#[test]
+fn redis_restarted_with_older_data_numbers_after_what_the_nodes_saw() {
+    let Some(mut redis) = redis_or_skip("redis_restart", &[]) else {
+        return;
+    };
+    let (a, b) = (node(&redis), node(&redis));
+    let config = json!({"room": {"store_history": true, "history_size": 20}});
+    for (addr, user, id) in [(a.addr, "alice", ALICE), (b.addr, "bob", BOB)] {
+        post(
+            addr,
+            "/connect",
+            json!({"username": user, "conn_id": id, "channels": ["room"],
+                   "channel_configs": config}),
+        );
+    }
+    wait_subscribed(&redis, "t:{room}:pub", 2);
+    let mut ws_a = open_ws(a.addr, &format!("{ALICE}&recover=%7B%7D"));
+    let mut ws_b = open_ws(b.addr, &format!("{BOB}&recover=%7B%7D"));
+    assert_eq!(send(a.addr, "m1"), 200);
+    assert_eq!(send(b.addr, "m2"), 200);
+    // A snapshot now, then two more messages Redis acknowledged and both nodes delivered.
+    assert_eq!(redis.call(None, &["SAVE"]), Reply::Simple("OK".into()));
+    assert_eq!(send(a.addr, "m3"), 200);
+    assert_eq!(send(b.addr, "m4"), 200);
+    let before = texts(&[(1, "m1"), (2, "m2"), (3, "m3"), (4, "m4")]);
+    assert_eq!(positioned(&mut ws_a, Duration::from_secs(5), "m4"), before);
+    assert_eq!(positioned(&mut ws_b, Duration::from_secs(5), "m4"), before);
+    // Killed (nothing saved) and back from the older snapshot: same epoch, s = 2.
+    redis.stop();
+    redis.start();
+    wait_subscribed(&redis, "t:{room}:pub", 2);
+    // The nodes' sync after resubscribing finds Redis behind them and raises it.
+    let until = Instant::now() + Duration::from_secs(5);
+    while room_seq(&redis) != 4 {
+        assert!(Instant::now() < until, "s stays {}", room_seq(&redis));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let until = Instant::now() + Duration::from_secs(15);
+    while send(a.addr, "m5") != 200 {
+        assert!(Instant::now() < until, "no 200 after redis came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(send(b.addr, "m6"), 200);
+    // Both nodes deliver the new messages, in order, after the positions they saw.
+    let after = texts(&[(5, "m5"), (6, "m6")]);
+    assert_eq!(positioned(&mut ws_a, Duration::from_secs(5), "m6"), after);
+    assert_eq!(positioned(&mut ws_b, Duration::from_secs(5), "m6"), after);
+    assert_eq!(room_seq(&redis), 6);
     a.shutdown().expect("a stops");
     b.shutdown().expect("b stops");
 }

@@ -25,7 +25,8 @@ mod url;
 pub use link::{NotQueued, RedisHandle, RedisLink};
 pub use presence::{PresenceScripts, REFRESH_BATCH, SWEEP_BATCH};
 pub use publish::{
-    new_epoch, PublishScript, Published, PublishedFrame, CHANNEL_TTL_SECONDS, DEDUP_SECONDS,
+    new_epoch, PublishScript, Published, PublishedFrame, SeqFloor, CHANNEL_TTL_SECONDS,
+    DEDUP_SECONDS,
 };
 pub use script::Script;
 pub use session::{Session, SUBSCRIBE_BATCH};

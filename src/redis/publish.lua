@@ -11,8 +11,12 @@
 -- ARGV[5]  epoch to start the channel with if it has none (random, from the caller)
 -- ARGV[6]  time to live of meta and history, seconds, refreshed by each publish
 -- ARGV[7]  optional: the channel's new config (JSON), kept in the meta as c ('' = none)
+-- ARGV[8]  optional: the floor, "seq:epoch" of the last frame the caller saw on this
+--          stream ('' = none). If the meta has that epoch and a lower s, s is raised to
+--          seq first: Redis restarted with older data than it acknowledged keeps its
+--          epoch but lost numbers nodes already delivered, which must not be reused.
 -- KEYS[4]  optional, a user's stream: the user's state hash
--- ARGV[8..] field, value pairs set in KEYS[4] (a state change), which then lives as
+-- ARGV[9..] field, value pairs set in KEYS[4] (a state change), which then lives as
 --          long as meta (ARGV[6]); set here so that Redis orders the hash writes as it
 --          orders the stream's frames
 --
@@ -32,8 +36,16 @@ end
 if ARGV[7] and ARGV[7] ~= '' then
   redis.call('HSET', KEYS[1], 'c', ARGV[7])
 end
+if ARGV[8] and ARGV[8] ~= '' then
+  local colon = string.find(ARGV[8], ':', 1, true) or 0
+  local floor = tonumber(string.sub(ARGV[8], 1, colon - 1)) or 0
+  local s = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
+  if string.sub(ARGV[8], colon + 1) == epoch and floor > s then
+    redis.call('HSET', KEYS[1], 's', floor)
+  end
+end
 if KEYS[4] then
-  for i = 8, #ARGV - 1, 2 do
+  for i = 9, #ARGV - 1, 2 do
     redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
   end
   redis.call('EXPIRE', KEYS[4], ARGV[6])

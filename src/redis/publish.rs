@@ -20,7 +20,19 @@ pub const CHANNEL_TTL_SECONDS: u64 = 30 * 24 * 3600;
 #[derive(Clone, Debug)]
 pub struct PublishScript {
     script: Arc<Script>,
+    floor_script: Arc<Script>,
     prefix: String,
+}
+
+/// The last frame a node saw on a stream, `seq` in `epoch`: a publish given it (and
+/// [`PublishScript::raise_floor`]) never numbers a frame at or below it in that epoch,
+/// even after Redis came back with older data than it had acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqFloor<'a> {
+    /// The epoch `seq` belongs to.
+    pub epoch: &'a str,
+    /// The last sequence number seen.
+    pub seq: u64,
 }
 
 /// What the script answered.
@@ -68,6 +80,7 @@ impl PublishScript {
     pub fn new(prefix: &str) -> PublishScript {
         PublishScript {
             script: Arc::new(Script::new(include_str!("publish.lua"))),
+            floor_script: Arc::new(Script::new(include_str!("seq_floor.lua"))),
             prefix: prefix.to_string(),
         }
     }
@@ -75,6 +88,30 @@ impl PublishScript {
     /// The script, for `LinkConfig::scripts` (loaded at every connect).
     pub fn script(&self) -> &Arc<Script> {
         &self.script
+    }
+
+    /// The floor script ([`PublishScript::raise_floor`]), for `LinkConfig::scripts`.
+    pub fn floor_script(&self) -> &Arc<Script> {
+        &self.floor_script
+    }
+
+    /// Raises the last sequence number of the stream under `base` to `floor.seq` if its
+    /// meta has `floor.epoch` and a lower one (`seq_floor.lua`; the reply is 1 when
+    /// raised): a node that saw further than Redis remembers (Redis restarted with older
+    /// data) makes every node's next publish number after it.
+    pub fn raise_floor(
+        &self,
+        handle: &RedisHandle,
+        base: &str,
+        floor: SeqFloor<'_>,
+        tag: u64,
+    ) -> Result<(), NotQueued> {
+        let keys = vec![format!("{base}:meta").into_bytes()];
+        let args = vec![
+            floor.epoch.as_bytes().to_vec(),
+            floor.seq.to_string().into_bytes(),
+        ];
+        handle.eval(&self.floor_script, keys, args, tag)
     }
 
     fn key(&self, channel: &str, suffix: &str) -> Vec<u8> {
@@ -151,12 +188,14 @@ impl PublishScript {
         tag: u64,
     ) -> Result<(), NotQueued> {
         let at = (base, message_id, payload);
-        self.publish_config_at(handle, at, history_size, new_epoch, None, tag)
+        self.publish_config_at(handle, at, history_size, new_epoch, None, None, tag)
     }
 
     /// [`PublishScript::publish_at`] of a channel-config change: `config` (JSON) is also
     /// kept in `base:meta` as `c`, in the same script, so the meta always holds the
-    /// config of the last change published.
+    /// config of the last change published. With a `floor` (the last frame this node
+    /// saw on the stream) the message is numbered after it ([`SeqFloor`]).
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_config_at(
         &self,
         handle: &RedisHandle,
@@ -164,17 +203,21 @@ impl PublishScript {
         history_size: usize,
         new_epoch: &str,
         config: Option<&[u8]>,
+        floor: Option<SeqFloor<'_>>,
         tag: u64,
     ) -> Result<(), NotQueued> {
         let (keys, mut args) = script_input(at, history_size, new_epoch);
-        args.extend(config.map(<[u8]>::to_vec));
+        args.push(config.map(<[u8]>::to_vec).unwrap_or_default());
+        args.push(floor_arg(floor));
         handle.eval(&self.script, keys, args, tag)
     }
 
     /// [`PublishScript::publish_at`] of a user-state change on a user's stream (`base`
     /// is [`PublishScript::user_base`]): `fields` (field, value) are also set in
     /// `base:user`, the user's state hash, in the same script, so the hash holds the
-    /// changes in the order the stream numbers them.
+    /// changes in the order the stream numbers them. `floor` as in
+    /// [`PublishScript::publish_config_at`].
+    #[allow(clippy::too_many_arguments)]
     pub fn publish_user_state_at(
         &self,
         handle: &RedisHandle,
@@ -182,11 +225,13 @@ impl PublishScript {
         history_size: usize,
         new_epoch: &str,
         fields: &[(String, String)],
+        floor: Option<SeqFloor<'_>>,
         tag: u64,
     ) -> Result<(), NotQueued> {
         let (mut keys, mut args) = script_input(at, history_size, new_epoch);
         keys.push(format!("{}:user", at.0).into_bytes());
         args.push(Vec::new());
+        args.push(floor_arg(floor));
         for (field, value) in fields {
             args.push(field.as_bytes().to_vec());
             args.push(value.as_bytes().to_vec());
@@ -236,6 +281,11 @@ fn script_input(
         CHANNEL_TTL_SECONDS.to_string().into_bytes(),
     ];
     (keys, args)
+}
+
+/// `publish.lua`'s ARGV[8]: `seq:epoch`, or empty for no floor.
+fn floor_arg(floor: Option<SeqFloor<'_>>) -> Vec<u8> {
+    floor.map_or_else(Vec::new, |f| format!("{}:{}", f.seq, f.epoch).into_bytes())
 }
 
 /// A fresh random epoch (16 hex digits from `/dev/urandom`), offered to the script for

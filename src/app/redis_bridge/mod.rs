@@ -48,7 +48,7 @@ use crate::hub::{
 };
 use crate::redis::{
     LinkConfig, LinkStats, PresenceScripts, PublishScript, PublishedFrame, RedisEvent, RedisHandle,
-    RedisLink, RedisUrl, Role,
+    RedisLink, RedisUrl, Role, SeqFloor,
 };
 use crate::resp::Reply;
 use crate::server::Handle;
@@ -211,6 +211,7 @@ impl RedisBridge {
         let presence = PresenceScripts::new();
         let mut config = LinkConfig::new(url);
         config.scripts.push(publish.script().clone());
+        config.scripts.push(publish.floor_script().clone());
         config.scripts.extend(presence.scripts());
         let reconnect_grace = config.backoff_max;
         let link = RedisLink::spawn(config, on_event)?;
@@ -395,13 +396,20 @@ impl RedisBridge {
         // A user-state change also goes into Redis's copy of the user, in the script.
         let user_state = matches!(stream, Stream::User(_))
             && msg.get("type").and_then(Value::as_str) == Some(USER_STATE_TYPE);
+        // Numbered after the last frame seen here, even if Redis came back with older
+        // data (`SeqFloor`).
+        let floor = self.tracks.get(stream).and_then(|t| {
+            let epoch = t.epoch.as_deref()?;
+            (t.last > 0).then_some(SeqFloor { epoch, seq: t.last })
+        });
+        let (link, frames) = (&self.link, REDIS_FRAMES);
         let queued = if user_state {
             let fields = SharedUser::fields_of_change(msg);
             self.publish
-                .publish_user_state_at(&self.link, at, REDIS_FRAMES, &epoch, &fields, tag)
+                .publish_user_state_at(link, at, frames, &epoch, &fields, floor, tag)
         } else {
             self.publish
-                .publish_config_at(&self.link, at, REDIS_FRAMES, &epoch, config, tag)
+                .publish_config_at(link, at, frames, &epoch, config, floor, tag)
         };
         queued.map_err(|e| {
             self.pending.remove(&tag);

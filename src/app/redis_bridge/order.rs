@@ -1,9 +1,10 @@
 //! Each stream's order: where this node is in Redis's numbering, and the reads that
-//! keep it exact (sync after each SUBSCRIBE, gap repair, preload of a channel new here).
+//! keep it exact (sync after each SUBSCRIBE, gap repair, preload of a channel new here);
+//! a sync that finds Redis behind this node in its epoch raises Redis's number.
 
 use super::{Pending, RedisBridge, MAX_HELD, REDIS_FRAMES};
 use crate::hub::{Hub, Stream, Time};
-use crate::redis::{CommandError, PublishedFrame};
+use crate::redis::{CommandError, PublishedFrame, SeqFloor};
 use crate::resp::Reply;
 use serde_json::{Map, Value};
 use std::collections::btree_map::Entry;
@@ -93,6 +94,9 @@ impl RedisBridge {
         };
         let mut needs_repair = false;
         let mut preload = false;
+        // Redis is behind this node in the same epoch: it came back with older data than
+        // it acknowledged.
+        let mut raise = false;
         match (&t.epoch, epoch) {
             (_, None) => {
                 // No state in Redis: nothing published yet, or lost. Numbering starts
@@ -119,7 +123,10 @@ impl RedisBridge {
                     preload = true;
                 }
             }
-            (Some(known), Some(e)) if *known == e => needs_repair = seq > t.last,
+            (Some(known), Some(e)) if *known == e => {
+                needs_repair = seq > t.last;
+                raise = seq < t.last;
+            }
             (_, Some(e)) => {
                 // Another epoch: Redis lost the stream; what the new one holds is read.
                 t.epoch = Some(e);
@@ -129,12 +136,43 @@ impl RedisBridge {
             }
         }
         t.synced = true;
+        if raise {
+            let last = t.last;
+            self.raise_floor(stream, last);
+        }
         if preload {
             self.preload(hub, stream);
         } else if needs_repair {
             self.repair(stream);
         } else {
             self.drain_held(hub, stream, true, now);
+        }
+    }
+
+    /// Raises `stream`'s last sequence number in Redis to `last`, the one this node saw,
+    /// if Redis still has this node's epoch and a lower one: so no node's next publish
+    /// reuses a number already delivered (they would drop it as a duplicate).
+    fn raise_floor(&mut self, stream: &Stream, last: u64) {
+        let Some(epoch) = self.tracks.get(stream).and_then(|t| t.epoch.clone()) else {
+            return;
+        };
+        crate::log!(
+            Warning,
+            "redis is behind this node on a stream (restarted with older data): \
+             raising its sequence number to {last}"
+        );
+        let base = self.base(stream);
+        let tag = self.tag(Pending::Write);
+        let floor = SeqFloor {
+            epoch: &epoch,
+            seq: last,
+        };
+        if self
+            .publish
+            .raise_floor(&self.link, &base, floor, tag)
+            .is_err()
+        {
+            self.pending.remove(&tag);
         }
     }
 
