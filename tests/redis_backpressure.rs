@@ -10,13 +10,15 @@
 //! was cut.
 
 mod redis_common;
+mod redis_node_common;
 mod server_common;
 
 use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
+use redis_node_common::node_config;
 use serde_json::{json, Value};
-use server_common::{body_of, loopback_config, post, raw, raw_ws, signed, status_of};
+use server_common::{body_of, post, raw, raw_ws, signed, status_of};
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -30,9 +32,7 @@ const MAX_OUTBOUND: usize = 4 * 1024 * 1024;
 const FILL: usize = 16 * 1024;
 
 fn node(redis: &RedisServer, workers: usize) -> Running {
-    let mut c = loopback_config();
-    c.redis_url = Some(redis.url(""));
-    c.redis_key_prefix = "t:".into();
+    let mut c = node_config(redis);
     c.workers = workers;
     c.limits.max_outbound = MAX_OUTBOUND;
     server_common::start(c)

@@ -11,28 +11,19 @@
 //! its numbering to what they saw, so later messages are not dropped as duplicates.
 
 mod redis_common;
+mod redis_node_common;
 mod server_common;
 
-use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
+use redis_node_common::{history_texts, node, TTL};
 use serde_json::{json, Value};
-use server_common::{call, loopback_config, open_ws, post, read_close, read_items, Ws};
+use server_common::{call, open_ws, post, read_close, read_items, Ws};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 const ALICE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const BOB: &str = "bbbbbbbb-0000-4000-8000-000000000002";
-/// The presence time to live of the test nodes, in seconds (refresh every second).
-const TTL: u64 = 3;
-
-fn node(redis: &RedisServer) -> Running {
-    let mut c = loopback_config();
-    c.redis_url = Some(redis.url(""));
-    c.redis_key_prefix = "t:".into();
-    c.redis_presence_ttl = TTL;
-    server_common::start(c)
-}
 
 fn integer(reply: &Reply) -> i64 {
     match reply {
@@ -82,15 +73,7 @@ fn presence(items: &[Value]) -> Vec<&Value> {
 fn users_and_history(addr: SocketAddr) -> (Value, Vec<String>) {
     let info = post(addr, "/info", json!({"info": {"channels": ["room"]}}));
     let room = &info["channels"]["room"];
-    let history = room["history"]
-        .as_array()
-        .map(|h| {
-            h.iter()
-                .filter_map(|m| m["message"]["text"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
-    (room["users"].clone(), history)
+    (room["users"].clone(), history_texts(&room["history"]))
 }
 
 fn texts(want: &[(u64, &str)]) -> Vec<(u64, String)> {
