@@ -10,8 +10,9 @@ mod redis_common;
 mod redis_node_common;
 mod server_common;
 
+use channelstream::app::Running;
 use channelstream::resp::Reply;
-use redis_common::redis_or_skip;
+use redis_common::{redis_or_skip, RedisServer};
 use redis_node_common::node;
 use serde_json::{json, Value};
 use server_common::{call, open_ws, post};
@@ -30,6 +31,20 @@ fn connect_alice(addr: SocketAddr) -> Value {
         json!({"username": "alice", "conn_id": ALICE, "channels": ["room"],
                "user_state": {"mood": "ok", "secret": 1}, "state_public_keys": ["mood"]}),
     )
+}
+
+/// Redis and two nodes on it, with alice connected on the first (`None`: no Redis here).
+fn alice_on_a() -> Option<(RedisServer, Running, Running)> {
+    let redis = redis_or_skip("redis_users", &[])?;
+    let (a, b) = (node(&redis), node(&redis));
+    connect_alice(a.addr);
+    Some((redis, a, b))
+}
+
+/// Both nodes stop cleanly.
+fn stop(a: Running, b: Running) {
+    a.shutdown().expect("a stops");
+    b.shutdown().expect("b stops");
 }
 
 /// The `users` list of a listing as (name, state) pairs.
@@ -77,11 +92,9 @@ fn public_users_become(addr: SocketAddr, want: &[(String, Value)]) {
 
 #[test]
 fn info_on_another_node_shows_the_state_of_a_user_it_never_saw_and_its_changes() {
-    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+    let Some((redis, a, b)) = alice_on_a() else {
         return;
     };
-    let (a, b) = (node(&redis), node(&redis));
-    connect_alice(a.addr);
     assert_eq!(
         users(&room_info(b.addr, false)),
         [named("alice", json!({"mood": "ok", "secret": 1}))]
@@ -112,8 +125,7 @@ fn info_on_another_node_shows_the_state_of_a_user_it_never_saw_and_its_changes()
         Reply::Integer(ttl) => assert!(ttl > 0, "ttl {ttl}"),
         other => panic!("TTL answered {other:?}"),
     }
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop(a, b);
 }
 
 #[test]
@@ -191,8 +203,7 @@ fn connect_subscribe_and_unsubscribe_on_another_node_list_every_nodes_users() {
         body["channels_info"]["channels"]["side"]["users"],
         json!(["carol"])
     );
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop(a, b);
 }
 
 #[test]
@@ -231,17 +242,14 @@ fn a_user_who_set_state_on_one_node_starts_with_it_on_another() {
         json!({"username": "erin", "channels": [], "fresh_user_state": {"f": 1}}),
     );
     assert_eq!(fresh["state"], json!({"f": 1}));
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop(a, b);
 }
 
 #[test]
 fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
-    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+    let Some((_redis, a, b)) = alice_on_a() else {
         return;
     };
-    let (a, b) = (node(&redis), node(&redis));
-    connect_alice(a.addr);
     // alice's websocket opens on B, which takes her connection over from Redis.
     let _ws = open_ws(b.addr, ALICE);
     assert_eq!(
@@ -252,17 +260,14 @@ fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
         users(&room_info(b.addr, true)),
         [named("alice", json!({"mood": "ok"}))]
     );
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop(a, b);
 }
 
 #[test]
 fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
-    let Some(redis) = redis_or_skip("redis_users", &[]) else {
+    let Some((_redis, a, b)) = alice_on_a() else {
         return;
     };
-    let (a, b) = (node(&redis), node(&redis));
-    connect_alice(a.addr);
     // B finds alice in Redis, as one node would find a user it has.
     let changed = post(
         b.addr,
@@ -285,8 +290,7 @@ fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
         &json!({"user": "nobody", "user_state": {"a": 1}}),
     );
     assert_eq!((status, &body["user"]), (422, &json!(["Unknown user"])));
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop(a, b);
 }
 
 #[test]
