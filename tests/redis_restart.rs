@@ -14,6 +14,7 @@ mod redis_common;
 mod redis_node_common;
 mod server_common;
 
+use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
 use redis_node_common::{history_texts, node, TTL};
@@ -65,6 +66,25 @@ fn positioned(ws: &mut Ws, within: Duration, last: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
+/// Connects alice on `a` and bob on `b` to `room` (with `config` as its channel
+/// configs), waits until both nodes listen to it, and opens their websockets asking for
+/// positions (`recover={}`).
+fn alice_and_bob_listen(redis: &RedisServer, a: &Running, b: &Running, config: &Value) -> (Ws, Ws) {
+    for (addr, user, id) in [(a.addr, "alice", ALICE), (b.addr, "bob", BOB)] {
+        post(
+            addr,
+            "/connect",
+            json!({"username": user, "conn_id": id, "channels": ["room"],
+                   "channel_configs": config}),
+        );
+    }
+    wait_subscribed(redis, "t:{room}:pub", 2);
+    (
+        open_ws(a.addr, &format!("{ALICE}&recover=%7B%7D")),
+        open_ws(b.addr, &format!("{BOB}&recover=%7B%7D")),
+    )
+}
+
 fn presence(items: &[Value]) -> Vec<&Value> {
     items.iter().filter(|i| i["type"] == "presence").collect()
 }
@@ -88,17 +108,7 @@ fn redis_restarted_with_its_data_keeps_epochs_positions_history_and_presence() {
     let (a, b) = (node(&redis), node(&redis));
     let config = json!({"room": {"notify_presence": true, "store_history": true,
                                  "history_size": 20}});
-    for (addr, user, id) in [(a.addr, "alice", ALICE), (b.addr, "bob", BOB)] {
-        post(
-            addr,
-            "/connect",
-            json!({"username": user, "conn_id": id, "channels": ["room"],
-                   "channel_configs": config}),
-        );
-    }
-    wait_subscribed(&redis, "t:{room}:pub", 2);
-    let mut ws_a = open_ws(a.addr, &format!("{ALICE}&recover=%7B%7D"));
-    let mut ws_b = open_ws(b.addr, &format!("{BOB}&recover=%7B%7D"));
+    let (mut ws_a, mut ws_b) = alice_and_bob_listen(&redis, &a, &b, &config);
     // The two `joined` (positions 1 and 2), then three messages from either node.
     for (i, text) in ["m1", "m2", "m3"].iter().enumerate() {
         let addr = if i % 2 == 0 { a.addr } else { b.addr };
@@ -214,17 +224,7 @@ fn redis_restarted_with_older_data_numbers_after_what_the_nodes_saw() {
     };
     let (a, b) = (node(&redis), node(&redis));
     let config = json!({"room": {"store_history": true, "history_size": 20}});
-    for (addr, user, id) in [(a.addr, "alice", ALICE), (b.addr, "bob", BOB)] {
-        post(
-            addr,
-            "/connect",
-            json!({"username": user, "conn_id": id, "channels": ["room"],
-                   "channel_configs": config}),
-        );
-    }
-    wait_subscribed(&redis, "t:{room}:pub", 2);
-    let mut ws_a = open_ws(a.addr, &format!("{ALICE}&recover=%7B%7D"));
-    let mut ws_b = open_ws(b.addr, &format!("{BOB}&recover=%7B%7D"));
+    let (mut ws_a, mut ws_b) = alice_and_bob_listen(&redis, &a, &b, &config);
     assert_eq!(send(a.addr, "m1"), 200);
     assert_eq!(send(b.addr, "m2"), 200);
     // A snapshot now, then two more messages Redis acknowledged and both nodes delivered.
