@@ -48,23 +48,63 @@ pub fn redis_or_skip(test: &str, extra: &[&str]) -> Option<RedisServer> {
     let n = COUNT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("cs-redis-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
     let mut server = RedisServer {
         child: None,
-        port,
+        port: free_port(),
         dir,
         extra: extra.iter().map(|s| s.to_string()).collect(),
     };
-    server.start();
-    Some(server)
+    // A port free a moment ago may be taken by the time redis-server binds it (tests run
+    // in parallel and connect from ephemeral ports): then it exits, and another port is
+    // tried.
+    for _ in 0..5 {
+        if server.try_start() {
+            return Some(server);
+        }
+        server.port = free_port();
+    }
+    panic!("redis-server did not start on five free ports");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Whether the server on `port` answers a `PING` (`+PONG`, or `-NOAUTH` when it wants
+/// a password): an accepted connection alone is not enough, since a connect to a port
+/// in the ephemeral range can meet itself, and a server loading its data answers
+/// `-LOADING`.
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(n) => buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"),
+        Err(_) => false,
+    }
 }
 
 impl RedisServer {
     /// Starts (or restarts) the server on its port and waits until it answers.
     pub fn start(&mut self) {
+        assert!(
+            self.try_start(),
+            "redis-server did not start on {}",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port; true once it answers a `PING`, false if it exited
+    /// first (its port was taken) or did not answer within 10 s.
+    fn try_start(&mut self) -> bool {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -77,14 +117,22 @@ impl RedisServer {
             .expect("spawn redis-server");
         self.child = Some(child);
         let until = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < until,
-                "redis-server did not start on {}",
-                self.port
-            );
+        while Instant::now() < until {
+            if answers_ping(self.port) {
+                return true;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+            if exited {
+                self.child = None;
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.stop();
+        false
     }
 
     /// Kills the server (SIGKILL: nothing is saved, clients see resets).
