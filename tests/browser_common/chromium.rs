@@ -226,7 +226,16 @@ impl Browser {
     ) -> Result<Value, String> {
         let end = Instant::now() + within;
         loop {
-            let v = self.eval(page, expression)?;
+            // A navigation (a form submitted, a redirect, a reload) may replace the page
+            // while the expression runs: that is "not yet", not a failure.
+            let v = match self.eval(page, expression) {
+                Ok(v) => v,
+                Err(e) if navigated_away(&e) && Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let truthy = match &v {
                 Value::Null => false,
                 Value::Bool(b) => *b,
@@ -245,6 +254,14 @@ impl Browser {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// Whether a DevTools error says the page went away under an evaluation (navigated,
+/// or its JavaScript context was replaced).
+fn navigated_away(error: &str) -> bool {
+    error.contains("Inspected target navigated or closed")
+        || error.contains("Execution context was destroyed")
+        || error.contains("Cannot find context with specified id")
 }
 
 impl Drop for Browser {
