@@ -12,7 +12,7 @@ mod server_common;
 
 use channelstream::app::Running;
 use redis_common::{redis_or_skip, RedisServer};
-use redis_node_common::{history_texts, node};
+use redis_node_common::{history_texts, node, stop_all};
 use resp_reply::reply_integer;
 use serde_json::{json, Value};
 use server_common::{call, loopback_config, open_ws, post, read_close, read_items, Ws};
@@ -125,8 +125,7 @@ fn messages_from_either_node_reach_both_nodes_once_in_one_order() {
     // Positions are Redis's sequence numbers: the twelve messages are 1..=12 there.
     let meta = redis.call(None, &["HGET", "t:{room}:meta", "s"]);
     assert_eq!(meta, channelstream::resp::Reply::Bulk(b"12".to_vec()));
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 #[test]
@@ -199,8 +198,7 @@ fn private_messages_edits_and_deletes_cross_nodes() {
         let history = info["channels"]["room"]["history"].to_string();
         assert!(!history.contains(uuid), "{history}");
     }
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 #[test]
@@ -233,8 +231,7 @@ fn messages_missed_while_subscribers_were_cut_off_are_repaired_in_order() {
         w
     });
     assert!(texts(&mut p.ws_b, Duration::from_millis(300), "-").is_empty());
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 #[test]
@@ -297,8 +294,7 @@ fn with_redis_down_messages_answer_503_fast_and_sockets_stay_open() {
         let items = read_items(ws, Duration::from_millis(500), |_| false);
         assert!(items.iter().all(|i| i["type"] != "presence"), "{items:?}");
     }
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 #[test]
@@ -413,8 +409,7 @@ fn a_user_state_change_on_one_node_is_seen_on_the_others() {
         assert!(Instant::now() < until, "B never saw the state: {info}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 #[test]
@@ -652,8 +647,7 @@ fn a_frame_lost_on_a_quiet_channel_is_found_by_the_position_check() {
         texts(&mut p.ws_b, Duration::from_secs(5), "quiet"),
         ["quiet"]
     );
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }
 
 /// `/info`'s settings and history texts of `channel` on the node at `addr`.
@@ -704,8 +698,7 @@ fn a_channel_config_set_on_one_node_is_the_config_on_every_node() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
     c.shutdown().expect("c stops");
 }
 
@@ -833,6 +826,5 @@ fn info_lists_the_same_users_counts_history_and_config_on_every_node() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    p.a.shutdown().expect("a stops");
-    p.b.shutdown().expect("b stops");
+    stop_all([p.a, p.b]);
 }

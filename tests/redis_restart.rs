@@ -17,7 +17,7 @@ mod server_common;
 use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
-use redis_node_common::{history_texts, node, TTL};
+use redis_node_common::{history_texts, node, stop_all, TTL};
 use serde_json::{json, Value};
 use server_common::{call, open_ws, post, read_close, read_items, Ws};
 use std::net::SocketAddr;
@@ -208,8 +208,7 @@ fn redis_restarted_with_its_data_keeps_epochs_positions_history_and_presence() {
         got.last().map(|r| r["channels"]["room"].clone()),
         Some(json!({"pos": 7, "recovered": true}))
     );
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop_all([a, b]);
 }
 
 /// `room`'s last sequence number in Redis's meta.
@@ -255,8 +254,7 @@ fn redis_restarted_with_older_data_numbers_after_what_the_nodes_saw() {
     assert_eq!(positioned(&mut ws_a, Duration::from_secs(5), "m6"), after);
     assert_eq!(positioned(&mut ws_b, Duration::from_secs(5), "m6"), after);
     assert_eq!(room_seq(&redis), 6);
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop_all([a, b]);
 }
 
 /// The `c` field (a channel's config) of `room`'s meta, parsed.
@@ -316,6 +314,5 @@ fn redis_restarted_empty_gets_the_nodes_connection_records_and_channel_configs_b
         Some("after"),
         "{got:?}"
     );
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
+    stop_all([a, b]);
 }

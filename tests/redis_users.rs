@@ -13,7 +13,7 @@ mod server_common;
 use channelstream::app::Running;
 use channelstream::resp::Reply;
 use redis_common::{redis_or_skip, RedisServer};
-use redis_node_common::node;
+use redis_node_common::{node, stop_all};
 use serde_json::{json, Value};
 use server_common::{call, open_ws, post};
 use std::net::SocketAddr;
@@ -39,12 +39,6 @@ fn alice_on_a() -> Option<(RedisServer, Running, Running)> {
     let (a, b) = (node(&redis), node(&redis));
     connect_alice(a.addr);
     Some((redis, a, b))
-}
-
-/// Both nodes stop cleanly.
-fn stop(a: Running, b: Running) {
-    a.shutdown().expect("a stops");
-    b.shutdown().expect("b stops");
 }
 
 /// The `users` list of a listing as (name, state) pairs.
@@ -125,7 +119,7 @@ fn info_on_another_node_shows_the_state_of_a_user_it_never_saw_and_its_changes()
         Reply::Integer(ttl) => assert!(ttl > 0, "ttl {ttl}"),
         other => panic!("TTL answered {other:?}"),
     }
-    stop(a, b);
+    stop_all([a, b]);
 }
 
 #[test]
@@ -203,7 +197,7 @@ fn connect_subscribe_and_unsubscribe_on_another_node_list_every_nodes_users() {
         body["channels_info"]["channels"]["side"]["users"],
         json!(["carol"])
     );
-    stop(a, b);
+    stop_all([a, b]);
 }
 
 #[test]
@@ -242,7 +236,7 @@ fn a_user_who_set_state_on_one_node_starts_with_it_on_another() {
         json!({"username": "erin", "channels": [], "fresh_user_state": {"f": 1}}),
     );
     assert_eq!(fresh["state"], json!({"f": 1}));
-    stop(a, b);
+    stop_all([a, b]);
 }
 
 #[test]
@@ -260,7 +254,7 @@ fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
         users(&room_info(b.addr, true)),
         [named("alice", json!({"mood": "ok"}))]
     );
-    stop(a, b);
+    stop_all([a, b]);
 }
 
 #[test]
@@ -290,7 +284,7 @@ fn user_state_on_a_node_that_never_held_the_user_changes_it_everywhere() {
         &json!({"user": "nobody", "user_state": {"a": 1}}),
     );
     assert_eq!((status, &body["user"]), (422, &json!(["Unknown user"])));
-    stop(a, b);
+    stop_all([a, b]);
 }
 
 #[test]

@@ -33,20 +33,9 @@ print(json.dumps(out))
         eprintln!("skipped: {why}");
         return None;
     }
-    let mut child = Command::new("python3")
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write page");
-    let out = child.wait_with_output().expect("parser runs");
+    let mut python = Command::new("python3");
+    python.args(["-c", SCRIPT]);
+    let out = fed(&mut python, text).expect("python3");
     assert!(
         out.status.success(),
         "the parser rejects the page: {}\n{text}",
@@ -70,27 +59,33 @@ pub fn get(addr: SocketAddr, target: &str, headers: &str) -> (u16, String) {
 /// installed: the parser plus Prometheus' naming lints. Optional (the Python parser
 /// above is the one `.ci/run` installs); says so when it is missing. A complaint panics.
 pub fn promtool_check(text: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut child) = child else {
+    let mut promtool = Command::new("promtool");
+    promtool.args(["check", "metrics"]);
+    let Ok(out) = fed(&mut promtool, text) else {
         eprintln!("promtool not installed (apt-get install prometheus): lint skipped");
         return;
     };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write page");
-    let out = child.wait_with_output().expect("promtool runs");
     assert!(
         out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
         "promtool: {}{}\n{text}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs `command` with `text` on its standard input and returns what it printed; `Err`
+/// when it cannot be started (not installed).
+fn fed(command: &mut Command, text: &str) -> std::io::Result<std::process::Output> {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write page");
+    Ok(child.wait_with_output().expect("the program runs"))
 }

@@ -40,3 +40,10 @@ pub fn history_texts(history: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Stops every node, each cleanly (a clean shutdown is part of what the tests check).
+pub fn stop_all(nodes: impl IntoIterator<Item = Running>) {
+    for node in nodes {
+        node.shutdown().expect("node stops");
+    }
+}
