@@ -27,13 +27,25 @@ pub(crate) const MAILBOX: Token = Token(usize::MAX);
 const MAIL_CHECK_EVERY: usize = 64;
 
 /// While flushing, socket readiness is polled (without waiting) after every this many
-/// sockets: a pass over thousands of sockets (the heartbeat to every websocket) takes
-/// ~100 ms, and requests that came in meanwhile (a `POST /message`) are read then rather
-/// than after the pass, and their deliveries go out between the pass's writes. One
-/// `epoll_wait` per 512 writes is well under 1 % of the writes' own system time. Measured
-/// against 64 and 256: polling later lets more of the next message's frames join the
-/// sockets not yet written (sends per delivery at 1 x 1 000: 0.88, 0.81, 0.76).
-const POLL_CHECK_EVERY: usize = 512;
+/// sockets, so requests that came in meanwhile (a `POST /message`) are read during the
+/// pass and their deliveries join it ([`JOIN_PASS_WITHIN`]). One `epoll_wait` per 128
+/// writes is well under 1 % of the writes' own system time. Measured against 512, 64 and
+/// 32 (issue 14, BENCHMARKS.md "Passes that take in new mail"): reading the next
+/// publishes sooner lets more of their frames join sockets whose queues are not yet
+/// written (sends per delivery at 1 x 1 000 with 4 publishers 0.19 at 512, 0.07 at 128,
+/// 0.05 at 64); 128 keeps the many-channels p99 where it was.
+const POLL_CHECK_EVERY: usize = 128;
+
+/// Mail that arrives while a flush pass is younger than this joins the pass: a socket
+/// the pass has still to write takes the new frames in the same write, any other is put
+/// at the end of the pass. Later mail waits for the next pass, so a pass ends. This keeps
+/// writes in the order the frames came (a fresh delivery never jumps ahead of older ones
+/// still waiting in the pass, which made the many-channels p99 worse) while the frames of
+/// publishes that arrive during a broadcast share each socket's write instead of each
+/// costing a write of its own (in a broadcast to 1 000 websockets, 16 frames per write
+/// instead of 5). 20 ms covers a pass of the many-channels shape (~2 000 sockets); the
+/// hub's heartbeat is spread over its period, so no pass is that long by itself.
+const JOIN_PASS_WITHIN: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// An answer that arrives while a flush pass has lasted less than this is written at
 /// once; later, it waits for the end of the pass. Publishers answered at once send more
@@ -257,24 +269,29 @@ impl<A: App> Worker<A> {
         }
     }
 
+    /// Writes every dirty connection, in passes: each pass takes the dirty set (in key
+    /// order), and mail arriving in the pass's first [`JOIN_PASS_WITHIN`] joins it.
     fn flush_dirty(&mut self, now: Instant) {
         while !self.dirty.is_empty() {
-            self.pass_began = Some(Instant::now());
-            let mut keys = std::mem::take(&mut self.dirty);
-            keys.sort_unstable();
-            keys.dedup();
-            for (i, key) in keys.into_iter().enumerate() {
-                // Writing to hundreds of sockets takes a while; frames posted meanwhile
-                // join the queues of the sockets not yet written, which then take them
-                // in the same write.
+            let began = Instant::now();
+            self.pass_began = Some(began);
+            let mut pass = std::mem::take(&mut self.dirty);
+            pass.sort_unstable();
+            pass.dedup();
+            let sorted = pass.len();
+            let mut i = 0;
+            while let Some(&key) = pass.get(i) {
                 if i % POLL_CHECK_EVERY == POLL_CHECK_EVERY - 1 {
                     self.poll_mid_pass(now);
                 }
-                if i % MAIL_CHECK_EVERY == MAIL_CHECK_EVERY - 1 {
+                if i % MAIL_CHECK_EVERY == MAIL_CHECK_EVERY - 1
+                    && began.elapsed() < JOIN_PASS_WITHIN
+                {
                     self.drain_mailbox(now);
-                    self.settle_fresh(now);
+                    self.join_pass(&mut pass, sorted, i);
                 }
                 self.settle(key, now);
+                i += 1;
             }
             self.pass_began = None;
             for key in std::mem::take(&mut self.answer_after_pass) {
@@ -304,13 +321,12 @@ impl<A: App> Worker<A> {
         self.pass_events = Some(events);
     }
 
-    /// Writes what mail brought in the middle of a long flush before the flush goes on:
-    /// a pass over every socket (the hub's heartbeat to 19 000 websockets takes about
-    /// 100 ms of writes) must not hold back a delivery to a few sockets that came in
-    /// meanwhile. A socket's own frames keep their order (one out queue); only the order
-    /// in which sockets are written changes. One level deep: mail arriving during this
-    /// goes to the next check.
-    fn settle_fresh(&mut self, now: Instant) {
+    /// Moves what mail made dirty into the pass under way, which has written up to (not
+    /// including) `pass[at]`; `pass[..sorted]` is the pass's own sorted key set. A key the
+    /// pass has still to reach stays where it is (its new frames leave with the older ones
+    /// in one write); any other goes to the end. A socket's own frames keep their order
+    /// (one out queue); only the order in which sockets are written changes.
+    fn join_pass(&mut self, pass: &mut Vec<u32>, sorted: usize, at: usize) {
         if self.dirty.is_empty() {
             return;
         }
@@ -318,7 +334,10 @@ impl<A: App> Worker<A> {
         fresh.sort_unstable();
         fresh.dedup();
         for key in fresh {
-            self.settle(key, now);
+            match pass[..sorted].binary_search(&key) {
+                Ok(place) if place >= at => {}
+                _ => pass.push(key),
+            }
         }
     }
 
