@@ -55,11 +55,10 @@ const JOIN_PASS_WITHIN: std::time::Duration = std::time::Duration::from_millis(2
 /// written first and the rest of the pass waits behind them, 50–200 ms (BENCHMARKS.md,
 /// issue 14, the many-channels tail). Waiting for the pass's end makes a publisher
 /// wait for what the server owes, as a single-threaded server that writes before it
-/// answers does. (The cost: during the pass of a heartbeat to 19 000 websockets, 100–300
-/// ms, a publisher's answer waits for all of it; capping the wait at 25 ms lost the
-/// gain in many channels. 5 ms rather than 10: p99 36–38 against 49–50 ms at 19 000
-/// websockets, broadcasts unchanged; on a loaded machine a broadcast pass can pass 5 ms,
-/// and then fewer frames merge. Measured in BENCHMARKS.md.)
+/// answers does. (Capping the wait at 25 ms lost the gain in many channels. 5 ms rather
+/// than 10: p99 36–38 against 49–50 ms at 19 000 websockets, broadcasts unchanged; on a
+/// loaded machine a broadcast pass can pass 5 ms, and then fewer frames merge. Measured
+/// in BENCHMARKS.md.)
 const ANSWER_NOW_WITHIN: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// A worker and everything it owns.
