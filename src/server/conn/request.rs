@@ -3,7 +3,7 @@
 //! engine's own refusals.
 
 use super::{Conn, Event, Pending, State, Step, Ws};
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, Version};
 use crate::server::refusal::Refusal;
 use crate::server::Reply;
 use crate::ws::{self, HandshakeError, MessageReader};
@@ -12,9 +12,20 @@ use std::time::Instant;
 
 impl Conn {
     /// Queues a refusal (past the queue limit if need be: it is small and tells the
-    /// client why) and closes after it has left.
+    /// client why) and closes after it has left. A `HEAD` awaiting its answer gets only
+    /// the refusal's head.
     pub(crate) fn refuse(&mut self, refusal: Refusal, now: Instant) {
-        self.out.push_owned(refusal.encode());
+        let bytes = match &self.state {
+            State::AwaitingApp(pending) if pending.head => {
+                let mut bytes = Vec::with_capacity(160);
+                refusal
+                    .response()
+                    .encode_head_for(Version::Http11, false, &mut bytes);
+                bytes
+            }
+            _ => refusal.encode(),
+        };
+        self.out.push_owned(bytes);
         self.close_after_flush(now);
     }
 

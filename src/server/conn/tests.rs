@@ -464,3 +464,17 @@ fn a_head_request_gets_the_get_head_with_the_body_length_and_the_next_request_fo
     sim.reply(ok("hello"));
     assert_eq!(sim.wire(), expected, "GET answers are unchanged");
 }
+
+#[test]
+fn an_app_panic_on_a_head_request_sends_the_500_head_without_its_body() {
+    let mut sim = Sim::new(limits());
+    sim.feed(b"HEAD /p HTTP/1.1\r\n\r\n");
+    sim.request();
+    sim.conn.on_app_panic(sim.now);
+    let wire = text(&sim.wire());
+    let get = text(&Refusal::Internal.encode());
+    let body_at = get.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(wire, get[..body_at], "the GET refusal's head, no body");
+    assert!(body_at < get.len(), "the GET refusal has a body");
+    assert!(sim.shut);
+}
