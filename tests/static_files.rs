@@ -125,6 +125,11 @@ fn head_answers_the_headers_without_the_file() {
         Some("text/javascript; charset=utf-8")
     );
     assert!(header(&out, "etag").is_some());
+    assert_eq!(
+        header(&out, "content-length"),
+        Some(source("index.js").len().to_string()),
+        "the length a GET gets"
+    );
     assert!(body_of(&out).is_empty());
 }
 

@@ -18,8 +18,8 @@ pub enum Readiness {
     SharedStateDown,
 }
 
-/// The answer to a health path, or `None` for any other path. `HEAD` gets the status
-/// without a body.
+/// The answer to a health path, or `None` for any other path. `HEAD` gets the same
+/// response; the engine sends only its head.
 pub fn answer(path: &str, method: &str, ready: Readiness) -> Option<Response> {
     if !matches!(method, "GET" | "HEAD") {
         return None;
@@ -37,11 +37,7 @@ pub fn answer(path: &str, method: &str, ready: Readiness) -> Option<Response> {
             ("Content-Type".into(), "text/plain; charset=utf-8".into()),
             ("Cache-Control".into(), "no-store".into()),
         ],
-        body: if method == "HEAD" {
-            Vec::new()
-        } else {
-            body.as_bytes().to_vec()
-        },
+        body: body.as_bytes().to_vec(),
     })
 }
 
@@ -57,7 +53,8 @@ mod tests {
         assert_eq!(answer("/readyz", "GET", Ready).unwrap().status, 200);
         let draining = answer("/readyz", "HEAD", ShuttingDown).unwrap();
         assert_eq!(draining.status, 503);
-        assert!(draining.body.is_empty(), "HEAD has no body");
+        // The engine sends only the head for HEAD, with this body's length.
+        assert_eq!(Some(draining), answer("/readyz", "GET", ShuttingDown));
         assert_eq!(
             answer("/readyz", "GET", ShuttingDown).unwrap().body,
             b"shutting down\n"

@@ -77,10 +77,10 @@ impl StaticFile {
         format!("\"{:016x}\"", self.hash)
     }
 
-    /// The answer to `GET` (with body) or `HEAD` (`head`: without) of this file, or 304
-    /// when `if_none_match` names its tag. (A `HEAD` answer says `Content-Length: 0`: the
-    /// engine frames every response by the body it carries.)
-    pub fn respond(&self, if_none_match: Option<&[u8]>, head: bool) -> Response {
+    /// The answer to `GET` or `HEAD` of this file, or 304 when `if_none_match` names its
+    /// tag. Both methods get the same response: for `HEAD` the engine sends only its
+    /// head, whose `Content-Length` is then the file's length.
+    pub fn respond(&self, if_none_match: Option<&[u8]>) -> Response {
         let etag = self.etag();
         let fresh = if_none_match.is_some_and(|v| matches_etag(v, &etag));
         let mut headers = vec![
@@ -99,7 +99,7 @@ impl StaticFile {
         Response {
             status: 200,
             headers,
-            body: if head { Vec::new() } else { self.body.to_vec() },
+            body: self.body.to_vec(),
         }
     }
 }
@@ -119,7 +119,7 @@ fn matches_etag(header: &[u8], etag: &str) -> bool {
 /// file has exactly that path (the caller answers its usual 404).
 pub fn serve(req: &Request, path: &str) -> Option<Response> {
     let file = lookup(path)?;
-    Some(file.respond(req.header("if-none-match"), req.method == "HEAD"))
+    Some(file.respond(req.header("if-none-match")))
 }
 
 #[cfg(test)]
@@ -151,7 +151,7 @@ mod tests {
     #[test]
     fn the_client_modules_are_javascript() {
         let f = lookup("/static/channelstream/index.js").unwrap();
-        let r = f.respond(None, false);
+        let r = f.respond(None);
         assert_eq!(r.status, 200);
         let ctype = r.headers.iter().find(|(n, _)| n == "Content-Type").unwrap();
         assert_eq!(ctype.1, "text/javascript; charset=utf-8");
@@ -188,26 +188,36 @@ mod tests {
             format!("\"other\", {tag}"),
             "*".to_string(),
         ] {
-            let r = f.respond(Some(header.as_bytes()), false);
+            let r = f.respond(Some(header.as_bytes()));
             assert_eq!(r.status, 304, "{header}");
             assert!(r.body.is_empty());
             assert!(r.headers.contains(&("ETag".into(), tag.clone())));
         }
         for header in ["\"other\"", "", "W/\"0\"", "\u{fffd}"] {
-            assert_eq!(f.respond(Some(header.as_bytes()), false).status, 200);
+            assert_eq!(f.respond(Some(header.as_bytes())).status, 200);
         }
-        assert_eq!(f.respond(Some(&[0xff, 0xfe]), false).status, 200);
+        assert_eq!(f.respond(Some(&[0xff, 0xfe])).status, 200);
     }
 
     #[test]
-    fn head_has_the_headers_and_no_body() {
-        let f = lookup("/static/channelstream/channelstream.js").unwrap();
-        let r = f.respond(None, true);
-        assert_eq!(r.status, 200);
-        assert!(r.body.is_empty());
-        assert!(r
-            .headers
-            .contains(&("Cache-Control".into(), CACHE_CONTROL.into())));
-        assert!(r.headers.contains(&("ETag".into(), f.etag())));
+    fn head_gets_the_get_response_for_the_engine_to_send_the_head_of() {
+        let request = |method: &str, if_none_match: Option<String>| Request {
+            method: method.into(),
+            target: "/static/channelstream/channelstream.js".into(),
+            version: crate::http::Version::Http11,
+            headers: if_none_match
+                .map(|t| vec![("if-none-match".to_string(), t.into_bytes())])
+                .unwrap_or_default(),
+            body: Vec::new(),
+            keep_alive: true,
+        };
+        let path = "/static/channelstream/channelstream.js";
+        let get = serve(&request("GET", None), path).unwrap();
+        assert_eq!(get.body, lookup(path).unwrap().body);
+        assert_eq!(serve(&request("HEAD", None), path), Some(get));
+        let tag = lookup(path).unwrap().etag();
+        let fresh = serve(&request("HEAD", Some(tag.clone())), path).unwrap();
+        assert_eq!(fresh.status, 304);
+        assert_eq!(serve(&request("GET", Some(tag)), path), Some(fresh));
     }
 }

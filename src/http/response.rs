@@ -45,6 +45,20 @@ impl Response {
     /// reads an answer as anything other than its declared type (a JSON or text body
     /// echoing request text must never be sniffed into HTML or script).
     pub fn encode_for(&self, version: Version, keep_alive: bool, out: &mut Vec<u8>) {
+        self.encode_parts(version, keep_alive, true, out);
+    }
+
+    /// Appends the answer to a `HEAD` request: exactly the head [`Response::encode_for`]
+    /// would write for the same response (so `Content-Length` is the length of the body
+    /// a `GET` would get, RFC 9110 §8.6, §9.3.2), and no body. Handlers build the `GET`
+    /// answer for a `HEAD` and the engine calls this, so the two heads cannot differ and
+    /// the next request on a kept-alive connection starts right after the head.
+    pub fn encode_head_for(&self, version: Version, keep_alive: bool, out: &mut Vec<u8>) {
+        self.encode_parts(version, keep_alive, false, out);
+    }
+
+    /// The head, then the body if `with_body` (and the status allows one).
+    fn encode_parts(&self, version: Version, keep_alive: bool, with_body: bool, out: &mut Vec<u8>) {
         let status = if (100..=999).contains(&self.status) {
             self.status
         } else {
@@ -56,7 +70,8 @@ impl Response {
             .iter()
             .map(|(n, v)| n.len() + v.len() + 4)
             .sum();
-        out.reserve(64 + headers_len + if has_body { self.body.len() } else { 0 });
+        let sends_body = has_body && with_body;
+        out.reserve(64 + headers_len + if sends_body { self.body.len() } else { 0 });
 
         out.extend_from_slice(b"HTTP/1.1 ");
         out.extend_from_slice(status.to_string().as_bytes());
@@ -93,7 +108,7 @@ impl Response {
             out.extend_from_slice(b"Connection: keep-alive\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        if has_body {
+        if sends_body {
             out.extend_from_slice(&self.body);
         }
     }
@@ -269,6 +284,59 @@ mod tests {
                 "{text}"
             );
             assert!(!text.contains("sniff-away"), "{text}");
+        }
+    }
+
+    #[test]
+    fn head_answer_has_the_get_length_and_no_body() {
+        let r = Response::json(200, b"{\"ok\": true}".to_vec());
+        let mut out = b"earlier".to_vec();
+        r.encode_head_for(Version::Http11, true, &mut out);
+        assert_eq!(
+            out,
+            b"earlierHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 12\r\n\r\n"
+        );
+        out.clear();
+        r.encode_head_for(Version::Http10, true, &mut out);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn head_answer_is_the_get_answer_without_its_body() {
+        for (status, body) in [
+            (200, &b"<p>page</p>"[..]),
+            (200, b""),
+            (304, b""),
+            (404, b"{\"error\": \"x\"}"),
+            (503, b"shutting down\n"),
+            (204, b"dropped"),
+            (101, b""),
+        ] {
+            let r = Response {
+                status,
+                headers: vec![
+                    ("ETag".into(), "\"1\"".into()),
+                    ("Content-Length".into(), "0".into()),
+                ],
+                body: body.to_vec(),
+            };
+            for version in [Version::Http10, Version::Http11] {
+                for keep_alive in [true, false] {
+                    let (mut get, mut head) = (Vec::new(), Vec::new());
+                    r.encode_for(version, keep_alive, &mut get);
+                    r.encode_head_for(version, keep_alive, &mut head);
+                    let sent_body = if status == 204 || status < 200 {
+                        &b""[..]
+                    } else {
+                        body
+                    };
+                    assert_eq!([&head[..], sent_body].concat(), get, "{status}");
+                    assert!(head.ends_with(b"\r\n\r\n"), "{status}");
+                }
+            }
         }
     }
 

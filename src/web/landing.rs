@@ -40,9 +40,9 @@ pub fn render(demo_on: bool) -> String {
         .collect()
 }
 
-/// The answer to `GET /` (`head`: `HEAD /`).
-pub fn page(demo_on: bool, head: bool) -> Response {
-    super::html(render(demo_on).as_bytes(), head)
+/// The answer to `GET /` and `HEAD /` (the engine sends only the head for `HEAD`).
+pub fn page(demo_on: bool) -> Response {
+    super::html(render(demo_on).as_bytes())
 }
 
 /// The stylesheet for `GET|HEAD /landing.css`; `None` for any other request.
@@ -50,7 +50,7 @@ pub fn serve_asset(req: &Request, path: &str) -> Option<Response> {
     if path != STYLE.path || !matches!(req.method.as_str(), "GET" | "HEAD") {
         return None;
     }
-    Some(STYLE.respond(req.header("if-none-match"), req.method == "HEAD"))
+    Some(STYLE.respond(req.header("if-none-match")))
 }
 
 #[cfg(test)]
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn the_page_carries_a_strict_csp_and_no_inline_code() {
-        let r = page(false, false);
+        let r = page(false);
         let header = |name: &str| {
             r.headers
                 .iter()
@@ -90,6 +90,5 @@ mod tests {
             !html.contains("<script") && !html.contains("style="),
             "{html}"
         );
-        assert!(page(false, true).body.is_empty());
     }
 }

@@ -153,12 +153,10 @@ pub fn route(
     now: u64,
 ) -> Option<Routed> {
     if matches!(path, "/" | "") {
-        let head = match req.method.as_str() {
-            "GET" => false,
-            "HEAD" => true,
-            _ => return None,
-        };
-        return Some(Routed::Respond(landing::page(demo.is_some(), head)));
+        if !matches!(req.method.as_str(), "GET" | "HEAD") {
+            return None;
+        }
+        return Some(Routed::Respond(landing::page(demo.is_some())));
     }
     if let Some(r) = landing::serve_asset(req, path) {
         return Some(Routed::Respond(r));
@@ -167,8 +165,8 @@ pub fn route(
 }
 
 /// An HTML page with [`CSP`], never cached (it is small, and must match the embedded
-/// scripts of this build), without a body for `HEAD`.
-pub fn html(body: &[u8], head: bool) -> Response {
+/// scripts of this build). Also the answer to `HEAD`: the engine sends only its head.
+pub fn html(body: &[u8]) -> Response {
     Response {
         status: 200,
         headers: vec![
@@ -177,6 +175,6 @@ pub fn html(body: &[u8], head: bool) -> Response {
             ("Cache-Control".into(), "no-cache".into()),
             ("Referrer-Policy".into(), "no-referrer".into()),
         ],
-        body: if head { Vec::new() } else { body.to_vec() },
+        body: body.to_vec(),
     }
 }

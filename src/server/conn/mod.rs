@@ -86,6 +86,9 @@ struct Reading {
 struct Pending {
     keep_alive: bool,
     version: Version,
+    /// The request is a `HEAD`: the app's answer goes out without its body, framed as
+    /// it would be for `GET` ([`crate::http::Response::encode_head_for`]), so handlers need not know.
+    head: bool,
     /// The `Sec-WebSocket-Accept` value, if the request was a valid handshake.
     accept: Option<String>,
     /// Shutdown began: the app has until then to answer, then 503.

@@ -3,7 +3,7 @@
 //! engine's own refusals.
 
 use super::{Conn, Event, Pending, State, Step, Ws};
-use crate::http::{Request, Response};
+use crate::http::{Request, Response, Version};
 use crate::server::refusal::Refusal;
 use crate::server::Reply;
 use crate::ws::{self, HandshakeError, MessageReader};
@@ -12,9 +12,20 @@ use std::time::Instant;
 
 impl Conn {
     /// Queues a refusal (past the queue limit if need be: it is small and tells the
-    /// client why) and closes after it has left.
+    /// client why) and closes after it has left. A `HEAD` awaiting its answer gets only
+    /// the refusal's head.
     pub(crate) fn refuse(&mut self, refusal: Refusal, now: Instant) {
-        self.out.push_owned(refusal.encode());
+        let bytes = match &self.state {
+            State::AwaitingApp(pending) if pending.head => {
+                let mut bytes = Vec::with_capacity(160);
+                refusal
+                    .response()
+                    .encode_head_for(Version::Http11, false, &mut bytes);
+                bytes
+            }
+            _ => refusal.encode(),
+        };
+        self.out.push_owned(bytes);
         self.close_after_flush(now);
     }
 
@@ -35,6 +46,7 @@ impl Conn {
         self.enter(State::AwaitingApp(Pending {
             keep_alive: req.keep_alive && !self.shutting_down && !self.eof,
             version: req.version,
+            head: req.method == "HEAD",
             accept,
             grace: None,
         }));
@@ -65,7 +77,8 @@ impl Conn {
     }
 
     /// Queues the answer to the request awaiting one (`Reply::Respond`, or
-    /// `Handle::respond` after `Later`), in the request's HTTP version. The worker writes
+    /// `Handle::respond` after `Later`), in the request's HTTP version; for a `HEAD`
+    /// only its head, with the length of its body. The worker writes
     /// it at once; if more than `max_outbound` of it is still queued after that, the
     /// connection is dropped ([`Conn::on_written`]).
     pub(crate) fn respond(&mut self, response: &Response) {
@@ -73,8 +86,13 @@ impl Conn {
             return;
         };
         let keep_alive = pending.keep_alive && !self.eof && !self.shutting_down;
-        let mut bytes = Vec::with_capacity(response.body.len() + 256);
-        response.encode_for(pending.version, keep_alive, &mut bytes);
+        let body_len = if pending.head { 0 } else { response.body.len() };
+        let mut bytes = Vec::with_capacity(body_len + 256);
+        if pending.head {
+            response.encode_head_for(pending.version, keep_alive, &mut bytes);
+        } else {
+            response.encode_for(pending.version, keep_alive, &mut bytes);
+        }
         self.out.push_owned(bytes);
         self.enter(State::Responding { keep_alive });
     }

@@ -445,3 +445,36 @@ fn an_app_panic_costs_a_request_500_and_a_websocket_1011() {
     assert!(matches!(ws.event(), Some(Event::Closed)));
     assert_eq!(ws.wire(), server_close(1011));
 }
+
+#[test]
+fn a_head_request_gets_the_get_head_with_the_body_length_and_the_next_request_follows() {
+    let mut sim = Sim::new(limits());
+    sim.feed(b"HEAD /page HTTP/1.1\r\n\r\nGET /page HTTP/1.1\r\n\r\n");
+    assert_eq!(sim.request().0.method, "HEAD");
+    sim.reply(ok("hello"));
+    let head = sim.wire();
+    let mut expected = Vec::new();
+    Response::json(200, b"hello".to_vec()).encode(true, &mut expected);
+    assert_eq!(text(&head), text(&expected).strip_suffix("hello").unwrap());
+    assert!(text(&head).contains("\r\nContent-Length: 5\r\n"));
+    assert!(!sim.closing(), "kept alive");
+
+    let (req, _) = sim.request();
+    assert_eq!((req.method.as_str(), req.target.as_str()), ("GET", "/page"));
+    sim.reply(ok("hello"));
+    assert_eq!(sim.wire(), expected, "GET answers are unchanged");
+}
+
+#[test]
+fn an_app_panic_on_a_head_request_sends_the_500_head_without_its_body() {
+    let mut sim = Sim::new(limits());
+    sim.feed(b"HEAD /p HTTP/1.1\r\n\r\n");
+    sim.request();
+    sim.conn.on_app_panic(sim.now);
+    let wire = text(&sim.wire());
+    let get = text(&Refusal::Internal.encode());
+    let body_at = get.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(wire, get[..body_at], "the GET refusal's head, no body");
+    assert!(body_at < get.len(), "the GET refusal has a body");
+    assert!(sim.shut);
+}

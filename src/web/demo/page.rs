@@ -26,15 +26,14 @@ pub static ASSETS: &[StaticFile] = &[
     asset!("demo.css", "text/css; charset=utf-8"),
 ];
 
-/// The answer to a `GET` or `HEAD` of the page or one of its files; `None` otherwise.
+/// The answer to a `GET` or `HEAD` of the page or one of its files (the same response:
+/// the engine sends only the head for `HEAD`); `None` otherwise.
 pub fn serve(req: &Request, path: &str) -> Option<Response> {
-    let head = match req.method.as_str() {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return None,
-    };
+    if !matches!(req.method.as_str(), "GET" | "HEAD") {
+        return None;
+    }
     match path {
-        "/demo" => Some(crate::web::html(PAGE, head)),
+        "/demo" => Some(crate::web::html(PAGE)),
         // The page's relative links only work from `/demo`.
         "/demo/" => Some(Response {
             status: 302,
@@ -43,7 +42,7 @@ pub fn serve(req: &Request, path: &str) -> Option<Response> {
         }),
         _ => {
             let file = ASSETS.iter().find(|f| f.path == path)?;
-            Some(file.respond(req.header("if-none-match"), head))
+            Some(file.respond(req.header("if-none-match")))
         }
     }
 }
