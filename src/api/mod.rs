@@ -142,8 +142,9 @@ pub struct Api {
     metrics: bool,
     /// `metrics_allow_from`.
     metrics_allow_from: Vec<Cidr>,
-    /// `Some` with `demo = true`: the demo chat's worker half.
-    demo: Option<crate::web::demo::Demo>,
+    /// `Some` with `demo = true`: the demo chat's worker half (its rate counters, shared
+    /// with the `Api` a reload builds: [`Api::reloaded`]).
+    demo: Option<Arc<crate::web::demo::Demo>>,
 }
 
 impl Api {
@@ -167,8 +168,24 @@ impl Api {
                 .iter()
                 .filter_map(|e| Cidr::parse(e))
                 .collect(),
-            demo: config.demo.then(crate::web::demo::Demo::new),
+            demo: config.demo.then(|| Arc::new(crate::web::demo::Demo::new())),
         }
+    }
+
+    /// The worker half for `config` after a SIGHUP reload. Settings come from `config`;
+    /// state that protects the server is carried over from `self` (shared, as requests
+    /// routed before the swap may still be using it): the admin sign-in throttle's
+    /// lockouts ([`crate::web::Web::reloaded`]) and, while the demo stays on, its
+    /// per-caller rate counters. Starting them afresh would let a reload undo a lockout
+    /// or a 429. A demo switched on starts with empty counters; switched off, they go.
+    /// The demo's limits are constants, so the carried-over counters need no new ones.
+    pub fn reloaded(&self, config: &Config) -> Api {
+        let mut api = Api::new(config);
+        api.web = self.web.reloaded(config);
+        if let (Some(new), Some(old)) = (&mut api.demo, &self.demo) {
+            *new = Arc::clone(old);
+        }
+        api
     }
 
     /// The client address of a request from `peer`: the peer itself, or what a trusted
@@ -209,7 +226,7 @@ impl Api {
             }
         }
         // The landing page, and the demo when it is on: no signature involved.
-        if let Some(routed) = crate::web::route(self.demo.as_ref(), req, path, client, now) {
+        if let Some(routed) = crate::web::route(self.demo.as_deref(), req, path, client, now) {
             return routed;
         }
         let (mut authorized, nonce) = match self.authorize(req, client, now) {
@@ -560,3 +577,6 @@ impl Command {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod reload_tests;

@@ -33,7 +33,7 @@ use session::Keys;
 use sign_in_guard::SignInGuard;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The `admin_secret` the reference ships with: sign-in stays off until it is changed.
@@ -60,8 +60,11 @@ pub struct Web {
     secure: bool,
     /// Why sign-in is off, if it is.
     disabled: Option<&'static str>,
-    guard: Mutex<SignInGuard>,
-    nonce: AtomicU64,
+    /// Shared with the `Web` a SIGHUP reload builds ([`Web::reloaded`]), so a reload does
+    /// not wipe the lockouts of addresses guessing passwords.
+    guard: Arc<Mutex<SignInGuard>>,
+    /// Shared like `guard`, so nonces stay unique across reloads.
+    nonce: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Web {
@@ -99,8 +102,22 @@ impl Web {
             admin_secret: config.admin_secret.clone(),
             secure: config.http_scheme == "https" || config.enforce_https,
             disabled,
-            guard: Mutex::new(SignInGuard::new(SIGN_IN_GUARD_CAPACITY)),
-            nonce: AtomicU64::new(0),
+            guard: Arc::new(Mutex::new(SignInGuard::new(SIGN_IN_GUARD_CAPACITY))),
+            nonce: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The admin side for `config` after a SIGHUP reload: settings from `config`, but the
+    /// sign-in throttle's table (and the nonce counter) carried over from `self`, shared
+    /// with it while requests routed before the reload finish. Otherwise a guesser locked
+    /// out would get fresh tries with every `systemctl reload`. The throttle's limits are
+    /// constants ([`SIGN_IN_GUARD_CAPACITY`], [`sign_in_guard::MAX_LOCK`]), so no setting
+    /// needs applying to the carried-over table.
+    pub fn reloaded(&self, config: &Config) -> Web {
+        Web {
+            guard: Arc::clone(&self.guard),
+            nonce: Arc::clone(&self.nonce),
+            ..Web::new(config)
         }
     }
 
