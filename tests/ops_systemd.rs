@@ -2,7 +2,9 @@
 //! built), and the binary speaks the readiness protocol on a socket this test listens
 //! on: `READY=1` once it serves, `RELOADING=1` then `READY=1` around a SIGHUP reload,
 //! whose log line names what changed now and what needs a restart (and the new log level
-//! and connection limit are in force), `STOPPING=1` at SIGTERM.
+//! and connection limit are in force, while the demo, a restart-only key, stays on with
+//! its rate counters),
+//! `STOPPING=1` at SIGTERM.
 
 mod ops_common;
 mod server_common;
@@ -81,6 +83,13 @@ fn wait_for_log(server: &Binary, text: &str) {
     }
 }
 
+/// Status of a `POST /demo/connect` (the demo counts these per address).
+fn demo_connect(addr: std::net::SocketAddr) -> u16 {
+    let body = br#"{"username": "ann", "channels": ["demo:lobby"]}"#;
+    let out = server_common::raw(addr, &server_common::signed("POST", "/demo/connect", body));
+    server_common::status_of(&out)
+}
+
 fn recv(socket: &UnixDatagram) -> String {
     let mut buf = [0u8; 256];
     let n = socket.recv(&mut buf).expect("a notification within 10 s");
@@ -96,17 +105,27 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let ini = dir.join("channelstream.ini");
-    std::fs::write(&ini, "[channelstream]\nsecret = s3\nlog_level = INFO\n").expect("ini");
+    std::fs::write(
+        &ini,
+        "[channelstream]\nsecret = s3\nlog_level = INFO\ndemo = true\n",
+    )
+    .expect("ini");
     let prefix = format!("NOTIFY_SOCKET={}", sock.display());
     let mut server = Binary::start(&prefix, &["--ini", ini.to_str().unwrap()]);
     assert_eq!(recv(&listener), "READY=1");
     assert_eq!(get(server.addr, "/healthz", "").0, 200);
     wait_for_log(&server, "path=/healthz");
+    // Use up this address's demo connects (30 per 10 s): the reload must not reset them.
+    // (200, then 409: the name is taken; each call counts.)
+    assert!(
+        (0..100).any(|_| demo_connect(server.addr) == 429),
+        "the demo never limits this address"
+    );
 
     std::fs::write(
         &ini,
         "[channelstream]\nsecret = s3\nlog_level = WARNING\ntrusted_proxies = 10.0.0.0/8\n\
-         max_connections = 1\nidle_timeout = 60\n",
+         max_connections = 1\nidle_timeout = 60\ndemo = false\n",
     )
     .expect("ini");
     let _ = Command::new("kill").args(["-HUP", &server.pid()]).status();
@@ -115,9 +134,18 @@ fn ready_reloading_and_stopping_reach_the_notify_socket_and_sighup_reloads() {
     wait_for_log(
         &server,
         "changed now: log_level, trusted_proxies, max_connections; \
-         changed but need a restart: idle_timeout",
+         changed but need a restart: idle_timeout, demo",
     );
     assert_eq!(get(server.addr, "/readyz", "").0, 200, "still serving");
+    // (503 while the server still counts the last connection against max_connections = 1.)
+    let end = std::time::Instant::now() + Duration::from_secs(5);
+    let mut status = demo_connect(server.addr);
+    while status == 503 && std::time::Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        status = demo_connect(server.addr);
+    }
+    // `demo` needs a restart (as the log line says): still on, with its counters.
+    assert_eq!(status, 429, "the demo's counters survived the reload");
     // One connection held open, then another request. The server lets the previous
     // request's connection go in its own time (and until then refuses the held one), so
     // try again until the limit shows.

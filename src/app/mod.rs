@@ -271,19 +271,25 @@ impl App for Channelstream {
                 let mut config = self.config.lock().unwrap_or_else(|p| p.into_inner());
                 let (live, restart) = reload::plan(&config, &new);
                 reload::apply_logging(&new);
-                let api = Arc::new(Api::new(&new));
+                // What is in force: the live part of `new`, the rest as started.
+                let mut kept = new;
+                std::mem::swap(&mut kept, &mut config);
+                reload::keep_restart_only(&mut config, kept);
+                // Built from what is in force, not from `new`: the keys the log calls
+                // restart-only (`demo`, `admin_*`, `cookie_secret`, which is a fresh random
+                // one when unset) stay as started. `reloaded` keeps the sign-in lockouts
+                // and the demo's rate counters (`Api::reloaded`).
+                let old = Arc::clone(&self.api.read().unwrap_or_else(|p| p.into_inner()));
+                let api = Arc::new(old.reloaded(&config));
                 *self.api.write().unwrap_or_else(|p| p.into_inner()) = api;
-                self.handle.set_max_connections(new.limits.max_connections);
+                self.handle
+                    .set_max_connections(config.limits.max_connections);
                 crate::log!(
                     Warning,
                     "SIGHUP: settings reloaded; changed now: {}; changed but need a restart: {}",
                     names(&live),
                     names(&restart)
                 );
-                // What is in force: the live part of `new`, the rest as started.
-                let mut kept = new;
-                std::mem::swap(&mut kept, &mut config);
-                reload::keep_restart_only(&mut config, kept);
             }
             Ok(_) => crate::log!(Error, "SIGHUP: the command line asks for no server run"),
             Err(e) => crate::log!(Error, "SIGHUP: configuration not reloaded: {e}"),
