@@ -4,7 +4,8 @@
 //! lists, CORS, signature rules, `enforce_https`, trusted proxies, metrics access) and
 //! `max_connections` (checked at each accept). The rest (addresses, workers, the other
 //! limits, which each connection copies when it is accepted, timings, the state file) is
-//! read at start only; the log says which changed keys need a restart.
+//! read at start only; the log says which changed keys need a restart. The new worker
+//! half keeps the old one's sign-in lockouts and demo rate counters (`Api::reloaded`).
 
 use crate::config::Config;
 use crate::server::Limits;
