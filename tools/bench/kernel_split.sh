@@ -20,18 +20,11 @@ UWS=/work/shared/tools/peers/uws.sh
 mkdir -p "$OUT"
 . "$ROOT/tools/bench/shapes.sh"
 args=$(shape_args "$SHAPE") || { echo "unknown shape $SHAPE" >&2; exit 2; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null' EXIT
 for who in ours uws; do
-  if [ "$who" = ours ]; then
-    taskset -c 0 "$BIN" --host 127.0.0.1 --port 28860 --secret secret --allow-posting-from 0.0.0.0 \
-      --max-connections 20000 --workers 1 --log-level WARNING >/dev/null 2>&1 &
-    port=28860
-  else
-    taskset -c 0 "$UWS" 28960 secret >/dev/null 2>&1 & port=28960
-  fi
-  PID=$!; wait_port $port
+  port=28860; [ "$who" = ours ] || port=28960
+  start_pinned "$who" $port
   # shellcheck disable=SC2086
   taskset -c 1 "$LG" fanout $args --url "http://127.0.0.1:$port" --server-pid "$PID" 2>"$OUT/$who.err" \
     | tail -n1 >"$OUT/$who.json" &

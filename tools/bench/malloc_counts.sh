@@ -28,7 +28,7 @@ args=$(shape_args "$SHAPE" "$rate" "$SECS") || { echo "unknown shape $SHAPE" >&2
 FUNCS="malloc free realloc _int_malloc _int_free malloc_consolidate"
 for f in $FUNCS; do perf probe -q -x "$LIBC" -a "$f" 2>/dev/null || true; done
 EVENTS=$(for f in $FUNCS; do printf 'probe_libc:%s,' "$f"; done)
-wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
+
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; perf probe -q -d "probe_libc:*" 2>/dev/null || true' EXIT
 i=0

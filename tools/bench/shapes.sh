@@ -22,3 +22,26 @@ shape_args() {
     *) return 2 ;;
     esac
 }
+
+# Waits until 127.0.0.1:PORT accepts a connection (10 s at most, then exits the script).
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    exit 1
+}
+
+# start_pinned WHO PORT: starts our binary ($BIN, one worker) or the uWebSockets.js peer
+# ($UWS) on core 0 at PORT, as every issue-14 script runs them; sets PID and waits for the
+# port.
+start_pinned() {
+    if [ "$1" = ours ]; then
+        taskset -c 0 "$BIN" --host 127.0.0.1 --port "$2" --secret secret --allow-posting-from 0.0.0.0 \
+            --max-connections 20000 --workers 1 --log-level WARNING >/dev/null 2>&1 &
+    else
+        taskset -c 0 "$UWS" "$2" secret >/dev/null 2>&1 &
+    fi
+    PID=$!
+    wait_port "$2"
+}

@@ -22,19 +22,12 @@ mkdir -p "$OUT"
 . "$ROOT/tools/bench/shapes.sh"
 args=$(shape_args "$SHAPE") || { echo "unknown shape $SHAPE" >&2; exit 2; }
 EVENTS=task-clock,context-switches,instructions,cycles,syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_sendto,syscalls:sys_enter_sendmsg,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_epoll_ctl
-wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null' EXIT
 for r in $(seq 1 "$RUNS"); do
   for who in $WHO; do
-    if [ "$who" = ours ]; then
-      taskset -c 0 "$BIN" --host 127.0.0.1 --port 28800 --secret secret --allow-posting-from 0.0.0.0 \
-        --max-connections 20000 --workers 1 --log-level WARNING >/dev/null 2>&1 &
-      port=28800
-    else
-      taskset -c 0 "$UWS" 28900 secret >/dev/null 2>&1 & port=28900
-    fi
-    PID=$!; wait_port $port
+    port=28800; [ "$who" = ours ] || port=28900
+    start_pinned "$who" $port
     name=${SHAPE}_${who}_$r
     # shellcheck disable=SC2086
     taskset -c 1 "$LG" fanout $args --url "http://127.0.0.1:$port" --server-pid "$PID" 2>"$OUT/$name.err" \

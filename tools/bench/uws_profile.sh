@@ -20,7 +20,7 @@ LG=$ROOT/target/release/examples/loadgen
 mkdir -p "$OUT"
 . "$ROOT/tools/bench/shapes.sh"
 args=$(shape_args "$SHAPE") || { echo "unknown shape $SHAPE" >&2; exit 2; }
-wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; exit 1; }
+
 taskset -c 0 "$BIN" --host 127.0.0.1 --port 28810 --secret secret --allow-posting-from 0.0.0.0 \
     --max-connections 20000 --workers 1 --log-level WARNING >/dev/null 2>&1 &
 PID=$!
