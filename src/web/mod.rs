@@ -153,8 +153,9 @@ impl Web {
     }
 }
 
-/// The pages' `Content-Security-Policy`: scripts, styles and connections from this
-/// server only, no inline code, no plugins, no framing, no form posts. Data shown on a
+/// The landing page's and the demo's `Content-Security-Policy`: scripts, styles and
+/// connections from this server only, no inline code, no plugins, no framing, no form
+/// posts (the admin pages have [`page::ADMIN_CSP`]). Data shown on a
 /// page is set with `textContent`; this is the second line of defence.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                        connect-src 'self'; img-src 'self'; base-uri 'none'; \

@@ -7,8 +7,9 @@
 
 use crate::http::Response;
 
-/// The policy of every page we serve.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+/// The admin pages' policy. Unlike [`super::CSP`] (landing page and demo), the sign-in
+/// form posts to this server (`form-action 'self'`) and the pages show `data:` images.
+pub const ADMIN_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; \
      frame-ancestors 'none'";
 
@@ -70,7 +71,7 @@ pub fn html(status: u16, body: String) -> Response {
 pub fn security_headers(content_type: &str) -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), content_type.into()),
-        ("Content-Security-Policy".into(), CSP.into()),
+        ("Content-Security-Policy".into(), ADMIN_CSP.into()),
         ("X-Frame-Options".into(), "DENY".into()),
         ("Referrer-Policy".into(), "no-referrer".into()),
         ("Cache-Control".into(), "no-store".into()),
@@ -144,7 +145,7 @@ mod tests {
             .iter()
             .find(|(n, _)| n == "Content-Security-Policy")
             .map(|(_, v)| v.as_str());
-        assert_eq!(csp, Some(CSP));
-        assert!(!CSP.contains("unsafe"));
+        assert_eq!(csp, Some(ADMIN_CSP));
+        assert!(!ADMIN_CSP.contains("unsafe"));
     }
 }
