@@ -148,11 +148,9 @@ fn run(api: &Api, hub: &mut Hub, req: &Request, peer: IpAddr, conn: ConnId, now:
 }
 
 fuzz_target!(|data: &[u8]| {
-    let config = Config {
-        max_channels_per_request: 4,
-        max_messages_per_request: 3,
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.max_channels_per_request = 4;
+    config.max_messages_per_request = 3;
     let api = Api::new(&config);
     let signer = Signer::new(&config.secret);
     let mut now = Time(NOW_SECS * 1_000_000);

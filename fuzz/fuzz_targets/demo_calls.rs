@@ -169,7 +169,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let what = format!("{method} {path}");
         let response = match api.route(&req, local, NOW_SECS) {
-            Routed::Respond(r) => r,
+            Routed::Respond(r) | Routed::After(_, r) => r,
             Routed::Hub(cmd) => match cmd.run(
                 &mut hub,
                 ConnId {
