@@ -2,7 +2,7 @@
 //! (`channel.py`). Pure: knows connections only by id; delivery is the hub's job.
 
 use super::id::Uuid;
-use super::message::{catchup_copy, str_list};
+use super::message::{catchup_copy, str_field, str_list};
 use super::stored::{delete_message_frame, edit_message_frame, Frames, Stored};
 use super::time::Time;
 use serde_json::{json, Map, Value};
@@ -145,7 +145,7 @@ impl Channel {
             .and_then(Value::as_bool)
             .unwrap_or(false);
         let keep_history =
-            !no_history && self.config.store_history && msg.get("type") == Some(&json!("message"));
+            !no_history && self.config.store_history && str_field(msg, "type") == Some("message");
         let stored = (keep_history || self.config.store_frames).then(|| Stored::at(msg, pos));
         if stored.is_none() {
             self.lost(pos);

@@ -18,6 +18,11 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
+/// Bytes reserved for a stored message's text while it is written: a chat message of the
+/// server's (uuid, timestamp, user, channel, a short text and the delivery keys) is
+/// 300 to 400 bytes.
+const STORED_CAPACITY: usize = 512;
+
 /// One stored message object.
 #[derive(Clone, PartialEq)]
 pub struct Stored {
@@ -58,14 +63,30 @@ impl UuidAt {
         }
         // The map's text holds `"uuid":` and then exactly this text of the value; any
         // occurrence of that pair (a nested object could hold one too) has the same
-        // value text, so the first will do.
-        let text = serde_json::to_string(uuid).unwrap_or_default();
+        // value text, so the first will do. A string without characters JSON escapes
+        // (every uuid the server makes) is written as itself between quotes, so it is
+        // matched in place rather than serialized again (an allocation per message).
+        let s = uuid.as_str().unwrap_or_default();
+        let plain = !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20);
+        let escaped = if plain {
+            None
+        } else {
+            Some(serde_json::to_string(uuid).unwrap_or_default())
+        };
+        let is_text = |rest: &str| match &escaped {
+            Some(text) => rest.starts_with(text.as_str()),
+            None => rest
+                .strip_prefix('"')
+                .and_then(|r| r.strip_prefix(s))
+                .is_some_and(|r| r.starts_with('"')),
+        };
+        let text_len = escaped.as_ref().map_or(s.len() + 2, String::len);
         let key = "\"uuid\":";
         let found = json
             .match_indices(key)
             .map(|(i, _)| i + key.len())
-            .find(|&at| json.get(at..).is_some_and(|rest| rest.starts_with(&text)));
-        match (found, u32::try_from(text.len())) {
+            .find(|&at| json.get(at..).is_some_and(is_text));
+        match (found, u32::try_from(text_len)) {
             (Some(at), Ok(len)) => match u32::try_from(at) {
                 Ok(at) => UuidAt::Text { at, len },
                 Err(_) => other(),
@@ -78,8 +99,14 @@ impl UuidAt {
 impl Stored {
     /// Stores `msg`.
     pub fn new(msg: &Map<String, Value>) -> Stored {
+        // Sized for a typical message, so that the text is not regrown two or three
+        // times on its way (it is copied once, exactly sized, into the shared `Arc`).
+        let mut buf = Vec::with_capacity(STORED_CAPACITY);
         // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats).
-        let json = serde_json::to_string(msg).unwrap_or_else(|_| "{}".into());
+        let json = match serde_json::to_writer(&mut buf, msg) {
+            Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "{}".into()),
+            Err(_) => "{}".into(),
+        };
         Stored {
             uuid: UuidAt::of(msg, &json),
             is_message: msg.get("type").and_then(Value::as_str) == Some("message"),
@@ -273,6 +300,9 @@ mod tests {
         let plain = Stored::new(&obj(json!({"message": {"uuid": "x"}, "uuid": "y"})));
         assert!(plain.has_uuid(Some(&json!("y"))));
         assert!(!plain.has_uuid(Some(&json!("x"))));
+        let prefix = Stored::new(&obj(json!({"message": {"uuid": "yz\u{e9}"}, "uuid": "y"})));
+        assert!(prefix.has_uuid(Some(&json!("y"))), "a longer nested uuid");
+        assert!(!prefix.has_uuid(Some(&json!("yz\u{e9}"))));
         let number = Stored::new(&obj(json!({"uuid": 5, "type": "message"})));
         assert!(number.has_uuid(Some(&json!(5))));
         assert!(!number.has_uuid(Some(&json!("5"))));
