@@ -45,7 +45,17 @@ pub fn catchup_copy(msg: &Map<String, Value>) -> Map<String, Value> {
 /// bytes as `encode(&delivery_copy(msg))`, but no clone of the map per message, which the
 /// hub thread would otherwise pay for every message it fans out.
 pub fn encode_delivery(msg: &Map<String, Value>) -> Encoded {
-    let mut out = Vec::with_capacity(256);
+    let mut out = Vec::with_capacity(DELIVERY_CAPACITY);
+    write_delivery(&mut out, msg);
+    shared_text(out)
+}
+
+/// Bytes reserved for a delivery text while it is written (a chat message is 200 to 300
+/// bytes once its delivery keys are gone), so it is not regrown on its way.
+const DELIVERY_CAPACITY: usize = 384;
+
+/// Appends the text [`encode_delivery`] makes to `out`.
+fn write_delivery(out: &mut Vec<u8>, msg: &Map<String, Value>) {
     out.push(b'{');
     let mut first = true;
     for (k, v) in msg {
@@ -57,24 +67,33 @@ pub fn encode_delivery(msg: &Map<String, Value>) -> Encoded {
         }
         first = false;
         // Writing a string or a `Value` to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut out, k);
+        let _ = serde_json::to_writer(&mut *out, k);
         out.push(b':');
         match v {
             Value::String(s) if k == "timestamp" || k == "edited" => match s.strip_suffix("+00:00")
             {
                 Some(base) => {
-                    let _ = serde_json::to_writer(&mut out, &format!("{base}Z"));
+                    // `base` followed by `Z`, written in place: JSON escapes characters
+                    // one by one and leaves `Z` as it is, so this is the text of
+                    // `format!("{base}Z")` without making that string.
+                    let _ = serde_json::to_writer(&mut *out, base);
+                    out.pop();
+                    out.extend_from_slice(b"Z\"");
                 }
                 None => {
-                    let _ = serde_json::to_writer(&mut out, s);
+                    let _ = serde_json::to_writer(&mut *out, s);
                 }
             },
             _ => {
-                let _ = serde_json::to_writer(&mut out, v);
+                let _ = serde_json::to_writer(&mut *out, v);
             }
         }
     }
     out.push(b'}');
+}
+
+/// The text in `out` as a shared string.
+fn shared_text(out: Vec<u8>) -> Arc<str> {
     // serde_json writes valid UTF-8.
     String::from_utf8(out)
         .unwrap_or_else(|_| "{}".into())
@@ -128,6 +147,21 @@ impl<'a> Texts<'a> {
             self.live[1] = self.live[0].as_deref().map(|t| with_pos(t, self.pos));
         }
         self.live[usize::from(with)].get_or_insert_with(|| "{}".into())
+    }
+
+    /// The websocket frame payload, `[text]` of the live text. Without positions and
+    /// before anyone needed the live text itself (a message with only websocket
+    /// recipients) it is written straight into its frame: one text instead of the live
+    /// text, its copy into a list and that list's copy into the shared string.
+    pub fn frame(&mut self, positions: bool) -> Arc<str> {
+        if !self.positioned(positions) && self.live[0].is_none() {
+            let mut out = Vec::with_capacity(DELIVERY_CAPACITY);
+            out.push(b'[');
+            write_delivery(&mut out, self.msg);
+            out.push(b']');
+            return shared_text(out);
+        }
+        list_of(&[self.live(positions).clone()]).into()
     }
 
     /// The waiting text.
@@ -241,6 +275,28 @@ pub(super) mod tests {
             let m = obj(case.clone());
             assert_eq!(encode_delivery(&m), encode(&delivery_copy(&m)), "{case}");
         }
+    }
+
+    #[test]
+    fn a_frame_is_the_list_of_the_live_text() {
+        let m = obj(
+            json!({"uuid": "u", "pm_users": [], "no_history": false, "pos": 1,
+            "timestamp": "2020-01-01T00:00:00\"+00:00", "message": {"t": "\u{1}"}}),
+        );
+        for pos in [0, 3] {
+            for positions in [false, true] {
+                let expected = list_of(&[Texts::new(&m, pos).live(positions).clone()]);
+                assert_eq!(&*Texts::new(&m, pos).frame(positions), expected);
+                let mut texts = Texts::new(&m, pos);
+                texts.live(!positions);
+                assert_eq!(&*texts.frame(positions), expected, "after the other text");
+            }
+        }
+        let frame = Texts::new(&m, 0).frame(false);
+        assert!(
+            frame.contains(r#""timestamp":"2020-01-01T00:00:00\"Z""#),
+            "{frame}"
+        );
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Hub {
         }
         for (with, conns) in ws.into_iter().enumerate() {
             if !conns.is_empty() {
-                let payload: Arc<str> = list_of(&[texts.live(with == 1).clone()]).into();
+                let payload = texts.frame(with == 1);
                 self.effects.push(Effect::Send { conns, payload });
             }
         }
