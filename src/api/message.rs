@@ -5,7 +5,7 @@
 use super::bounded_errors::ErrorMap;
 use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
 use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
-use super::reply::pretty;
+use super::reply::pretty_sized;
 use super::Rejection;
 use crate::hub::{Hub, Time};
 use serde_json::{json, Map, Value};
@@ -120,6 +120,10 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
     }
 }
 
+/// Bytes reserved per message for the answer that echoes them: a pretty-printed chat
+/// message (nine keys, a short text) is 400 to 500 bytes.
+const ECHO_BYTES_PER_MESSAGE: usize = 512;
+
 /// Fills hub-made defaults, answers with the accepted objects, then passes, edits or
 /// deletes each (the reference answers before its greenlets run, so the answer has no
 /// `type` or `catchup`).
@@ -154,7 +158,8 @@ pub fn run(m: Messages, hub: &mut Hub, now: Time) -> Vec<u8> {
     }
     // Rendered before the hub takes the items: cloning them into a `Value` to render
     // later cost the hub thread a map clone per message.
-    let answer = pretty(&items);
+    // Sized for the echo, so that a batch's answer is not regrown a dozen times.
+    let answer = pretty_sized(&items, items.len() * ECHO_BYTES_PER_MESSAGE);
     for item in items {
         match m.verb {
             Verb::Post => hub.pass_message(item, now),

@@ -38,7 +38,13 @@ pub fn cors_headers(allow_cors: &[String], origin: Option<&[u8]>) -> Cors {
 
 /// JSON as the reference renders it: 4-space indentation (keys in sorted order).
 pub fn pretty<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
-    let mut out = Vec::new();
+    pretty_sized(v, 0)
+}
+
+/// [`pretty`] into a buffer of `capacity` bytes to start with: a caller that knows about
+/// how large the answer will be spares the doublings (and copies) of a growing buffer.
+pub fn pretty_sized<T: Serialize + ?Sized>(v: &T, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
     // Writing into a Vec cannot fail, and every map this crate serializes has string keys.
