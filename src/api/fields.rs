@@ -85,11 +85,12 @@ pub fn uuid(v: &Value) -> Result<Uuid, Value> {
         .ok_or_else(|| msg("Not a valid UUID."))
 }
 
-/// Any JSON object (`fields.Dict`).
-pub fn mapping(v: &Value) -> Result<Map<String, Value>, Value> {
-    v.as_object()
-        .cloned()
-        .ok_or_else(|| msg("Not a valid mapping type."))
+/// Whether `v` is a JSON object (`fields.Dict`), for a caller that then takes it.
+pub fn is_mapping(v: &Value) -> Result<(), Value> {
+    match v {
+        Value::Object(_) => Ok(()),
+        _ => Err(msg("Not a valid mapping type.")),
+    }
 }
 
 /// A list whose items pass `item`; errors keyed by index (`fields.List`).

@@ -4,7 +4,9 @@
 
 use super::bounded_errors::ErrorMap;
 use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
-use super::fields::{boolean, datetime, mapping, string, string_list, uuid, Form, INVALID_INPUT};
+use super::fields::{
+    boolean, datetime, is_mapping, string, string_list, uuid, Form, INVALID_INPUT,
+};
 use super::reply::pretty_sized;
 use super::Rejection;
 use crate::hub::{Hub, Time};
@@ -31,8 +33,10 @@ pub struct Messages {
     pub items: Vec<Map<String, Value>>,
 }
 
-/// Validates a JSON list of message objects; errors keyed by list index.
-pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
+/// Validates a JSON list of message objects; errors keyed by list index. Takes the body,
+/// so that each message's `message` object moves into the validated item rather than
+/// being copied (a map, its keys and values per message).
+pub fn parse(body: Value, method: &str) -> Result<Messages, Rejection> {
     let verb = match method {
         "PATCH" => Verb::Patch,
         "DELETE" => Verb::Delete,
@@ -43,7 +47,7 @@ pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
     };
     let mut errors = ErrorMap::new();
     let mut items = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
+    for (i, v) in list.into_iter().enumerate() {
         let Value::Object(obj) = v else {
             errors.insert(&i.to_string(), json!({}));
             errors.insert_always("_schema", json!([INVALID_INPUT]));
@@ -61,8 +65,9 @@ pub fn parse(body: &Value, method: &str) -> Result<Messages, Rejection> {
     }
 }
 
-fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
-    let mut f = Form::new(obj);
+fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
+    let mut f = Form::new(&obj);
+    let mut take_message = false;
     let mut out = Map::new();
     let users = |v: &Value| string_list(v, 1, USERNAME_CHARS);
     let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
@@ -98,9 +103,8 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
         if let Some(user) = user {
             out.insert("user".into(), json!(user));
         }
-        if let Some(Some(m)) = f.optional("message", mapping) {
-            out.insert("message".into(), Value::Object(m));
-        }
+        // Checked here, moved out of `obj` once the form is done with it.
+        take_message = matches!(f.optional("message", is_mapping), Some(Some(())));
     }
     match verb {
         Verb::Post => {
@@ -113,11 +117,16 @@ fn parse_item(obj: &Map<String, Value>, verb: Verb) -> Result<Map<String, Value>
         }
         Verb::Delete => {}
     }
-    if f.errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(Value::Object(f.errors))
+    let errors = f.errors;
+    if !errors.is_empty() {
+        return Err(Value::Object(errors));
     }
+    if take_message {
+        if let Some(m) = obj.remove("message") {
+            out.insert("message".into(), m);
+        }
+    }
+    Ok(out)
 }
 
 /// Bytes reserved per message for the answer that echoes them: a pretty-printed chat

@@ -420,7 +420,7 @@ impl Api {
             ("/channel_config", _) => {
                 channel_config::parse(&json_body(req)?).map(Kind::ChannelConfig)
             }
-            ("/message", m) => message::parse(&json_body(req)?, m).map(Kind::Message),
+            ("/message", m) => message::parse(json_body(req)?, m).map(Kind::Message),
             _ => Err(Rejection::Invalid(Value::Null)),
         }
     }

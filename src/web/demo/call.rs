@@ -308,7 +308,7 @@ fn authored(hub: &Hub, user: &str, uuid: Uuid, to: &Target) -> Result<(), Refuse
 
 /// Validates `item` as `/message` does for `method` and runs it.
 fn send(hub: &mut Hub, now: Time, cors: &Cors, item: Value, method: &str) -> Outcome {
-    match message::parse(&Value::Array(vec![item]), method) {
+    match message::parse(Value::Array(vec![item]), method) {
         Ok(m) => Outcome::Respond(reply::rendered_body(200, message::run(m, hub, now), cors)),
         Err(_) => Outcome::Respond(reply::invalid(json!({"message": ["Not a valid message."]}))),
     }
