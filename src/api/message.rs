@@ -65,6 +65,8 @@ pub fn parse(body: Value, method: &str) -> Result<Messages, Rejection> {
     }
 }
 
+// Strings go into the items as `Value::String`, moved: `json!` of a `String` serializes a
+// copy of it (an allocation per field per message, on the worker and on the hub).
 fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
     let mut f = Form::new(&obj);
     let mut take_message = false;
@@ -76,9 +78,9 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
         .map(Option::unwrap_or_default);
     let channel = f.nullable("channel", |v| string(v, 1, CHANNEL_CHARS));
     let no_history = f.optional("no_history", boolean);
-    out.insert("pm_users".into(), json!(pm));
-    out.insert("exclude_users".into(), json!(exclude));
-    out.insert("channel".into(), json!(channel.flatten()));
+    out.insert("pm_users".into(), Value::from(pm));
+    out.insert("exclude_users".into(), Value::from(exclude));
+    out.insert("channel".into(), Value::from(channel.flatten()));
     out.insert(
         "no_history".into(),
         json!(no_history.flatten().unwrap_or(false)),
@@ -88,11 +90,11 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
         Verb::Patch | Verb::Delete => f.required("uuid", uuid),
     };
     if let Some(id) = id {
-        out.insert("uuid".into(), json!(id.to_string()));
+        out.insert("uuid".into(), Value::String(id.to_string()));
     }
     if verb != Verb::Delete {
         if let Some(Some(ts)) = f.optional("timestamp", datetime) {
-            out.insert("timestamp".into(), json!(ts));
+            out.insert("timestamp".into(), Value::String(ts));
         }
         let user = match verb {
             Verb::Post => f.required("user", |v| string(v, 1, USERNAME_CHARS)),
@@ -101,7 +103,7 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
                 .flatten(),
         };
         if let Some(user) = user {
-            out.insert("user".into(), json!(user));
+            out.insert("user".into(), Value::String(user));
         }
         // Checked here, moved out of `obj` once the form is done with it.
         take_message = matches!(f.optional("message", is_mapping), Some(Some(())));
@@ -112,7 +114,7 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
         }
         Verb::Patch => {
             if let Some(Some(ts)) = f.optional("edited", datetime) {
-                out.insert("edited".into(), json!(ts));
+                out.insert("edited".into(), Value::String(ts));
             }
         }
         Verb::Delete => {}
@@ -142,15 +144,15 @@ pub fn run(m: Messages, hub: &mut Hub, now: Time) -> Vec<u8> {
         match m.verb {
             Verb::Post => {
                 if !item.contains_key("uuid") {
-                    item.insert("uuid".into(), json!(hub.new_uuid().to_string()));
+                    item.insert("uuid".into(), Value::String(hub.new_uuid().to_string()));
                 }
                 if !item.contains_key("timestamp") {
-                    item.insert("timestamp".into(), json!(now.isoformat()));
+                    item.insert("timestamp".into(), Value::String(now.isoformat()));
                 }
             }
             Verb::Patch => {
                 if !item.contains_key("edited") {
-                    item.insert("edited".into(), json!(now.isoformat()));
+                    item.insert("edited".into(), Value::String(now.isoformat()));
                 }
             }
             Verb::Delete => {}
