@@ -339,6 +339,7 @@ impl Server {
                 pass_events: Some(mio::Events::with_capacity(256)),
                 pass_began: None,
                 answer_after_pass: Vec::new(),
+                tail: worker::KeySet::default(),
                 backlog: admission::Backlog::default(),
                 congestion: congestion.clone(),
                 held: Vec::new(),

@@ -90,6 +90,11 @@ pub(crate) struct Worker<A> {
     /// Connections whose answer waits for the end of the pass under way
     /// ([`ANSWER_NOW_WITHIN`]).
     pub(crate) answer_after_pass: Vec<u32>,
+    /// Connections put at the end of the pass under way and not written yet
+    /// ([`Worker::join_pass`]): a socket that several mails touch while the pass runs is
+    /// put there once, not once per mail check (in a broadcast, every check touches
+    /// every socket).
+    pub(crate) tail: KeySet,
 }
 
 impl<A: App> Worker<A> {
@@ -280,6 +285,9 @@ impl<A: App> Worker<A> {
             let sorted = pass.len();
             let mut i = 0;
             while let Some(&key) = pass.get(i) {
+                if i >= sorted {
+                    self.tail.remove(key);
+                }
                 if i % POLL_CHECK_EVERY == POLL_CHECK_EVERY - 1 {
                     self.poll_mid_pass(now);
                 }
@@ -335,7 +343,8 @@ impl<A: App> Worker<A> {
         for key in fresh {
             match pass[..sorted].binary_search(&key) {
                 Ok(place) if place >= at => {}
-                _ => pass.push(key),
+                _ if self.tail.insert(key) => pass.push(key),
+                _ => {} // already waiting at the end of the pass
             }
         }
     }
@@ -404,4 +413,45 @@ fn tracked(backlog: &mut Backlog, conn: &mut Conn, f: impl FnOnce(&mut Conn)) {
     let before = conn.standing();
     f(conn);
     backlog.note(before, conn.standing());
+}
+
+/// A set of slab keys, one bit each (grows to the largest key inserted).
+#[derive(Debug, Default)]
+pub(crate) struct KeySet(Vec<u64>);
+
+impl KeySet {
+    /// Adds `key`; true if it was not in the set.
+    fn insert(&mut self, key: u32) -> bool {
+        let (word, bit) = (key as usize / 64, 1u64 << (key % 64));
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
+    }
+
+    /// Removes `key` if present.
+    fn remove(&mut self, key: u32) {
+        if let Some(w) = self.0.get_mut(key as usize / 64) {
+            *w &= !(1u64 << (key % 64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KeySet;
+
+    #[test]
+    fn key_set_inserts_once_until_removed() {
+        let mut set = KeySet::default();
+        assert!(set.insert(3));
+        assert!(!set.insert(3), "already in");
+        assert!(set.insert(70_000), "grows to a far key");
+        set.remove(3);
+        set.remove(1_000_000); // never inserted, beyond the end: nothing happens
+        assert!(set.insert(3), "in again after removal");
+        assert!(!set.insert(70_000));
+    }
 }
