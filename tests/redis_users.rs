@@ -70,6 +70,19 @@ fn named(name: &str, state: Value) -> (String, Value) {
     (name.to_string(), state)
 }
 
+/// `/info` on `addr` lists alice with the state she connected with: all of it, and only
+/// the public key when asked for public state.
+fn shows_alice_as_connected(addr: SocketAddr) {
+    assert_eq!(
+        users(&room_info(addr, false)),
+        [named("alice", json!({"mood": "ok", "secret": 1}))]
+    );
+    assert_eq!(
+        users(&room_info(addr, true)),
+        [named("alice", json!({"mood": "ok"}))]
+    );
+}
+
 /// Polls the public listing of `room` on the node at `addr` until it is `want`; fails
 /// after 5 s with what it last showed.
 fn public_users_become(addr: SocketAddr, want: &[(String, Value)]) {
@@ -89,14 +102,7 @@ fn info_on_another_node_shows_the_state_of_a_user_it_never_saw_and_its_changes()
     let Some((redis, a, b)) = alice_on_a() else {
         return;
     };
-    assert_eq!(
-        users(&room_info(b.addr, false)),
-        [named("alice", json!({"mood": "ok", "secret": 1}))]
-    );
-    assert_eq!(
-        users(&room_info(b.addr, true)),
-        [named("alice", json!({"mood": "ok"}))]
-    );
+    shows_alice_as_connected(b.addr);
     // A change on A is in Redis when A answers: B, which never held alice, shows it.
     post(
         a.addr,
@@ -246,14 +252,7 @@ fn a_websocket_that_comes_back_on_another_node_brings_its_users_state() {
     };
     // alice's websocket opens on B, which takes her connection over from Redis.
     let _ws = open_ws(b.addr, ALICE);
-    assert_eq!(
-        users(&room_info(b.addr, false)),
-        [named("alice", json!({"mood": "ok", "secret": 1}))]
-    );
-    assert_eq!(
-        users(&room_info(b.addr, true)),
-        [named("alice", json!({"mood": "ok"}))]
-    );
+    shows_alice_as_connected(b.addr);
     stop_all([a, b]);
 }
 
