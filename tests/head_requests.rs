@@ -297,6 +297,36 @@ fn head_of_the_api_get_routes_is_the_get_head_signed_or_not() {
     }
 }
 
+#[test]
+fn the_engine_refuses_a_head_request_with_a_head_and_no_body_once_its_line_came() {
+    let running = start(small_config()); // max_body 64 KiB, header_timeout 1 s
+    let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+    let cases = [
+        // A websocket handshake by HEAD is refused (not a GET).
+        (request("HEAD", "/ws", upgrade, true), 400),
+        (
+            request("HEAD", "/info", "Content-Length: 100000\r\n", true),
+            413,
+        ),
+        // The request line, then nothing: the header timeout.
+        ("HEAD /info HTTP/1.1\r\nHost: t\r\n".to_string(), 408),
+    ];
+    for (bytes, status) in cases {
+        let (out, closed) = exchange(running.addr, bytes.as_bytes());
+        assert!(closed, "{bytes:?}: closed after the refusal");
+        let refusal = Answer::parse(&out);
+        assert_eq!(refusal.status, status, "{bytes:?}");
+        assert!(refusal.content_length() > 0, "{bytes:?}: the body's length");
+        assert!(refusal.body.is_empty(), "{bytes:?}: {refusal:?}");
+    }
+    // The same refusal of a GET has the body whose length the HEAD was told.
+    let (out, _) = exchange(running.addr, b"GET /info HTTP/1.1\r\nHost: t\r\n");
+    let get = Answer::parse(&out);
+    assert_eq!(get.status, 408);
+    assert_eq!(get.body.len(), get.content_length());
+}
+
 /// Reads one response from `s` whose head says `Content-Length`; `head_only` for a
 /// `HEAD` answer. Returns it and any bytes read past its end.
 fn read_one(s: &mut TcpStream, buf: &mut Vec<u8>, head_only: bool) -> Answer {
