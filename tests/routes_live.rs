@@ -24,7 +24,8 @@ fn every_early_route_in_the_table_is_answered_by_the_live_server() {
     );
     for route in early {
         let path = route.path.replace("{file}", "demo.js");
-        for method in route.methods {
+        let head = route.allows("HEAD").then_some(&"HEAD");
+        for method in route.methods.iter().chain(head) {
             let body = if matches!(*method, "GET" | "HEAD") {
                 ""
             } else {

@@ -304,7 +304,7 @@ impl Api {
         }))
     }
 
-    /// `GET /metrics`: 404 when `metrics = false`; from an address in
+    /// `GET /metrics` (and `HEAD`): 404 when `metrics = false`; from an address in
     /// `metrics_allow_from`, or with a valid API signature, the page; else 403.
     fn route_metrics(
         &self,
@@ -314,7 +314,8 @@ impl Api {
         method: &str,
         page: PageKind,
     ) -> Routed {
-        if !self.metrics || method != "GET" {
+        let allowed = routes::find("/metrics").is_some_and(|r| r.allows(method));
+        if !self.metrics || !allowed {
             return Routed::Respond(reply::not_found(page, "/metrics"));
         }
         let nonce = if self.metrics_allow_from.iter().any(|c| c.contains(client)) {

@@ -58,7 +58,8 @@ pub struct Route {
     /// The path as OpenAPI writes it; `{file}` at the end matches one or more segments
     /// (only [`Handler::Static`] has one).
     pub path: &'static str,
-    /// The methods it answers (and documents).
+    /// The methods it answers and documents. `HEAD` is never listed: every route with
+    /// `GET` answers it ([`Route::allows`]).
     pub methods: &'static [&'static str],
     /// Whether it answers every method, as the reference's views without
     /// `request_method` do; `methods` are then the ones documented.
@@ -118,7 +119,7 @@ pub static ROUTES: &[Route] = &[
     route("/listen", &["GET"], Public, Handler::Api),
     any_method("/disconnect", &["GET", "POST"], Public),
     route("/ws", &["GET"], Public, Handler::Ws),
-    route("/static/{file}", &["GET", "HEAD"], Public, Handler::Static),
+    route("/static/{file}", &["GET"], Public, Handler::Static),
     route("/admin", &["GET"], Admin, Handler::Page(Page::Admin)),
     route(
         "/admin/sign_in",
@@ -144,13 +145,13 @@ pub static ROUTES: &[Route] = &[
         AdminNoRedirect,
         Handler::Page(Page::OpenApi),
     ),
-    route("/healthz", &["GET", "HEAD"], Public, Handler::Early),
-    route("/readyz", &["GET", "HEAD"], Public, Handler::Early),
+    route("/healthz", &["GET"], Public, Handler::Early),
+    route("/readyz", &["GET"], Public, Handler::Early),
     // `metrics_allow_from` or the signature; checked by `Api::route_metrics`.
     route("/metrics", &["GET"], Public, Handler::Early),
-    route("/", &["GET", "HEAD"], Public, Handler::Early),
-    route("/landing.css", &["GET", "HEAD"], Public, Handler::Early),
-    route("/demo", &["GET", "HEAD"], Public, Handler::Early),
+    route("/", &["GET"], Public, Handler::Early),
+    route("/landing.css", &["GET"], Public, Handler::Early),
+    route("/demo", &["GET"], Public, Handler::Early),
     route("/demo/connect", &["POST"], Public, Handler::Early),
     route("/demo/subscribe", &["POST"], Public, Handler::Early),
     route("/demo/unsubscribe", &["POST"], Public, Handler::Early),
@@ -162,7 +163,7 @@ pub static ROUTES: &[Route] = &[
         Handler::Early,
     ),
     // After the demo's calls: `find` takes the first match.
-    route("/demo/{file}", &["GET", "HEAD"], Public, Handler::Early),
+    route("/demo/{file}", &["GET"], Public, Handler::Early),
 ];
 
 /// The route for `path`, if any.
@@ -174,9 +175,14 @@ pub fn find(path: &str) -> Option<&'static Route> {
 }
 
 impl Route {
-    /// Whether it answers `method`.
+    /// Whether it answers `method`. `HEAD` wherever `GET` is (RFC 9110 §9.3.2, and
+    /// Pyramid's rule in the reference: "GET implies HEAD"), as one rule here rather than
+    /// per route: the handler answers it as `GET`, and the engine sends only the head
+    /// (`Pending.head`, `Response::encode_head_for`).
     pub fn allows(&self, method: &str) -> bool {
-        self.any_method || self.methods.contains(&method)
+        self.any_method
+            || self.methods.contains(&method)
+            || (method == "HEAD" && self.methods.contains(&"GET"))
     }
 }
 
@@ -205,6 +211,26 @@ mod tests {
         ] {
             assert!(find(path).is_none(), "{path}");
         }
+    }
+
+    #[test]
+    fn every_get_route_allows_head_and_no_other_does() {
+        for r in ROUTES {
+            let get = r.allows("GET");
+            assert_eq!(r.allows("HEAD"), get, "{}", r.path);
+            assert!(!r.methods.contains(&"HEAD"), "{}: HEAD is implied", r.path);
+        }
+        let head = |path| find(path).is_some_and(|r| r.allows("HEAD"));
+        for path in [
+            "/admin",
+            "/api-explorer",
+            "/openapi.json",
+            "/metrics",
+            "/listen",
+        ] {
+            assert!(head(path), "{path}");
+        }
+        assert!(!head("/connect"), "POST only");
     }
 
     #[test]

@@ -17,6 +17,10 @@ use std::mem;
 pub struct RequestDecoder {
     limits: HttpLimits,
     state: State,
+    /// Whether the request being read is a `HEAD` ([`head::head_line`]): `None` until its
+    /// request line is whole. Kept through its body and through a refusal, so that the
+    /// engine's answer to it has no body; cleared when the request is done.
+    head_line: Option<bool>,
 }
 
 /// Where the decoder is. [`RequestDecoder::decode`] is the one place that moves it on.
@@ -51,7 +55,15 @@ impl RequestDecoder {
         RequestDecoder {
             limits,
             state: State::Head { scanned: 0 },
+            head_line: None,
         }
+    }
+
+    /// Whether the request being read (or just refused) is known to be a `HEAD`: its
+    /// request line is whole and says so. False while the method is unknown: before the
+    /// line is whole, or when it is not an HTTP/1.x request line at all.
+    pub fn is_head(&self) -> bool {
+        self.head_line == Some(true)
     }
 
     /// Decodes from `buf` (the caller's unconsumed bytes).
@@ -69,6 +81,13 @@ impl RequestDecoder {
         };
         match step {
             Ok((next, decoded)) => {
+                if let Decoded::Done {
+                    value: HttpEvent::Request(_),
+                    ..
+                } = decoded
+                {
+                    self.head_line = None;
+                }
                 self.state = next;
                 Ok(decoded)
             }
@@ -81,13 +100,16 @@ impl RequestDecoder {
 
     /// Looks for a complete head; refuses one that passes `max_head` as soon as the bytes
     /// buffered without an end do, rather than waiting for an end that may never come.
-    fn on_head_bytes(&self, scanned: usize, buf: &[u8]) -> Step {
+    fn on_head_bytes(&mut self, scanned: usize, buf: &[u8]) -> Step {
         let skipped = head::leading_empty_lines(buf);
         let rest = buf.get(skipped..).unwrap_or_default();
         let scanned = if skipped > 0 { 0 } else { scanned };
         // Only an end within the first `max_head` bytes counts, so a one-shot buffer and
         // one fed byte by byte reach the same verdict.
         let window = rest.get(..self.limits.max_head).unwrap_or(rest);
+        if self.head_line.is_none() {
+            self.head_line = head::head_line(window, scanned);
+        }
         // 3 bytes of overlap: an end (`\n\r\n`) may straddle the previous scan's edge.
         match head::find_end(window, scanned.saturating_sub(3)) {
             None if rest.len() > self.limits.max_head => Err(HttpError::HeadTooLarge),
@@ -351,6 +373,58 @@ mod tests {
         ("complete head past max_head", b"GET / HTTP/1.1\r\nX: 01234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789\r\n\r\n", Fail(HeadTooLarge, 431)),
         ("endless head past max_head", b"GET /0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789", Fail(HeadTooLarge, 431)),
     ];
+
+    /// What `is_head` says after `bytes` were fed in two pieces split at `split`, the way
+    /// [`feed`] feeds them, and the error if the request was refused.
+    fn head_known_after(bytes: &[u8], split: usize) -> (bool, Option<HttpError>) {
+        let mut decoder = RequestDecoder::new(LIMITS);
+        let mut buf = Vec::new();
+        for piece in [&bytes[..split], &bytes[split..]] {
+            buf.extend_from_slice(piece);
+            loop {
+                match decoder.decode(&buf) {
+                    Ok(Decoded::Done { consumed, .. }) => drop(buf.drain(..consumed)),
+                    Ok(Decoded::NeedMore { consumed }) => {
+                        buf.drain(..consumed);
+                        break;
+                    }
+                    Err(e) => return (decoder.is_head(), Some(e)),
+                }
+            }
+        }
+        (decoder.is_head(), None)
+    }
+
+    #[rustfmt::skip] // one case per line
+    const HEAD_CASES: &[(&str, &[u8], bool, Option<HttpError>)] = &[
+        ("head line whole, headers not", b"HEAD /p HTTP/1.1\r\nHost: a", true, None),
+        ("head line with bare lf", b"HEAD /p HTTP/1.0\nHo", true, None),
+        ("after empty lines", b"\r\n\nHEAD / HTTP/1.1\r\n", true, None),
+        ("head line not whole yet", b"HEAD /p HTTP/1.1", false, None),
+        ("get", b"GET /p HTTP/1.1\r\nHost: a", false, None),
+        ("head of another version", b"HEAD / HTTP/2.0\r\n\r\n", false, Some(UnsupportedVersion)),
+        ("not a request line", b"HEAD /a b HTTP/1.1\r\n\r\n", false, Some(Malformed)),
+        ("head with a body past max_body", b"HEAD / HTTP/1.1\r\nContent-Length: 17\r\n\r\n", true, Some(BodyTooLarge)),
+        ("head with a chunked body past max_body", b"HEAD / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n1\r\n", true, Some(BodyTooLarge)),
+        ("head with a bad header", b"HEAD / HTTP/1.1\r\nBad Name: x\r\n\r\n", true, Some(Malformed)),
+        ("head with a body still coming", b"HEAD / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", true, None),
+        ("head done, get begun", b"HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nHo", false, None),
+        ("get done, head begun", b"GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\nHo", true, None),
+        ("head done, nothing more", b"HEAD / HTTP/1.1\r\n\r\n", false, None),
+    ];
+
+    #[test]
+    fn a_head_request_is_known_once_its_request_line_is_whole_at_every_split() {
+        for (name, bytes, head, error) in HEAD_CASES {
+            for split in 0..=bytes.len() {
+                assert_eq!(
+                    head_known_after(bytes, split),
+                    (*head, *error),
+                    "{name}: split at {split}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn request_cases_decode_as_expected_at_every_split() {

@@ -34,6 +34,29 @@ pub(super) fn leading_empty_lines(buf: &[u8]) -> usize {
     }
 }
 
+/// Whether the request line at the front of `head` (a head, whole or not, with no empty
+/// lines before it) is a `HEAD` request line of HTTP/1.x: `Some` once the line is whole,
+/// `None` while it is not. `from`: the bytes before it are known to hold no `\n` (they
+/// were looked at by an earlier call), so a line trickling in costs linear time.
+///
+/// Read apart from [`parse`] so that a refusal can know the method before the rest of
+/// the head is parsed, or when it never will be (a timeout, a head too large, a bad
+/// header): an answer to `HEAD` has no body (RFC 9110 §9.3.2). Only the shape of the
+/// line counts; a target httparse would refuse is still a `HEAD`'s.
+pub(super) fn head_line(head: &[u8], from: usize) -> Option<bool> {
+    let end = from + head.get(from..)?.iter().position(|&b| b == b'\n')?;
+    let line = head.get(..end)?;
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(rest) = line.strip_prefix(b"HEAD ") else {
+        return Some(false);
+    };
+    let mut words = rest.split(|&b| b == b' ');
+    Some(matches!(
+        (words.next(), words.next(), words.next()),
+        (Some([_, ..]), Some(b"HTTP/1.1" | b"HTTP/1.0"), None)
+    ))
+}
+
 /// The index just past the first empty line in `buf` (`\n\n` or `\n\r\n`, so CRLF, bare LF
 /// and mixes all end a head, as httparse accepts them), searching from index `from`.
 /// Used on the growing head so each call only scans new bytes plus a small overlap.

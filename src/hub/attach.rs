@@ -157,10 +157,14 @@ impl Hub {
         let Some(c) = self.connections.get_mut(&id) else {
             return;
         };
+        let is_ws = matches!(target, Target::Ws(_));
         let old = std::mem::replace(&mut c.target, target);
         self.release_target(old);
         if let Some(e) = engine {
             self.attached.insert(e, id);
+            if is_ws {
+                self.ws_slices.join(e);
+            }
         }
     }
 
@@ -168,6 +172,7 @@ impl Hub {
     /// collection (`ws_app.py` `closed`); a poll's connection just stops listening, and
     /// what it had gathered waits for the next poll.
     pub fn on_engine_close(&mut self, conn: ConnId) {
+        self.ws_slices.leave(conn); // whatever it was attached to: it hears nothing more
         let Some(id) = self.attached.remove(&conn) else {
             return;
         };

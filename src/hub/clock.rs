@@ -7,6 +7,8 @@ use super::shared::{Shared, Stream};
 use super::stored::drop_frames_before;
 use super::time::Time;
 use super::{Effect, Hub};
+use crate::conn_id::ConnId;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +20,56 @@ pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
 /// ms, which every delivery arriving meanwhile waits behind (the engine writes in arrival
 /// order). A slice of 380 is a pass of ~2 ms. Measured at 19 000 websockets and 1 000
 /// deliveries/s (BENCHMARKS.md): delivery max 4–6 ms against 12–121 ms, `POST /message`
-/// round trip max 4–5 ms against 98–111 ms.
+/// round trip max 4–5 ms against 98–111 ms. A slice's websockets are kept in
+/// [`WsSlices`], so its heartbeat costs its own size, not a walk of every connection.
 pub(super) const HEARTBEAT_SLICES: u32 = 50;
+/// The websockets of each heartbeat slice, kept as they attach and go (`set_target`,
+/// `release_target`, `on_engine_close`), so that a slice's heartbeat visits its own
+/// websockets (1/50 of them) instead of walking every connection ten times a second to
+/// pick them out. A websocket is in its slice from its attach until its engine
+/// connection closes or is let go: it gets `[]` once per period while there, and never
+/// after. A 12-byte `ConnId` in a hash set per websocket: roughly 15 to 30 bytes with
+/// the table's spare room.
+#[derive(Debug)]
+pub(super) struct WsSlices(Vec<HashSet<ConnId>>);
+
+impl WsSlices {
+    pub(super) fn new() -> WsSlices {
+        WsSlices((0..HEARTBEAT_SLICES).map(|_| HashSet::new()).collect())
+    }
+
+    fn slice_of(ws: ConnId) -> usize {
+        (ws.key % HEARTBEAT_SLICES) as usize
+    }
+
+    /// `ws` is a connection's websocket now.
+    pub(super) fn join(&mut self, ws: ConnId) {
+        if let Some(slice) = self.0.get_mut(Self::slice_of(ws)) {
+            slice.insert(ws);
+        }
+    }
+
+    /// `ws` delivers for no connection any more (closed, replaced, collected).
+    pub(super) fn leave(&mut self, ws: ConnId) {
+        if let Some(slice) = self.0.get_mut(Self::slice_of(ws)) {
+            slice.remove(&ws);
+        }
+    }
+
+    /// The websockets of slice `n`.
+    fn of(&self, n: u32) -> impl Iterator<Item = &ConnId> {
+        self.0.get(n as usize).into_iter().flatten()
+    }
+
+    /// Every websocket, for tests that check the slices against the connections.
+    #[cfg(test)]
+    pub(super) fn all(&self) -> Vec<ConnId> {
+        let mut all: Vec<ConnId> = self.0.iter().flatten().copied().collect();
+        all.sort();
+        all
+    }
+}
+
 /// Once a long-poll has something, it answers after this long without more
 /// (`await_data`'s `timeout=0.25`).
 pub const POLL_GATHER: Duration = Duration::from_millis(250);
@@ -126,22 +176,26 @@ impl Hub {
     }
 
     /// Sends one shared `[]` to every websocket in the `due` slices, marking them (and
-    /// their users) active, as any send does.
+    /// their users) active, as any send does. Visits only those slices' websockets.
     fn heartbeat_websockets(&mut self, due: &[u32], now: Time) {
         let mut ws = Vec::new();
-        let mut users = Vec::new();
-        for c in self.connections.values_mut() {
-            if let Target::Ws(e) = &c.target {
-                if due.contains(&(e.key % HEARTBEAT_SLICES)) {
-                    ws.push(*e);
-                    c.last_active = now;
-                    users.push(c.username.clone());
+        for &n in due {
+            for e in self.ws_slices.of(n) {
+                let Some(c) = self
+                    .attached
+                    .get(e)
+                    .and_then(|id| self.connections.get_mut(id))
+                else {
+                    continue;
+                };
+                if !matches!(c.target, Target::Ws(t) if t == *e) {
+                    continue;
                 }
-            }
-        }
-        for name in users {
-            if let Some(u) = self.users.get_mut(&name) {
-                u.last_active = now;
+                ws.push(*e);
+                c.last_active = now;
+                if let Some(u) = self.users.get_mut(&c.username) {
+                    u.last_active = now;
+                }
             }
         }
         if !ws.is_empty() {

@@ -135,6 +135,8 @@ pub struct Hub {
     gc_channels_after: Duration,
     effects: Vec<Effect>,
     timers: clock::Timers,
+    /// The websockets of each heartbeat slice.
+    ws_slices: clock::WsSlices,
     /// Shared mode (several nodes, `shared.rs`): what other nodes must see, queued;
     /// `None` on a single node.
     shared: Option<Vec<shared::Shared>>,
@@ -159,6 +161,7 @@ impl Hub {
             gc_channels_after: clock::GC_CHANNELS_AFTER,
             effects: Vec::new(),
             timers: clock::Timers::new(now),
+            ws_slices: clock::WsSlices::new(),
             shared: None,
         }
     }

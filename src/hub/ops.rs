@@ -384,6 +384,7 @@ impl Hub {
             Target::Detached | Target::BetweenPolls(_) => {}
             Target::Ws(conn) => {
                 self.attached.remove(&conn);
+                self.ws_slices.leave(conn);
                 self.effects.push(Effect::Close { conn, code: 1000 });
             }
             Target::Poll(p) => {

@@ -774,3 +774,93 @@ fn a_disconnected_connection_is_collected_even_if_its_client_speaks_before_the_p
     h.tick(at(5.0));
     assert!(h.connections.contains_key(&again), "a /connect revives it");
 }
+
+/// The heartbeat slices hold exactly the websockets some connection delivers to.
+fn assert_slices_hold_the_websockets(h: &Hub) {
+    let mut ws: Vec<ConnId> = h
+        .connections
+        .values()
+        .filter_map(|c| match c.target {
+            Target::Ws(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    ws.sort();
+    assert_eq!(h.ws_slices.all(), ws);
+}
+
+#[test]
+fn websockets_that_close_reconnect_or_are_replaced_get_one_heartbeat_a_period_while_they_live() {
+    let mut h = hub();
+    let reused = ConnId { gen: 1, ..ws(1) }; // engine key 1 again, a new generation
+    let a = join(&mut h, "a", &[], ChannelConfig::default(), 1, at(0.0));
+    let b = join(&mut h, "b", &[], ChannelConfig::default(), 2, at(0.0));
+    let c = join(&mut h, "c", &[], ChannelConfig::default(), 3, at(0.0));
+    join(&mut h, "d", &[], ChannelConfig::default(), 4, at(0.0));
+    let _ = h.take_effects();
+    // Each websocket's life in tenths of a second: [from, to).
+    let lives = [
+        (ws(1), 0, 65),   // closes at 6.5 s
+        (reused, 65, 70), // a's client comes back at once; the pass at 7 s collects a
+        (ws(2), 0, 60),   // replaced by another websocket of the same slice
+        (ws(52), 60, 200),
+        (ws(3), 0, 60), // replaced by one of another slice
+        (ws(10), 60, 200),
+        (ws(4), 0, 200), // untouched
+    ];
+    let mut beats: Vec<(u32, ConnId)> = Vec::new();
+    let mut closed: Vec<(u32, ConnId)> = Vec::new();
+    for tenth in 1..=200u32 {
+        let now = at(f64::from(tenth) / 10.0);
+        match tenth {
+            60 => {
+                assert!(h.attach_ws(b, ws(52), now).is_some());
+                assert!(h.attach_ws(c, ws(10), now).is_some());
+            }
+            65 => {
+                h.on_engine_close(ws(1));
+                assert!(h.attach_ws(a, reused, now).is_some());
+            }
+            _ => {}
+        }
+        h.tick(now);
+        assert_slices_hold_the_websockets(&h);
+        for e in h.take_effects() {
+            match e {
+                Effect::Send { conns, payload } => {
+                    assert_eq!(&*payload, "[]");
+                    beats.extend(conns.into_iter().map(|conn| (tenth, conn)));
+                }
+                Effect::Close { conn, code } => {
+                    assert_eq!(code, 1000);
+                    closed.push((tenth, conn));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    for (conn, from, to) in lives {
+        let times: Vec<u32> = beats
+            .iter()
+            .filter(|(_, e)| *e == conn)
+            .map(|(t, _)| *t)
+            .collect();
+        assert!(
+            times.iter().all(|t| (from..to).contains(t)),
+            "{conn:?} lived {from}..{to}, beats at {times:?}"
+        );
+        // Every whole period of its life holds exactly one.
+        let mut start = from;
+        while start + 50 <= to {
+            let n = times
+                .iter()
+                .filter(|t| (start..start + 50).contains(*t))
+                .count();
+            assert_eq!(n, 1, "{conn:?} in {start}..{}: {times:?}", start + 50);
+            start += 50;
+        }
+    }
+    assert_eq!(closed, [(60, ws(2)), (60, ws(3)), (70, reused)]);
+    assert!(!h.connections.contains_key(&a), "collected");
+    assert_eq!(h.ws_slices.all(), [ws(4), ws(10), ws(52)]);
+}

@@ -3,7 +3,7 @@
 //! [`Refusal::response`] is the one mapping from it to the wire: the status and a JSON
 //! body `{"error": "..."}`, never app content. The hub thread's 500 reuses it.
 
-use crate::http::{HttpError, Response};
+use crate::http::{HttpError, Response, Version};
 use crate::ws::HandshakeError;
 
 /// Why the engine answers a request itself.
@@ -63,6 +63,15 @@ impl Refusal {
     pub(crate) fn encode(self) -> Vec<u8> {
         let mut bytes = Vec::with_capacity(160);
         self.response().encode(false, &mut bytes);
+        bytes
+    }
+
+    /// The answer to a request known to be a `HEAD`: the head of [`Refusal::encode`],
+    /// `Content-Length` included, and no body (RFC 9110 §9.3.2).
+    pub(crate) fn encode_head(self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(160);
+        self.response()
+            .encode_head_for(Version::Http11, false, &mut bytes);
         bytes
     }
 }

@@ -3,7 +3,7 @@
 //! engine's own refusals.
 
 use super::{Conn, Event, Pending, State, Step, Ws};
-use crate::http::{Request, Response, Version};
+use crate::http::{Request, Response};
 use crate::server::refusal::Refusal;
 use crate::server::Reply;
 use crate::ws::{self, HandshakeError, MessageReader};
@@ -12,18 +12,33 @@ use std::time::Instant;
 
 impl Conn {
     /// Queues a refusal (past the queue limit if need be: it is small and tells the
-    /// client why) and closes after it has left. A `HEAD` awaiting its answer gets only
-    /// the refusal's head.
+    /// client why) and closes after it has left. A request known to be a `HEAD` gets only
+    /// the refusal's head, with the length of its body: one awaiting its answer, and one
+    /// still being read whose request line was whole ([`RequestDecoder::is_head`]: a 408
+    /// for headers or a body that never came, a 413, a 431 or a 400 for a bad header
+    /// after the line). Where the method is truly unknown the refusal keeps its body:
+    /// a timeout or a head too large before the request line ended, a request line that
+    /// is not HTTP/1.x (400, 505), and the 503 of a full server at accept
+    /// (`listener.rs`), before any byte was read. Any client then gets the reason, and
+    /// one that did send `HEAD` reads a body it did not ask for only when we could not
+    /// tell what it asked.
+    ///
+    /// [`RequestDecoder::is_head`]: crate::http::RequestDecoder::is_head
     pub(crate) fn refuse(&mut self, refusal: Refusal, now: Instant) {
-        let bytes = match &self.state {
-            State::AwaitingApp(pending) if pending.head => {
-                let mut bytes = Vec::with_capacity(160);
-                refusal
-                    .response()
-                    .encode_head_for(Version::Http11, false, &mut bytes);
-                bytes
-            }
-            _ => refusal.encode(),
+        let head = match &self.state {
+            State::AwaitingApp(pending) => pending.head,
+            State::Reading(r) => r.decoder.is_head(),
+            _ => false,
+        };
+        self.refuse_as(refusal, head, now);
+    }
+
+    /// [`Conn::refuse`] where the caller knows whether the request is a `HEAD`.
+    fn refuse_as(&mut self, refusal: Refusal, head: bool, now: Instant) {
+        let bytes = if head {
+            refusal.encode_head()
+        } else {
+            refusal.encode()
         };
         self.out.push_owned(bytes);
         self.close_after_flush(now);
@@ -35,7 +50,8 @@ impl Conn {
             match ws::validate_handshake(&req) {
                 Ok(accept) => Some(accept),
                 Err(e) => {
-                    self.refuse(Refusal::Handshake(e), now);
+                    // `HEAD` with `Upgrade`: refused (not a GET), without a body.
+                    self.refuse_as(Refusal::Handshake(e), req.method == "HEAD", now);
                     return Step::Again;
                 }
             }

@@ -6,6 +6,7 @@ use super::*;
 use crate::http::Response;
 use crate::server::Reply;
 use crate::ws::testing::{client_frame, RFC_KEY};
+use crate::ws::HandshakeError;
 
 const HANDSHAKE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
@@ -477,4 +478,117 @@ fn an_app_panic_on_a_head_request_sends_the_500_head_without_its_body() {
     assert_eq!(wire, get[..body_at], "the GET refusal's head, no body");
     assert!(body_at < get.len(), "the GET refusal has a body");
     assert!(sim.shut);
+}
+
+/// `refusal`'s whole answer and its head alone: the head must end where the body begins,
+/// and there must be a body (so that sending only the head is a visible choice).
+fn refusal_head_and_whole(refusal: Refusal) -> (String, String) {
+    let whole = text(&refusal.encode());
+    let body_at = whole.find("\r\n\r\n").unwrap() + 4;
+    assert!(body_at < whole.len(), "{refusal:?} has a body");
+    (whole[..body_at].to_string(), whole)
+}
+
+#[test]
+fn refusals_of_a_head_request_whose_line_came_send_only_the_head() {
+    // (what arrives, how the request is refused, when)
+    let mut small = limits();
+    small.max_body = 16;
+    let timeout = Duration::from_secs(10);
+    let cases: &[(&str, &[u8], Refusal, Duration)] = &[
+        (
+            "headers never end",
+            b"HEAD / HTTP/1.1\r\nHost:",
+            Refusal::Timeout,
+            timeout,
+        ),
+        (
+            "a body never ends",
+            b"HEAD / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab",
+            Refusal::Timeout,
+            timeout,
+        ),
+        (
+            "a body past max_body",
+            b"HEAD / HTTP/1.1\r\nContent-Length: 17\r\n\r\n",
+            Refusal::Http(crate::http::HttpError::BodyTooLarge),
+            Duration::ZERO,
+        ),
+        (
+            "a bad header",
+            b"HEAD / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+            Refusal::Http(crate::http::HttpError::Malformed),
+            Duration::ZERO,
+        ),
+        (
+            "an upgrade by HEAD",
+            b"HEAD /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            Refusal::Handshake(HandshakeError::NotGet),
+            Duration::ZERO,
+        ),
+    ];
+    for (name, bytes, refusal, wait) in cases {
+        let mut sim = Sim::new(small);
+        sim.feed(bytes);
+        assert!(sim.event().is_none(), "{name}: never reaches the app");
+        sim.advance(*wait);
+        let (head, _) = refusal_head_and_whole(*refusal);
+        assert_eq!(text(&sim.wire()), head, "{name}: the head alone");
+        assert!(head.contains("\r\nContent-Length: "), "{name}: {head}");
+        assert!(sim.shut, "{name}: closed after it");
+    }
+}
+
+#[test]
+fn refusals_where_the_method_is_unknown_keep_their_body() {
+    let mut tiny = limits();
+    tiny.max_head = 32;
+    let cases: &[(&str, &[u8], Refusal, Duration)] = &[
+        (
+            "request line not whole",
+            b"HEAD / HTTP/1.",
+            Refusal::Timeout,
+            Duration::from_secs(10),
+        ),
+        (
+            "a request line that is not one",
+            b"HEAD / x HTTP/1.1\r\n\r\n",
+            Refusal::Http(crate::http::HttpError::Malformed),
+            Duration::ZERO,
+        ),
+        (
+            "a request line past max_head",
+            b"HEAD /0123456789012345678901234567890123456789",
+            Refusal::Http(crate::http::HttpError::HeadTooLarge),
+            Duration::ZERO,
+        ),
+        (
+            "a GET",
+            b"GET / HTTP/1.1\r\nHost:",
+            Refusal::Timeout,
+            Duration::from_secs(10),
+        ),
+    ];
+    for (name, bytes, refusal, wait) in cases {
+        let mut sim = Sim::new(tiny);
+        sim.feed(bytes);
+        assert!(sim.event().is_none(), "{name}: never reaches the app");
+        sim.advance(*wait);
+        let (_, whole) = refusal_head_and_whole(*refusal);
+        assert_eq!(text(&sim.wire()), whole, "{name}: head and body");
+    }
+}
+
+#[test]
+fn after_a_head_request_the_next_request_is_refused_with_its_body() {
+    let mut sim = Sim::new(limits());
+    sim.feed(b"HEAD /p HTTP/1.1\r\n\r\nGET /q HTTP/1.1\r\nHost:");
+    sim.request();
+    sim.reply(ok("hello"));
+    assert!(text(&sim.wire()).contains("Content-Length: 5"));
+    assert!(sim.event().is_none());
+    sim.advance(Duration::from_secs(10));
+    let (_, whole) = refusal_head_and_whole(Refusal::Timeout);
+    assert_eq!(text(&sim.wire()), whole, "the GET's 408 has its body");
 }
