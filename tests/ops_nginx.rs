@@ -87,7 +87,32 @@ impl Drop for Nginx {
     }
 }
 
-fn start_nginx(dir: &Path, ports: &Ports) -> Nginx {
+/// nginx in front of the server at `upstream`, on free ports. A port picked free can be
+/// taken by another program before nginx binds it (tests of other runs start servers and
+/// nginx at the same time); nginx then exits, and it is started again on other ports.
+fn start_nginx(dir: &Path, upstream: u16) -> (Nginx, Ports) {
+    for _ in 0..5 {
+        let ports = Ports {
+            upstream,
+            redirect: free_port(),
+            tls: free_port(),
+            plain: free_port(),
+        };
+        if let Some(nginx) = try_start_nginx(dir, &ports) {
+            return (nginx, ports);
+        }
+    }
+    panic!("nginx did not start in 5 tries: {}", nginx_log(dir));
+}
+
+fn nginx_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+}
+
+/// Starts nginx on `ports`; `None` if it exited (a port was taken), so that the caller
+/// tries others. It is up once its master wrote its pid file (after binding every port)
+/// and the plain port answers.
+fn try_start_nginx(dir: &Path, ports: &Ports) -> Option<Nginx> {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
         .args([
@@ -146,7 +171,7 @@ fn start_nginx(dir: &Path, ports: &Ports) -> Nginx {
         user = if is_root() { "user root;\n" } else { "" },
     );
     std::fs::write(dir.join("nginx.conf"), conf).expect("write nginx.conf");
-    let child = Command::new("nginx")
+    let mut child = Command::new("nginx")
         .arg("-p")
         .arg(dir)
         .arg("-c")
@@ -156,17 +181,25 @@ fn start_nginx(dir: &Path, ports: &Ports) -> Nginx {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn nginx");
-    let nginx = Nginx {
-        child,
-        dir: dir.to_path_buf(),
-    };
+    let pid_file = dir.join("nginx.pid");
     let end = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", ports.plain)).is_err() {
-        let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-        assert!(Instant::now() < end, "nginx did not start: {log}");
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if pid_file.exists() && TcpStream::connect(("127.0.0.1", ports.plain)).is_ok() {
+            return Some(Nginx {
+                child,
+                dir: dir.to_path_buf(),
+            });
+        }
+        assert!(
+            Instant::now() < end,
+            "nginx did not start: {}",
+            nginx_log(dir)
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
-    nginx
 }
 
 /// A connection to `port` on 127.0.0.1 from source address `from` (any 127.x works on
@@ -243,13 +276,7 @@ fn through_nginx_forwarded_addresses_websockets_long_polls_and_https_work() {
             "1",
         ],
     );
-    let ports = Ports {
-        upstream: server.addr.port(),
-        redirect: free_port(),
-        tls: free_port(),
-        plain: free_port(),
-    };
-    let _nginx = start_nginx(&dir, &ports);
+    let (_nginx, ports) = start_nginx(&dir, server.addr.port());
     let (allowed, other) = ([127, 0, 0, 2], [127, 0, 0, 3]);
     let p = ports.plain;
 
