@@ -19,6 +19,7 @@ mod message;
 mod ops;
 mod presence;
 mod recovery;
+mod scratch;
 mod shared;
 mod shared_user;
 mod shared_view;
