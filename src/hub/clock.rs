@@ -129,19 +129,18 @@ impl Hub {
     /// their users) active, as any send does.
     fn heartbeat_websockets(&mut self, due: &[u32], now: Time) {
         let mut ws = Vec::new();
-        let mut users = Vec::new();
+        // The user is marked in the same pass, by the connection's own name: a list of
+        // names to mark afterwards copied a name per websocket per heartbeat.
+        let users = &mut self.users;
         for c in self.connections.values_mut() {
             if let Target::Ws(e) = &c.target {
                 if due.contains(&(e.key % HEARTBEAT_SLICES)) {
                     ws.push(*e);
                     c.last_active = now;
-                    users.push(c.username.clone());
+                    if let Some(u) = users.get_mut(&c.username) {
+                        u.last_active = now;
+                    }
                 }
-            }
-        }
-        for name in users {
-            if let Some(u) = self.users.get_mut(&name) {
-                u.last_active = now;
             }
         }
         if !ws.is_empty() {
