@@ -24,11 +24,17 @@ pub const INVALID_INPUT: &str = "Invalid input type.";
 
 /// A string of `min..=max` characters (`fields.String` + `validate.Length`).
 pub fn string(v: &Value, min: usize, max: usize) -> Result<String, Value> {
+    checked_string(v, min, max).map(str::to_string)
+}
+
+/// The check of [`string`] without the copy, for a caller that moves the value out once
+/// the whole form passed.
+pub fn checked_string(v: &Value, min: usize, max: usize) -> Result<&str, Value> {
     let Value::String(s) = v else {
         return Err(msg("Not a valid string."));
     };
     length(s, min, max)?;
-    Ok(s.clone())
+    Ok(s)
 }
 
 /// `validate.Length(min, max)` on a string, counting characters (code points).

@@ -5,7 +5,7 @@
 use super::bounded_errors::ErrorMap;
 use super::bounds::{CHANNEL_CHARS, USERNAME_CHARS};
 use super::fields::{
-    boolean, datetime, is_mapping, string, string_list, uuid, Form, INVALID_INPUT,
+    boolean, checked_string, datetime, is_mapping, string_list, uuid, Form, INVALID_INPUT,
 };
 use super::reply::pretty_sized;
 use super::Rejection;
@@ -66,21 +66,23 @@ pub fn parse(body: Value, method: &str) -> Result<Messages, Rejection> {
 }
 
 // Strings go into the items as `Value::String`, moved: `json!` of a `String` serializes a
-// copy of it (an allocation per field per message, on the worker and on the hub).
+// copy of it (an allocation per field per message, on the worker and on the hub). The
+// fields passed on as they came (`channel`, `user`, `message`) are checked in place and
+// then moved out of `obj` with their keys, once the form passed: copies of the key and
+// the value were two allocations per field per message on the worker.
 fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Value>, Value> {
     let mut f = Form::new(&obj);
-    let mut take_message = false;
     let mut out = Map::new();
     let users = |v: &Value| string_list(v, 1, USERNAME_CHARS);
+    let name = |max: usize| move |v: &Value| checked_string(v, 1, max).map(drop);
     let pm = f.optional("pm_users", users).map(Option::unwrap_or_default);
     let exclude = f
         .optional("exclude_users", users)
         .map(Option::unwrap_or_default);
-    let channel = f.nullable("channel", |v| string(v, 1, CHANNEL_CHARS));
+    let channel = f.nullable("channel", name(CHANNEL_CHARS));
     let no_history = f.optional("no_history", boolean);
     out.insert("pm_users".into(), Value::from(pm));
     out.insert("exclude_users".into(), Value::from(exclude));
-    out.insert("channel".into(), Value::from(channel.flatten()));
     out.insert(
         "no_history".into(),
         json!(no_history.flatten().unwrap_or(false)),
@@ -92,20 +94,17 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
     if let Some(id) = id {
         out.insert("uuid".into(), Value::String(id.to_string()));
     }
+    // Which of `user` and `message` are moved over once the form passed.
+    let mut take_user = false;
+    let mut take_message = false;
     if verb != Verb::Delete {
         if let Some(Some(ts)) = f.optional("timestamp", datetime) {
             out.insert("timestamp".into(), Value::String(ts));
         }
-        let user = match verb {
-            Verb::Post => f.required("user", |v| string(v, 1, USERNAME_CHARS)),
-            _ => f
-                .optional("user", |v| string(v, 1, USERNAME_CHARS))
-                .flatten(),
+        take_user = match verb {
+            Verb::Post => f.required("user", name(USERNAME_CHARS)).is_some(),
+            _ => matches!(f.optional("user", name(USERNAME_CHARS)), Some(Some(()))),
         };
-        if let Some(user) = user {
-            out.insert("user".into(), Value::String(user));
-        }
-        // Checked here, moved out of `obj` once the form is done with it.
         take_message = matches!(f.optional("message", is_mapping), Some(Some(())));
     }
     match verb {
@@ -123,12 +122,26 @@ fn parse_item(mut obj: Map<String, Value>, verb: Verb) -> Result<Map<String, Val
     if !errors.is_empty() {
         return Err(Value::Object(errors));
     }
-    if take_message {
-        if let Some(m) = obj.remove("message") {
-            out.insert("message".into(), m);
+    match channel.flatten() {
+        Some(()) => move_entry(&mut obj, &mut out, "channel"),
+        None => {
+            out.insert("channel".into(), Value::Null);
+        }
+    }
+    for (key, take) in [("user", take_user), ("message", take_message)] {
+        if take {
+            move_entry(&mut obj, &mut out, key);
         }
     }
     Ok(out)
+}
+
+/// Moves `key` and its value from `from` to `to`, the key's string and the value as they
+/// are.
+fn move_entry(from: &mut Map<String, Value>, to: &mut Map<String, Value>, key: &str) {
+    if let Some((k, v)) = from.remove_entry(key) {
+        to.insert(k, v);
+    }
 }
 
 /// Bytes reserved per message for the answer that echoes them: a pretty-printed chat

@@ -389,7 +389,7 @@ fn flush(hub: &mut Hub, handle: &Handle, bridge: &mut Option<RedisBridge>) {
         match effect {
             Effect::Send { conns, payload } => {
                 let frame = shared_frame(OpCode::Text, payload.as_bytes());
-                handle.send_many_unwoken(&conns, frame, &mut wakeups);
+                handle.send_many_unwoken(conns, frame, &mut wakeups);
             }
             Effect::Answer { http, reply, body } => {
                 let answer = listen::answer(reply.callback.as_deref(), &body, &reply.headers);

@@ -134,9 +134,10 @@ impl Channel {
     }
 
     /// Records a message at the next position ([`Channel::last_pos`]): history (if it is
-    /// a `message` and not `no_history`) and frames; returns the connections it goes to
-    /// (`channel.py` `add_message`).
-    pub fn add_message(&mut self, msg: &Map<String, Value>, now: Time) -> Vec<Uuid> {
+    /// a `message` and not `no_history`) and frames; appends the connections it goes to
+    /// to `to` (`channel.py` `add_message`), a list the caller reuses from message to
+    /// message.
+    pub fn add_message(&mut self, msg: &Map<String, Value>, now: Time, to: &mut Vec<Uuid>) {
         self.last_active = now;
         self.last_pos += 1;
         let pos = self.last_pos;
@@ -174,14 +175,13 @@ impl Channel {
             list.is_some_and(|l| l.iter().any(|v| v.as_str() == Some(user)))
         };
         let pm_only = pm.is_some_and(|l| l.iter().any(Value::is_string));
-        let mut to = Vec::with_capacity(self.conn_count);
+        to.reserve(self.conn_count);
         for (user, conns) in &self.connections {
             if listed(exclude, user) || (pm_only && !listed(pm, user)) {
                 continue;
             }
             to.extend_from_slice(conns);
         }
-        to
     }
 
     /// Shared mode: the next message recorded here gets position `seq` (its sequence

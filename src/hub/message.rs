@@ -2,6 +2,7 @@
 //! Owns the copies made for delivery and catch-up and the one serialization per delivery
 //! group. Pure.
 
+use super::scratch::shared_text;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -45,14 +46,8 @@ pub fn catchup_copy(msg: &Map<String, Value>) -> Map<String, Value> {
 /// bytes as `encode(&delivery_copy(msg))`, but no clone of the map per message, which the
 /// hub thread would otherwise pay for every message it fans out.
 pub fn encode_delivery(msg: &Map<String, Value>) -> Encoded {
-    let mut out = Vec::with_capacity(DELIVERY_CAPACITY);
-    write_delivery(&mut out, msg);
-    shared_text(out)
+    shared_text(|out| write_delivery(out, msg))
 }
-
-/// Bytes reserved for a delivery text while it is written (a chat message is 200 to 300
-/// bytes once its delivery keys are gone), so it is not regrown on its way.
-const DELIVERY_CAPACITY: usize = 384;
 
 /// Appends the text [`encode_delivery`] makes to `out`.
 fn write_delivery(out: &mut Vec<u8>, msg: &Map<String, Value>) {
@@ -90,14 +85,6 @@ fn write_delivery(out: &mut Vec<u8>, msg: &Map<String, Value>) {
         }
     }
     out.push(b'}');
-}
-
-/// The text in `out` as a shared string.
-fn shared_text(out: Vec<u8>) -> Arc<str> {
-    // serde_json writes valid UTF-8.
-    String::from_utf8(out)
-        .unwrap_or_else(|_| "{}".into())
-        .into()
 }
 
 /// The serialized message `encoded` with `"pos": pos` added as its last key, for
@@ -155,11 +142,11 @@ impl<'a> Texts<'a> {
     /// text, its copy into a list and that list's copy into the shared string.
     pub fn frame(&mut self, positions: bool) -> Arc<str> {
         if !self.positioned(positions) && self.live[0].is_none() {
-            let mut out = Vec::with_capacity(DELIVERY_CAPACITY);
-            out.push(b'[');
-            write_delivery(&mut out, self.msg);
-            out.push(b']');
-            return shared_text(out);
+            return shared_text(|out| {
+                out.push(b'[');
+                write_delivery(out, self.msg);
+                out.push(b']');
+            });
         }
         list_of(&[self.live(positions).clone()]).into()
     }

@@ -19,6 +19,7 @@ mod message;
 mod ops;
 mod presence;
 mod recovery;
+mod scratch;
 mod shared;
 mod shared_user;
 mod shared_view;
@@ -134,6 +135,10 @@ pub struct Hub {
     /// How long an empty channel is kept after its last activity (`gc_channels_after`).
     gc_channels_after: Duration,
     effects: Vec<Effect>,
+    /// The recipients of the channel message being delivered, kept empty between
+    /// messages so that its room is reused: a list per message was an allocation of the
+    /// hub thread's ~25 per message. At most a channel's connections (16 bytes each).
+    recipients: Vec<Uuid>,
     timers: clock::Timers,
     /// The websockets of each heartbeat slice.
     ws_slices: clock::WsSlices,
@@ -160,6 +165,7 @@ impl Hub {
             gc_conns_after: clock::GC_CONNS_AFTER,
             gc_channels_after: clock::GC_CHANNELS_AFTER,
             effects: Vec::new(),
+            recipients: Vec::new(),
             timers: clock::Timers::new(now),
             ws_slices: clock::WsSlices::new(),
             shared: None,
@@ -263,9 +269,13 @@ impl Hub {
         let Some(ch) = self.channels.get_mut(name) else {
             return 0;
         };
-        let to = ch.add_message(msg, now);
+        let mut to = std::mem::take(&mut self.recipients);
+        ch.add_message(msg, now, &mut to);
         let pos = ch.last_pos;
-        self.deliver(msg, &to, now, pos)
+        let sent = self.deliver(msg, &to, now, pos);
+        to.clear();
+        self.recipients = to;
+        sent
     }
 
     /// Sends `msg` privately to every connection of `username` and keeps it as a private

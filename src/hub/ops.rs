@@ -239,7 +239,14 @@ impl Hub {
     /// `operations.pass_message` for one validated message object.
     pub fn pass_message(&mut self, mut msg: Map<String, Value>, now: Time) {
         msg.insert("catchup".into(), json!(false));
-        msg.insert("edited".into(), Value::Null);
+        // `POST /message` validation already put `edited: null` there: set in place, as
+        // a new key would be a string made and dropped per message.
+        match msg.get_mut("edited") {
+            Some(edited) => *edited = Value::Null,
+            None => {
+                msg.insert("edited".into(), Value::Null);
+            }
+        }
         msg.insert("type".into(), json!("message"));
         self.stats.total_unique_messages += 1;
         let sent = self.route(&msg, now, |_, _| {});

@@ -10,6 +10,7 @@
 //! answered without parsing.
 
 use super::message::EDITABLE_KEYS;
+use super::scratch::shared_text;
 use super::time::Time;
 use super::transcode::transcode;
 use serde::{Serialize, Serializer};
@@ -17,11 +18,6 @@ use serde_json::{Map, Value};
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-
-/// Bytes reserved for a stored message's text while it is written: a chat message of the
-/// server's (uuid, timestamp, user, channel, a short text and the delivery keys) is
-/// 300 to 400 bytes.
-const STORED_CAPACITY: usize = 512;
 
 /// One stored message object.
 #[derive(Clone, PartialEq)]
@@ -99,18 +95,18 @@ impl UuidAt {
 impl Stored {
     /// Stores `msg`.
     pub fn new(msg: &Map<String, Value>) -> Stored {
-        // Sized for a typical message, so that the text is not regrown two or three
-        // times on its way (it is copied once, exactly sized, into the shared `Arc`).
-        let mut buf = Vec::with_capacity(STORED_CAPACITY);
-        // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats).
-        let json = match serde_json::to_writer(&mut buf, msg) {
-            Ok(()) => String::from_utf8(buf).unwrap_or_else(|_| "{}".into()),
-            Err(_) => "{}".into(),
-        };
+        // Serializing a map of `Value`s cannot fail (string keys, no non-finite floats);
+        // written through the thread's buffer, one allocation of the text's own size.
+        let json = shared_text(|buf| {
+            if serde_json::to_writer(&mut *buf, msg).is_err() {
+                buf.clear();
+                buf.extend_from_slice(b"{}");
+            }
+        });
         Stored {
             uuid: UuidAt::of(msg, &json),
             is_message: msg.get("type").and_then(Value::as_str) == Some("message"),
-            json: json.into(),
+            json,
             pos: 0,
         }
     }

@@ -116,7 +116,7 @@ impl Handle {
     /// worker, the bytes shared, never copied.
     pub fn send_many(&self, conns: &[ConnId], frame: Arc<[u8]>) {
         let mut wakeups = Wakeups::default();
-        self.send_many_unwoken(conns, frame, &mut wakeups);
+        self.send_many_unwoken(conns.to_vec(), frame, &mut wakeups);
         self.wake(&mut wakeups);
     }
 
@@ -124,18 +124,14 @@ impl Handle {
     /// [`Handle::wake`] after the burst. A wakeup is a system call per worker, so a hub
     /// fanning out a batch of 50 messages would otherwise pay 50 of them per worker.
     /// Order is unaffected: mail is queued at once, only the wakeup is delayed.
-    pub fn send_many_unwoken(&self, conns: &[ConnId], frame: Arc<[u8]>, wakeups: &mut Wakeups) {
-        let groups = group_by_worker(conns, self.shared.posts.len());
-        for (worker, group) in groups.into_iter().enumerate() {
-            if group.is_empty() {
-                continue;
-            }
+    pub fn send_many_unwoken(&self, conns: Vec<ConnId>, frame: Arc<[u8]>, wakeups: &mut Wakeups) {
+        group_by_worker(conns, self.shared.posts.len(), |worker, group| {
             if let Some(post) = self.shared.posts.get(worker) {
                 if post.tx.send(Mail::SendMany(group, frame.clone())).is_ok() {
                     wakeups.note(worker);
                 }
             }
-        }
+        });
     }
 
     /// Wakes the workers noted in `wakeups` and clears it.

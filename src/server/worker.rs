@@ -161,9 +161,9 @@ impl<A: App> Worker<A> {
                 self.touch_now(addr, |c| c.upgrade(frames, now), None, now)
             }
             Mail::Send(addr, frame) => self.touch(addr, |c| c.send_frame(frame, now)),
-            Mail::SendMany(addrs, frame) => {
-                for addr in addrs {
-                    self.touch(addr, |c| c.send_frame(frame.clone(), now));
+            Mail::SendMany(conns, frame) => {
+                for conn in conns {
+                    self.touch(conn.addr(), |c| c.send_frame(frame.clone(), now));
                 }
             }
             Mail::Close(addr, code) => self.touch(addr, |c| c.close(code, now)),

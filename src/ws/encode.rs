@@ -35,11 +35,19 @@ pub fn encode_frame(op: OpCode, payload: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(payload);
 }
 
-/// A whole server frame as shared bytes, encoded once for every recipient.
+/// A whole server frame as shared bytes, encoded once for every recipient. Written in
+/// place in its shared buffer: one allocation (the hub makes a frame per message it fans
+/// out, and a `Vec` copied into the `Arc` was two).
 pub fn shared_frame(op: OpCode, payload: &[u8]) -> Arc<[u8]> {
-    let mut out = Vec::with_capacity(payload.len() + 10);
-    encode_frame(op, payload, &mut out);
-    out.into()
+    let (head, n) = frame_head(op, payload.len());
+    // Zeroed at its final size (a `TrustedLen` iterator: one allocation, a memset), then
+    // filled; the `Arc` is this function's alone, so `get_mut` always gives its bytes.
+    let mut frame: Arc<[u8]> = std::iter::repeat_n(0, n + payload.len()).collect();
+    if let Some(bytes) = Arc::get_mut(&mut frame) {
+        bytes[..n].copy_from_slice(&head[..n]);
+        bytes[n..].copy_from_slice(payload);
+    }
+    frame
 }
 
 #[cfg(test)]
@@ -54,6 +62,16 @@ mod tests {
         assert_eq!(out, [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f]);
         // RFC 6455 §5.7: unmasked pong "Hello" (the answer to the masked ping).
         assert_eq!(&*shared_frame(OpCode::Pong, b"Hello"), b"\x8a\x05Hello");
+    }
+
+    #[test]
+    fn a_shared_frame_is_the_encoded_frame() {
+        for len in [0, 1, 125, 126, 300, 65535, 65536] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut out = Vec::new();
+            encode_frame(OpCode::Text, &payload, &mut out);
+            assert_eq!(&*shared_frame(OpCode::Text, &payload), &out[..], "{len}");
+        }
     }
 
     #[test]
