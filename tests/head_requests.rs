@@ -282,10 +282,10 @@ fn head_of_the_api_get_routes_is_the_get_head_signed_or_not() {
     let running = start(loopback_config());
     let api: Vec<&Route> = ROUTES
         .iter()
-        .filter(|r| r.allows("GET") && !public_page(r) && r.path != "/metrics")
+        .filter(|r| r.allows("HEAD") && !public_page(r) && r.path != "/metrics")
         .filter(|r| !admin_routes().iter().any(|a| a.path == r.path))
         .collect();
-    for path in ["/info", "/listen", "/disconnect", "/ws"] {
+    for path in ["/info", "/disconnect", "/ws"] {
         assert!(api.iter().any(|r| r.path == path), "{path}");
     }
     let signed = format!("X-Channelstream-Secret: {}\r\n", token());
@@ -407,4 +407,23 @@ fn after_a_head_the_next_request_on_the_connection_gets_its_whole_answer() {
         last.body, file.body,
         "the last answer is the whole file, nothing more"
     );
+}
+
+/// A long-poll's `GET` takes the messages queued for its connection, so a `HEAD` of it
+/// would take them and deliver none. `/listen` does not answer `HEAD` (404, as every
+/// method a route does not answer), and the messages stay for the next `GET`.
+#[test]
+fn head_of_a_long_poll_takes_no_messages() {
+    let running = start(loopback_config());
+    let conn_id = "7b1a9c3e-2d4f-4e6a-8b0c-1d2e3f405162";
+    connect(running.addr, "poller", conn_id, &["room"]);
+    publish(running.addr, "room", "kept-for-the-get");
+    let target = format!("/listen?conn_id={conn_id}");
+    let head = ask(running.addr, "HEAD", &target, "");
+    assert_eq!(head.status, 404, "{head:?}");
+    assert!(head.body.is_empty(), "{head:?}");
+    let get = ask(running.addr, "GET", &target, "");
+    assert_eq!(get.status, 200, "{get:?}");
+    let body = String::from_utf8_lossy(&get.body);
+    assert!(body.contains("kept-for-the-get"), "{body}");
 }

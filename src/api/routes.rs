@@ -178,13 +178,22 @@ impl Route {
     /// Whether it answers `method`. `HEAD` wherever `GET` is (RFC 9110 §9.3.2, and
     /// Pyramid's rule in the reference: "GET implies HEAD"), as one rule here rather than
     /// per route: the handler answers it as `GET`, and the engine sends only the head
-    /// (`Pending.head`, `Response::encode_head_for`).
+    /// (`Pending.head`, `Response::encode_head_for`). The one exception is [`GET_TAKES_MESSAGES`]: a long-poll's `GET` takes the
+    /// messages queued for its connection, so a `HEAD` would take them and deliver none.
     pub fn allows(&self, method: &str) -> bool {
         self.any_method
             || self.methods.contains(&method)
-            || (method == "HEAD" && self.methods.contains(&"GET"))
+            || (method == "HEAD"
+                && self.methods.contains(&"GET")
+                && !GET_TAKES_MESSAGES.contains(&self.path))
     }
 }
+
+/// Routes whose `GET` changes what the server holds (the long-poll hands over and drops
+/// its connection's queued messages), so `HEAD` is not implied there: it answers 404, as
+/// any method a route does not answer. (The reference's Pyramid runs the view for `HEAD`
+/// too and loses the messages; `docs/COMPATIBILITY.md`.)
+pub const GET_TAKES_MESSAGES: &[&str] = &["/listen"];
 
 #[cfg(test)]
 mod tests {
@@ -216,20 +225,18 @@ mod tests {
     #[test]
     fn every_get_route_allows_head_and_no_other_does() {
         for r in ROUTES {
-            let get = r.allows("GET");
+            let get = r.allows("GET") && !GET_TAKES_MESSAGES.contains(&r.path);
             assert_eq!(r.allows("HEAD"), get, "{}", r.path);
             assert!(!r.methods.contains(&"HEAD"), "{}: HEAD is implied", r.path);
         }
         let head = |path| find(path).is_some_and(|r| r.allows("HEAD"));
-        for path in [
-            "/admin",
-            "/api-explorer",
-            "/openapi.json",
-            "/metrics",
-            "/listen",
-        ] {
+        for path in ["/admin", "/api-explorer", "/openapi.json", "/metrics"] {
             assert!(head(path), "{path}");
         }
+        assert!(
+            !head("/listen"),
+            "a long-poll's GET takes the queued messages"
+        );
         assert!(!head("/connect"), "POST only");
     }
 
