@@ -62,7 +62,10 @@ fn parse(bytes: &[u8]) -> Option<(u8, Request)> {
 /// The response invariant: a documented status, and JSON where JSON is announced.
 fn check(r: &Response, req: &Request) {
     assert!(
-        matches!(r.status, 200 | 302 | 400 | 401 | 403 | 404 | 406 | 413 | 422),
+        matches!(
+            r.status,
+            200 | 302 | 400 | 401 | 403 | 404 | 406 | 413 | 422
+        ),
         "status {} for {} {}",
         r.status,
         req.method,
@@ -107,7 +110,12 @@ fn tree_shape(v: &serde_json::Value, depth: usize, s: &mut Shape) {
 /// The pre-scan's invariants on one body.
 fn check_scan(body: &[u8]) {
     let whole = json_limits::scan(body, usize::MAX).expect("nothing passes usize::MAX");
-    for split in [1, body.len() / 3, body.len() / 2, body.len().saturating_sub(1)] {
+    for split in [
+        1,
+        body.len() / 3,
+        body.len() / 2,
+        body.len().saturating_sub(1),
+    ] {
         let split = split.min(body.len());
         let mut s = json_limits::Scanner::new(usize::MAX);
         let fed = s.feed(&body[..split]).and_then(|()| s.feed(&body[split..]));
@@ -115,7 +123,11 @@ fn check_scan(body: &[u8]) {
     }
     for limit in [0, 1, 3] {
         let over = whole.longest_array > limit || whole.largest_object > limit;
-        assert_eq!(json_limits::scan(body, limit).is_err(), over, "limit {limit}");
+        assert_eq!(
+            json_limits::scan(body, limit).is_err(),
+            over,
+            "limit {limit}"
+        );
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         let mut tree = Shape::default();

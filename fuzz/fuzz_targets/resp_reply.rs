@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
     let (sizes, bytes) = rest.split_at(count);
     let pieces: Vec<usize> = sizes.iter().map(|&s| usize::from(s)).collect();
     let whole = decode_pieces(limits, bytes, &[bytes.len().max(1)]);
-    assert_eq!(decode_pieces(limits, bytes, &pieces), whole, "split into {pieces:?}");
+    assert_eq!(
+        decode_pieces(limits, bytes, &pieces),
+        whole,
+        "split into {pieces:?}"
+    );
     assert_eq!(decode_pieces(limits, bytes, &[1]), whole, "byte at a time");
     let mut again = Vec::new();
     for reply in &whole.0 {
