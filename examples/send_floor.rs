@@ -19,6 +19,14 @@
 //! own CPU seconds (`/proc/self/stat`, which includes the softirq work charged to it) and
 //! sends per CPU-second. `read` opens the connections, reads and counts everything in one
 //! poll loop until the server closes them, and prints bytes and its own context switches.
+#[path = "loadgen/procstat.rs"]
+#[allow(dead_code)] // the load generator's reader; this uses only `Sample::read`
+mod procstat;
+#[path = "loadgen/rng.rs"]
+#[allow(dead_code)] // the load generator's generator; this uses only `seeded`/`next_u64`
+mod rng;
+
+use channelstream::ws::{shared_frame, OpCode};
 use mio::net::TcpStream as MioStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind, Read, Write};
@@ -107,50 +115,25 @@ impl Opts {
     }
 }
 
-/// An unmasked websocket text frame of `len` bytes in all, built once like a server's
-/// shared frame.
-fn frame(len: usize) -> Vec<u8> {
-    let header = if len - 2 <= 125 { 2 } else { 4 };
-    let body = len - header;
-    let mut f = vec![0x81];
-    if header == 2 {
-        f.push(body as u8);
-    } else {
-        f.push(126);
-        f.extend_from_slice(&(body as u16).to_be_bytes());
-    }
-    f.resize(len, b'x');
-    f
-}
-
-/// This process's user + system CPU seconds (`/proc/self/stat` fields 14 and 15).
+/// This process's user + system CPU seconds.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after_name = stat.rsplit(')').next().unwrap_or("");
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the name, index 0 is field 3 (state): fields 14 and 15 are indexes 11 and 12.
-    (ticks(11) + ticks(12)) / 100.0
+    procstat::Sample::read("self").map_or(0.0, |s| s.cpu_s())
 }
 
-/// A small xorshift generator: which channel gets the next message.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self, below: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % below as u64) as usize
+/// A text frame of `len` bytes in all (head included), built once as the server's
+/// shared frames are.
+fn frame(len: usize) -> std::sync::Arc<[u8]> {
+    let head = if len - 2 <= 125 { 2 } else { 4 };
+    let frame = shared_frame(OpCode::Text, &vec![b'x'; len - head]);
+    if frame.len() != len {
+        eprintln!("send_floor: no frame is {len} bytes long; take 127 or less, or 130 or more");
+        std::process::exit(2);
     }
+    frame
 }
 
 fn serve(o: &Opts) -> io::Result<()> {
+    let frame = frame(o.frame);
     let listener = TcpListener::bind(("127.0.0.1", o.port))?;
     let mut socks = Vec::with_capacity(o.conns);
     while socks.len() < o.conns {
@@ -160,18 +143,17 @@ fn serve(o: &Opts) -> io::Result<()> {
         socks.push(s);
     }
     std::thread::sleep(Duration::from_millis(500));
-    let frame = frame(o.frame);
     let members: Vec<Vec<usize>> = (0..o.channels)
         .map(|c| (c..o.conns).step_by(o.channels).collect())
         .collect();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = rng::Rng::seeded(0x9E37_79B9_7F4A_7C15);
     let (mut sends, mut short) = (0u64, 0u64);
     let cpu0 = cpu_seconds();
     let began = Instant::now();
     let until = Duration::from_secs_f64(o.secs);
     while began.elapsed() < until {
         for _ in 0..50 {
-            for &i in &members[rng.next(o.channels)] {
+            for &i in &members[(rng.next_u64() % o.channels as u64) as usize] {
                 match (&socks[i]).write(&frame) {
                     Ok(n) if n == frame.len() => sends += 1,
                     Ok(_) | Err(_) => short += 1,
